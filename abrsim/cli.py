@@ -1,0 +1,149 @@
+"""The ``abrsim`` command line: thin wrappers over the Python API."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from abrsim import __version__
+from abrsim.errors import AbrsimError
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def abrsim_command(func: F) -> F:
+    """Turn abrsim's errors into one line on stderr and exit code 2 (tracebacks with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AbrsimError as exc:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            click.echo(f"abrsim: error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _progress(items: Iterable[T], label: str) -> Iterable[T]:
+    """A progress bar on stderr when it is a terminal; the bare iterable otherwise."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    with click.progressbar(list(items), label=label, file=sys.stderr, show_eta=True) as bar:
+        yield from bar
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    click.echo(f"abrsim: wrote {out}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="abrsim")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """abrsim: adaptive-bitrate video streaming simulator."""
+
+
+@cli.command()
+@click.option("--trace", "trace_paths", multiple=True, type=click.Path(path_type=Path),
+              help="Trace file or folder (repeatable). Default: the built-in corpus.")
+@click.option("--trace-format", type=click.Choice(["abrsim", "pensieve", "sabre", "mahimahi"]),
+              default=None, help="Trace format (default: detect from the file).")
+@click.option("--ladder", default="hls", show_default=True,
+              help="Built-in ladder name or a .toml / Sabre .json / size .csv file.")
+@click.option("--segment-duration-s", type=float, default=None,
+              help="Segment duration for a size .csv ladder.")
+@click.option("--abr", "algorithms", multiple=True,
+              help="Algorithm (repeatable). Default: bola and throughput. See `abrsim algorithms`.")
+@click.option("--model", "model_name", default="abrsim", show_default=True, help="Player model preset.")
+@click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
+              help="Algorithm parameter or player-model field, e.g. gamma_p=4, bola.guard=o, "
+                   "max_buffer_s=30 (repeatable).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed recorded on every row.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the output to this file instead of stdout.")
+@abrsim_command
+def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
+        segment_duration_s: float | None, algorithms: tuple[str, ...], model_name: str,
+        param_items: tuple[str, ...], seed: int, fmt: str, out: Path | None) -> None:
+    """Replay traces with ABR algorithms and report QoE per session.
+
+    With no options, runs the default scenario: the built-in trace corpus, the
+    `hls` ladder, BOLA and the throughput rule.
+    """
+    from abrsim._data import data_dir
+    from abrsim.ladder import load_ladder
+    from abrsim.model import get_preset
+    from abrsim.results import format_rows, summarize_rows
+    from abrsim.runner import DEFAULT_ALGORITHMS, parse_params
+    from abrsim.runner import run as run_traces
+    from abrsim.trace import load_traces
+
+    default = not (trace_paths or algorithms or param_items) and ladder == "hls"
+    traces = load_traces(list(trace_paths) or [data_dir("traces")], format=trace_format)
+    rows = run_traces(
+        traces,
+        load_ladder(ladder, segment_duration_s=segment_duration_s),
+        algorithms or DEFAULT_ALGORITHMS,
+        model=get_preset(model_name),
+        params=parse_params(param_items),
+        seed=seed,
+        scenario="default" if default else "run",
+        progress=_progress,
+    )
+    _write(format_rows(rows, fmt, summarize_rows(rows) if len(rows) > 1 else ()), out)
+
+
+@cli.command()
+@abrsim_command
+def algorithms() -> None:
+    """List the ABR algorithms with their parameters and defaults."""
+    from abrsim.abr import ALGORITHMS
+
+    for spec in ALGORITHMS.values():
+        click.echo(f"{spec.name}: {spec.summary}")
+        click.echo(f"  cites: {spec.citation}")
+        for param in spec.params:
+            choices = f" (one of: {', '.join(param.choices)})" if param.choices else ""
+            click.echo(f"  {param.name} = {param.default!r}: {param.doc}{choices}")
+        click.echo("")
+
+
+@cli.group()
+def traces() -> None:
+    """Make and inspect bandwidth traces."""
+
+
+@traces.command("generate")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("traces"),
+              show_default=True, help="Folder to write the default corpus into.")
+@click.option("--seed", type=int, default=2024, show_default=True)
+@abrsim_command
+def traces_generate(out: Path, seed: int) -> None:
+    """Write the project's default trace corpus (the one `abrsim run` uses)."""
+    from abrsim.tracegen import write_default_corpus
+
+    paths = write_default_corpus(out, seed=seed)
+    click.echo(f"wrote {len(paths)} files to {out}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="abrsim")

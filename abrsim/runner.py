@@ -1,0 +1,117 @@
+"""Trace replay over many traces and algorithms: what ``abrsim run`` does, as a function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from abrsim.abr import KernelPolicy, make
+from abrsim.abr import available as available_algorithms
+from abrsim.errors import InputError, UnknownNameError
+from abrsim.ladder import Ladder
+from abrsim.model import PlayerModel
+from abrsim.engine.fast import pack_traces, run_batch
+from abrsim.results import Row, rows_from_batch
+from abrsim.trace import Trace
+
+__all__ = ["DEFAULT_ALGORITHMS", "parse_params", "resolve_params", "run"]
+
+#: Algorithms ``abrsim run`` compares when none is named.
+DEFAULT_ALGORITHMS = ("bola", "throughput")
+
+T = TypeVar("T")
+
+
+def parse_params(items: Iterable[str]) -> dict[str, str]:
+    """Turn ``KEY=VALUE`` strings into a dict (later keys win).
+
+    Raises:
+        InputError: if an item has no ``=`` or an empty key.
+    """
+    params: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"got {item!r}, expected KEY=VALUE (e.g. gamma_p=5 or bola.gamma_p=5)",
+                             field="--param")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def resolve_params(
+    params: Mapping[str, Any], algorithms: Sequence[str], model: PlayerModel
+) -> tuple[dict[str, dict[str, Any]], PlayerModel]:
+    """Route each parameter to the algorithms that have it, or to the player model.
+
+    A key ``ALGO.NAME`` sets one algorithm's parameter, ``model.NAME`` a model field, and a
+    bare ``NAME`` every listed algorithm that has it, or else the model field of that name.
+
+    Raises:
+        UnknownNameError: if a key matches no algorithm parameter and no model field.
+    """
+    per_algorithm: dict[str, dict[str, Any]] = {name: {} for name in algorithms}
+    model_changes: dict[str, Any] = {}
+    model_fields = list(model.fields())
+    for key, value in params.items():
+        scope, dot, name = key.rpartition(".")
+        if dot and scope == "model":
+            model_changes[name] = value
+        elif dot:
+            if scope not in per_algorithm:
+                raise UnknownNameError("algorithm in --param", scope, list(algorithms) + ["model"])
+            make(scope).spec.param(name)  # raises if unknown
+            per_algorithm[scope][name] = value
+        else:
+            owners = [a for a in algorithms if any(p.name == name for p in make(a).spec.params)]
+            if owners:
+                for owner in owners:
+                    per_algorithm[owner][name] = value
+            elif name in model_fields:
+                model_changes[name] = value
+            else:
+                choices = sorted({p.name for a in algorithms for p in make(a).spec.params} | set(model_fields))
+                raise UnknownNameError("parameter", key, choices)
+    return per_algorithm, model.replace(**model_changes)
+
+
+def _identity(items: Iterable[T], label: str) -> Iterable[T]:
+    del label
+    return items
+
+
+def run(
+    traces: Sequence[Trace],
+    ladder: Ladder,
+    algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+    model: PlayerModel | None = None,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    scenario: str = "run",
+    progress: Callable[[Iterable[KernelPolicy], str], Iterable[KernelPolicy]] = _identity,
+) -> list[Row]:
+    """Replay every trace with every algorithm; return one results row per session.
+
+    Args:
+        traces: the traces to replay.
+        ladder: the title's ladder.
+        algorithms: registered algorithm names.
+        model: the player model (default: abrsim's own).
+        params: parameter overrides, as :func:`resolve_params` routes them.
+        seed: recorded on every row.
+        scenario: label recorded on every row.
+        progress: wraps the loop over algorithms (the CLI passes a progress bar).
+
+    Raises:
+        AbrsimError: on an unknown algorithm or parameter, or a value that does not fit.
+    """
+    model = PlayerModel() if model is None else model
+    for name in algorithms:
+        if name not in available_algorithms():
+            raise UnknownNameError("algorithm", name, available_algorithms())
+    per_algorithm, model = resolve_params(params or {}, algorithms, model)
+    policies = [make(name, **per_algorithm[name]) for name in dict.fromkeys(algorithms)]
+    packed = pack_traces(traces)
+    rows: list[Row] = []
+    for policy in progress(policies, "simulating"):
+        rows += rows_from_batch(run_batch(packed, ladder, policy, model, seed), scenario)
+    return rows

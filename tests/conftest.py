@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abrsim.ladder import Ladder, Rung
+from abrsim.trace import Trace
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared; skips the test when the folder is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    return path
+
+
+@pytest.fixture
+def tiny_trace() -> Trace:
+    return Trace([0.0, 10.0, 20.0], [3e6, 0.4e6, 5e6], 40.0, name="tiny")
+
+
+@pytest.fixture
+def tiny_ladder() -> Ladder:
+    rungs = [Rung(b) for b in (300e3, 750e3, 1.2e6, 2.85e6, 4.3e6)]
+    return Ladder.cbr(rungs, 4.0, 30, name="tiny")
+
+
+@pytest.fixture
+def vbr_ladder() -> Ladder:
+    rng = np.random.default_rng(7)
+    bitrates = np.array([230e3, 477e3, 991e3, 2056e3, 5027e3])
+    sizes = bitrates * 3.0 * rng.uniform(0.6, 1.5, size=(40, 5))
+    return Ladder(tuple(Rung(b) for b in bitrates), 3.0, sizes, name="vbr")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import naive
+from abrsim.abr import available, make
+from abrsim.engine.fast import run_batch, run_session
+from abrsim.ladder import Ladder, Rung
+from abrsim.model import PlayerModel
+from abrsim.qoe import METRICS
+from abrsim.trace import Trace
+from conftest import shared_path
+
+FIELDS = ("rung", "size_bits", "request_s", "first_byte_s", "done_s", "buffer_before_s",
+          "buffer_after_s", "stall_s", "wait_s")
+
+POLICY_PARAMS = [
+    ("bola", {}),
+    ("bola", {"guard": "o"}),
+    ("bola", {"guard": "none", "scale_v": False, "gamma_p": 2.0, "buffer_target_s": 18.0}),
+    ("throughput", {}),
+    ("throughput", {"safety_factor": 0.7}),
+]
+MODELS = [
+    PlayerModel(),
+    PlayerModel(estimator="sliding", sliding_window_sizes=(3, 5), request_latency_s=0.0),
+    PlayerModel(max_buffer_s=12.0, startup_threshold_s=8.0, resume_threshold_s=4.0, first_rung=-1,
+                goodput_factor=0.9, ewma_half_lives_s=(2.0,)),
+]
+
+
+def assert_matches_naive(trace, ladder, name, params, model):
+    policy = make(name, **params)
+    log = run_session(trace, ladder, policy, model)
+    records, startup_s, end_s, events = naive.session(trace, ladder, name, policy.params, model)
+    for field in FIELDS:
+        expected = np.array([r[field] for r in records])
+        np.testing.assert_allclose(getattr(log, field), expected, rtol=1e-12, atol=1e-9, err_msg=field)
+    assert log.startup_s == pytest.approx(startup_s, abs=1e-9)
+    assert log.end_s == pytest.approx(end_s, abs=1e-9)
+    assert log.rebuffer_count == events
+    return log, records
+
+
+@pytest.mark.parametrize(("name", "params"), POLICY_PARAMS)
+@pytest.mark.parametrize("model", MODELS, ids=["abrsim", "sliding", "thresholds"])
+def test_fast_engine_matches_naive_twin(tiny_trace, vbr_ladder, name, params, model):
+    assert_matches_naive(tiny_trace, vbr_ladder, name, params, model)
+
+
+def test_trace_latency_is_used_per_request(vbr_ladder):
+    trace = Trace([0.0, 5.0, 9.0], [2e6, 0.0, 4e6], 12.0, latency_s=[0.1, 0.3, 0.05])
+    log, _ = assert_matches_naive(trace, vbr_ladder, "bola", {}, PlayerModel())
+    assert set(np.round(log.first_byte_s - log.request_s, 12)) <= {0.1, 0.3, 0.05}
+
+
+def test_matches_naive_on_real_traces(vbr_ladder):
+    from abrsim.trace import load_traces
+
+    folder = shared_path("traces", "hsdpa_norway_3g")
+    for trace in load_traces([folder])[:6]:
+        for name in available():
+            assert_matches_naive(trace, vbr_ladder, name, {}, PlayerModel())
+
+
+def test_batch_equals_single_sessions(tiny_trace, vbr_ladder):
+    other = Trace([0.0, 3.0], [1e6, 8e6], 7.0, latency_s=[0.2, 0.02], name="other")
+    batch = run_batch([tiny_trace, other, tiny_trace], vbr_ladder, "bola")
+    for index, trace in enumerate([tiny_trace, other, tiny_trace]):
+        single = run_session(trace, vbr_ladder, "bola")
+        pooled = batch.session_log(index)
+        for field in FIELDS:
+            np.testing.assert_array_equal(getattr(pooled, field), getattr(single, field))
+
+
+def test_constant_bandwidth_above_top_rung_never_stalls(tiny_ladder):
+    trace = Trace([0.0], [2 * tiny_ladder.bitrates_bps[-1]], 1.0)
+    for name in available():
+        log = run_session(trace, tiny_ladder, name)
+        assert log.stall_s.sum() == 0.0
+        assert log.rebuffer_count == 0
+
+
+def test_exact_log_on_constant_link():
+    # Two 4 s segments of 4 Mbit each on a 2 Mbit/s link with 0.5 s latency: each takes 2.5 s.
+    ladder = Ladder.cbr([Rung(1e6)], 4.0, 2)
+    trace = Trace([0.0], [2e6], 100.0)
+    log = run_session(trace, ladder, "throughput", PlayerModel(request_latency_s=0.5))
+    assert log.request_s.tolist() == [0.0, 2.5]
+    assert log.first_byte_s.tolist() == [0.5, 3.0]
+    assert log.done_s.tolist() == [2.5, 5.0]
+    assert log.buffer_before_s.tolist() == [0.0, 4.0]
+    assert log.buffer_after_s.tolist() == [4.0, 5.5]
+    assert log.startup_s == 2.5
+    assert log.end_s == 10.5  # 2.5 s startup + 8 s of media
+
+
+def test_stall_and_resume_threshold():
+    # 1 Mbit/s link, 2 s segments of 4 Mbit each: every download takes 4 s, playback drains 2 s.
+    ladder = Ladder.cbr([Rung(2e6)], 2.0, 4)
+    trace = Trace([0.0], [1e6], 1000.0)
+    log = run_session(trace, ladder, "throughput", PlayerModel(request_latency_s=0.0))
+    assert log.startup_s == 4.0
+    assert log.stall_s.tolist() == [0.0, 2.0, 2.0, 2.0]
+    assert log.rebuffer_count == 3
+    assert log.end_s == 4.0 + 8.0 + 6.0
+    # Resuming only with 4 s buffered merges the stalls into fewer, longer ones.
+    log = run_session(trace, ladder, "throughput", PlayerModel(request_latency_s=0.0,
+                                                               resume_threshold_s=4.0))
+    assert log.rebuffer_count == 1
+    assert log.stall_s.sum() == pytest.approx(6.0)
+
+
+def test_trace_loops_past_its_end():
+    ladder = Ladder.cbr([Rung(1e6)], 1.0, 3)
+    trace = Trace([0.0, 1.0], [1e6, 0.0], 2.0)  # 1 Mbit/s then an outage, repeating
+    log = run_session(trace, ladder, "throughput", PlayerModel(request_latency_s=0.0))
+    assert log.done_s.tolist() == [1.0, 3.0, 5.0]
+
+
+def test_pause_counts_as_wait_and_drains_buffer(tiny_trace, vbr_ladder):
+    log = run_session(tiny_trace, vbr_ladder, make("bola", guard="o"))
+    assert (log.wait_s >= 0).all()
+
+
+@st.composite
+def scenarios(draw):
+    samples = draw(st.integers(1, 8))
+    steps = draw(st.lists(st.floats(0.1, 20.0), min_size=samples, max_size=samples))
+    bandwidth = draw(st.lists(st.floats(0.0, 8e6), min_size=samples, max_size=samples))
+    bandwidth[draw(st.integers(0, samples - 1))] = draw(st.floats(1e5, 8e6))
+    start = np.concatenate([[0.0], np.cumsum(steps[:-1])])
+    trace = Trace(start, bandwidth, float(np.sum(steps)))
+    rungs = draw(st.integers(1, 6))
+    bitrates = np.cumsum(draw(st.lists(st.floats(5e4, 2e6), min_size=rungs, max_size=rungs)))
+    segment_s = draw(st.sampled_from([1.0, 2.0, 4.0, 6.0]))
+    count = draw(st.integers(1, 25))
+    noise = np.array(draw(st.lists(st.floats(0.5, 2.0), min_size=count * rungs, max_size=count * rungs)))
+    sizes = np.outer(np.ones(count), bitrates * segment_s) * noise.reshape(count, rungs)
+    ladder = Ladder(tuple(Rung(b) for b in bitrates), segment_s, sizes)
+    max_buffer = draw(st.floats(segment_s, 40.0))
+    model = PlayerModel(
+        max_buffer_s=max_buffer,
+        startup_threshold_s=draw(st.floats(0.0, max_buffer)),
+        resume_threshold_s=draw(st.floats(0.0, max_buffer)),
+        request_latency_s=draw(st.floats(0.0, 0.5)),
+        first_rung=draw(st.integers(-1, rungs - 1)),
+        estimator=draw(st.sampled_from(["ewma", "sliding"])),
+    )
+    return trace, ladder, model, draw(st.sampled_from(available()))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_session_invariants(case):
+    trace, ladder, model, name = case
+    batch = run_batch([trace], ladder, name, model)
+    log = batch.session_log(0)
+    metrics = dict(zip(METRICS, batch.metrics()[0]))
+    # Conservation of time: startup + played + stalled = session wall time.
+    total = metrics["startup_s"] + metrics["played_s"] + metrics["rebuffer_s"]
+    assert total == pytest.approx(log.end_s, rel=1e-9, abs=1e-9)
+    # Buffer within [0, max]; downloads in order.
+    assert (log.buffer_before_s >= 0).all()
+    assert (log.buffer_after_s <= model.max_buffer_s + 1e-9).all()
+    assert (np.diff(log.request_s) >= 0).all()
+    assert (log.done_s > log.first_byte_s).all()
+    # Conservation of bits: downloaded = sizes of the chosen segments.
+    chosen = ladder.size_bits[np.arange(ladder.segment_count), log.rung]
+    np.testing.assert_array_equal(log.size_bits, chosen)
+    assert metrics["downloaded_bits"] == pytest.approx(chosen.sum(), rel=1e-12)
+    # The trace delivers exactly those bits: integrate bandwidth over each transfer.
+    assert (log.rung >= 0).all()
+    assert (log.rung < ladder.rung_count).all()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_matches_naive_on_random_inputs(case):
+    trace, ladder, model, name = case
+    assert_matches_naive(trace, ladder, name, {}, model)
+
+
+def test_determinism(tiny_trace, vbr_ladder):
+    first = run_batch([tiny_trace] * 3, vbr_ladder, "bola", seed=5)
+    second = run_batch([tiny_trace] * 3, vbr_ladder, "bola", seed=5)
+    assert first.log.tobytes() == second.log.tobytes()
+    assert first.rungs.tobytes() == second.rungs.tobytes()
+    assert first.metrics().tobytes() == second.metrics().tobytes()
