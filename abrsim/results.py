@@ -64,24 +64,31 @@ def summarize_rows(rows: Sequence[Row], by: str = "policy") -> list[Row]:
     return summary
 
 
-def _cell(value: Any) -> str:
+def _cell(name: str, value: Any) -> str:
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.6g}"
+        if math.isnan(value):
+            return "nan"
+        return f"{value:,.0f}" if name.endswith(("_bps", "_bits")) else f"{value:.3f}"
     return str(value)
 
 
-def _table(rows: Sequence[Row], columns: Sequence[str]) -> str:
-    cells = [[_cell(row[c]) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
+def _table(columns: Sequence[str], cells: Sequence[Sequence[str]], text_columns: int) -> str:
+    """Align a table: the first ``text_columns`` columns to the left, the rest to the right."""
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) if i < text_columns else v.rjust(w)
+                         for i, (v, w) in enumerate(zip(values, widths, strict=True))).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
 #: Columns shown in the terminal table (all fields go to CSV and JSON).
 TABLE_COLUMNS = ("trace", "policy", "startup_s", "rebuffer_s", "rebuffer_count", "mean_bitrate_bps",
                  "switch_count", "qoe_lin")
+#: Metrics shown as "mean / median" in the terminal summary.
+SUMMARY_METRICS = ("startup_s", "rebuffer_s", "rebuffer_ratio", "mean_bitrate_bps", "switch_count",
+                   "qoe_lin")
 
 
 def format_rows(rows: Sequence[Row], fmt: str, summary: Iterable[Row] = ()) -> str:
@@ -101,11 +108,14 @@ def format_rows(rows: Sequence[Row], fmt: str, summary: Iterable[Row] = ()) -> s
         for row in rows:
             writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
         return buffer.getvalue()
-    text = _table(rows, TABLE_COLUMNS)
+    text = _table(TABLE_COLUMNS, [[_cell(c, row[c]) for c in TABLE_COLUMNS] for row in rows], 2)
     summary = list(summary)
     if summary:
-        columns = ["policy", "sessions"]
-        for name in ("startup_s", "rebuffer_s", "mean_bitrate_bps", "switch_count", "qoe_lin"):
-            columns += [f"{name}_mean", f"{name}_median"]
-        text += "\n\nper-algorithm summary (mean / median over sessions)\n" + _table(summary, columns)
+        cells = [
+            [str(row["policy"]), str(row["sessions"])]
+            + [f"{_cell(m, row[m + '_mean'])} / {_cell(m, row[m + '_median'])}" for m in SUMMARY_METRICS]
+            for row in summary
+        ]
+        text += "\n\nper-algorithm summary (mean / median over sessions)\n"
+        text += _table(["policy", "sessions", *SUMMARY_METRICS], cells, 1)
     return text + "\n"

@@ -3,17 +3,38 @@
 A :class:`Trace` is piecewise constant: sample ``k`` holds ``bandwidth_bps[k]``
 from ``start_s[k]`` until ``start_s[k + 1]`` (the last sample until
 ``duration_s``). Past ``duration_s`` the trace loops from its start.
+
+Trace files are read by :func:`load_trace` and :func:`load_traces` (or by one
+``read_*`` function per format: abrsim CSV, Pensieve "cooked", Sabre JSON,
+Mahimahi) and written by :func:`write_abrsim_csv`. Readers raise
+:class:`~abrsim.errors.InputError` naming the file and the line (or field).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 
-from abrsim.errors import InputError
+from abrsim.errors import InputError, UnknownNameError
 
-__all__ = ["Trace"]
+__all__ = [
+    "TRACE_FORMATS",
+    "Trace",
+    "load_trace",
+    "load_traces",
+    "read_abrsim_csv",
+    "read_mahimahi",
+    "read_pensieve_cooked",
+    "read_sabre_json",
+    "write_abrsim_csv",
+]
 
 
 def _frozen(values: np.ndarray | list[float], name: str) -> np.ndarray:
@@ -59,24 +80,24 @@ class Trace:
                 f'"bandwidth_bps" has {bandwidth_bps.size} samples but "start_s" has {start_s.size}'
             )
         if start_s[0] != 0.0:
-            raise ValueError(f'"start_s" must begin at 0, got {start_s[0]!r}')
+            raise ValueError(f'"start_s" must begin at 0, got {float(start_s[0])!r}')
         steps = np.diff(start_s)
         bad = np.flatnonzero(~(steps > 0))
         if bad.size:
             k = int(bad[0]) + 1
             raise ValueError(
-                f'"start_s" must be strictly increasing: sample {k} starts at {start_s[k]!r} '
-                f"after {start_s[k - 1]!r}"
+                f'"start_s" must be strictly increasing: sample {k} starts at {float(start_s[k])!r} '
+                f"after {float(start_s[k - 1])!r}"
             )
         bad = np.flatnonzero(~(np.isfinite(bandwidth_bps) & (bandwidth_bps >= 0)))
         if bad.size:
             k = int(bad[0])
             raise ValueError(
-                f'"bandwidth_bps" must be finite and >= 0, sample {k} is {bandwidth_bps[k]!r}'
+                f'"bandwidth_bps" must be finite and >= 0, sample {k} is {float(bandwidth_bps[k])!r}'
             )
         if not np.isfinite(self.duration_s) or not self.duration_s > start_s[-1]:
             raise ValueError(
-                f'"duration_s" must be finite and > the last sample start {start_s[-1]!r}, '
+                f'"duration_s" must be finite and > the last sample start {float(start_s[-1])!r}, '
                 f"got {self.duration_s!r}"
             )
         if not np.any(bandwidth_bps > 0):
@@ -90,7 +111,9 @@ class Trace:
             bad = np.flatnonzero(~(np.isfinite(latency_s) & (latency_s >= 0)))
             if bad.size:
                 k = int(bad[0])
-                raise ValueError(f'"latency_s" must be finite and >= 0, sample {k} is {latency_s[k]!r}')
+                raise ValueError(
+                    f'"latency_s" must be finite and >= 0, sample {k} is {float(latency_s[k])!r}'
+                )
             object.__setattr__(self, "latency_s", latency_s)
 
     @property
@@ -119,4 +142,544 @@ class Trace:
         )
 
 
-_ = InputError  # readers below raise it
+# --------------------------------------------------------------------------------------------
+# Trace files
+# --------------------------------------------------------------------------------------------
+
+TRACE_FORMATS = ("abrsim", "pensieve", "sabre", "mahimahi")
+"""Names accepted by :func:`load_trace`'s ``format``."""
+
+_ABRSIM_HEADERS = (("time_s", "bandwidth_mbps"), ("time_s", "bandwidth_mbps", "latency_ms"))
+_ABRSIM_HEADER_TEXT = "'time_s,bandwidth_mbps' or 'time_s,bandwidth_mbps,latency_ms'"
+_SABRE_KEYS = ("duration_ms", "bandwidth_kbps", "latency_ms")
+_MAHIMAHI_PACKET_BITS = 1500 * 8
+
+
+def _to_decimal(cell: object, *, integer: bool = False) -> Decimal | None:
+    """Parse one cell (text, or a JSON number) exactly; None if it is not a number of that kind."""
+    if isinstance(cell, bool):
+        return None
+    try:
+        if integer:
+            return Decimal(int(cell)) if isinstance(cell, (str, int)) else None
+        if isinstance(cell, (str, int)):
+            return Decimal(cell)
+        return Decimal(repr(float(cell))) if isinstance(cell, float) else None
+    except (ArithmeticError, ValueError):
+        return None
+
+
+def _scaled(number: Decimal, power10: int) -> float:
+    """``number * 10**power10`` rounded once to a float (the shift itself is exact)."""
+    sign, digits, exponent = number.as_tuple()
+    return float(Decimal((sign, digits, int(exponent) + power10)))
+
+
+def _format_scaled(value: float, power10: int) -> str:
+    """The shortest text ``t`` of ``value * 10**power10`` with ``_scaled(Decimal(t), -power10) == value``."""
+    sign, digits, exponent = Decimal(repr(value)).as_tuple()
+    number = Decimal((sign, digits, int(exponent) + power10)).normalize()
+    return f"{number:f}" if -8 < number.adjusted() < 16 else str(number)
+
+
+def _read_text(source: Path) -> str:
+    try:
+        with open(source, encoding="utf-8-sig") as file:  # universal newlines; a BOM is dropped
+            return file.read()
+    except FileNotFoundError:
+        raise InputError("file not found; expected a trace file", source=source) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"found non-UTF-8 bytes ({exc.reason}); expected a text file", source=source
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot read it ({exc.strerror}); expected a trace file", source=source) from None
+
+
+def _read_lines(source: Path) -> tuple[list[tuple[int, str]], int]:
+    """Return the non-blank lines, stripped, with their 1-based numbers, and the number after the last."""
+    lines = _read_text(source).split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [(number, text.strip()) for number, text in enumerate(lines, 1) if text.strip()], len(lines) + 1
+
+
+class _Table:
+    """Numeric rows of one trace file, each remembered with where it came from.
+
+    Cells are kept as exact decimals, so a change of unit (Mbit/s to bit/s, ms to s)
+    is a shift of the decimal point and a file written by :func:`write_abrsim_csv`
+    reads back bit for bit.
+
+    Args:
+        source: the file, for error messages.
+        columns: the column (or JSON key) names, in the file's own units.
+        integer: whether every cell must be an integer.
+    """
+
+    def __init__(self, source: Path, columns: tuple[str, ...], *, integer: bool = False) -> None:
+        self.source = source
+        self.columns = columns
+        self.integer = integer
+        self.lines: list[int | None] = []  # 1-based line of each row; None for a JSON list entry
+        self.rows: list[tuple[Decimal, ...]] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def error(self, row: int, message: str, column: str | None = None) -> InputError:
+        """An :class:`InputError` at ``row``: its line, or ``entry <row>`` for a JSON list."""
+        line = self.lines[row]
+        if line is None:
+            field = f"entry {row}" if column is None else f"entry {row} {column}"
+            return InputError(message, source=self.source, field=field)
+        return InputError(message, source=self.source, line=line, field=column)
+
+    def add(self, cells: Sequence[object], line: int | None = None) -> None:
+        """Parse and append one row of cells, raising at the first bad one."""
+        row = len(self.rows)
+        self.lines.append(line)
+        if len(cells) != len(self.columns):
+            expected = f"{len(self.columns)} ({', '.join(self.columns)})"
+            raise self.error(row, f"found {len(cells)} columns; expected {expected}")
+        numbers = []
+        for column, cell in zip(self.columns, cells, strict=True):
+            number = _to_decimal(cell, integer=self.integer)
+            if number is None or not number.is_finite():
+                found = repr(cell.strip()) if isinstance(cell, str) else json.dumps(cell)
+                kind = "an integer" if self.integer else "a finite number"
+                raise self.error(row, f"found {found}; expected {kind}", column)
+            numbers.append(number)
+        self.rows.append(tuple(numbers))
+
+    def cell(self, row: int, column: str) -> str:
+        """The cell as written (up to surrounding whitespace), for messages."""
+        return str(self.rows[row][self.columns.index(column)])
+
+    def column(self, column: str, power10: int = 0) -> np.ndarray:
+        """One column as floats, each multiplied by ``10**power10`` exactly, then rounded once."""
+        index = self.columns.index(column)
+        return np.array([_scaled(row[index], power10) for row in self.rows], dtype=np.float64)
+
+    def require(self, column: str, ok: np.ndarray, expected: str) -> None:
+        """Raise at the first row where ``ok`` is false, showing that row's cell."""
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            row = int(bad[0])
+            raise self.error(row, f"found {self.cell(row, column)}; expected {expected}", column)
+
+    def require_increasing(self, column: str, *, strict: bool) -> None:
+        """Raise at the first row whose value is not after (or, if not ``strict``, at) the previous one."""
+        values = self.column(column)
+        ok = values[1:] > values[:-1] if strict else values[1:] >= values[:-1]
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            row = int(bad[0]) + 1
+            relation = "after" if strict else "at or after"
+            note = " (no zero-length samples)" if strict else ""
+            raise self.error(
+                row,
+                f"found {self.cell(row, column)}; expected a value {relation} the previous "
+                f"row's {self.cell(row - 1, column)}{note}",
+                column,
+            )
+
+
+def _read_table(
+    source: Path,
+    lines: Iterable[tuple[int, str]],
+    columns: tuple[str, ...],
+    *,
+    separator: str | None,
+    integer: bool = False,
+) -> _Table:
+    """Parse the non-comment ``lines`` into a table; ``separator`` None splits on whitespace."""
+    table = _Table(source, columns, integer=integer)
+    for line, text in lines:
+        if not text.startswith("#"):
+            table.add(text.split(separator), line)
+    return table
+
+
+def _make_trace(
+    source: Path,
+    start_s: np.ndarray,
+    bandwidth_bps: np.ndarray,
+    duration_s: float,
+    latency_s: np.ndarray | None = None,
+    *,
+    bandwidth_field: str,
+) -> Trace:
+    """Build the trace named after ``source``; turn the constructor's ``ValueError`` into an InputError."""
+    if not np.any(bandwidth_bps > 0):
+        raise InputError(
+            f"found only zero bandwidths ({bandwidth_bps.size} samples); expected at least one > 0",
+            source=source,
+            field=bandwidth_field,
+        )
+    try:
+        return Trace(start_s, bandwidth_bps, duration_s, latency_s, name=source.stem)
+    except ValueError as exc:
+        raise InputError(str(exc), source=source) from exc
+
+
+def _index_duration(index: Path, file_name: str) -> tuple[str, int] | None:
+    """The ``duration_s`` cell and its line for ``file_name`` in an ``index.csv``, if it has one."""
+    reader = csv.reader(io.StringIO(_read_text(index)))
+    header = [name.strip() for name in next(reader, [])]
+    if "file" not in header or "duration_s" not in header:
+        return None
+    file_column, duration_column = header.index("file"), header.index("duration_s")
+    for cells in reader:
+        if len(cells) > max(file_column, duration_column) and cells[file_column].strip() == file_name:
+            return cells[duration_column], reader.line_num
+    return None
+
+
+def _abrsim_duration_s(table: _Table, comments: list[tuple[int, str]]) -> float:
+    """The trace length: a ``# duration_s=`` comment, else ``index.csv``, else one more interval."""
+    start_s = table.column("time_s")
+    found: tuple[str, int, Path] | None = None
+    for line, text in comments:
+        key, equals, value = text[1:].partition("=")
+        if equals and key.strip() == "duration_s":
+            found = (value, line, table.source)
+            break
+    index = table.source.with_name("index.csv")
+    if found is None and index.is_file():
+        cell_line = _index_duration(index, table.source.name)
+        found = None if cell_line is None else (*cell_line, index)
+    if found is None:
+        if len(table) < 2:
+            raise table.error(
+                0,
+                "found a single sample and no trace length; expected a '# duration_s=...' comment "
+                "before the header or an index.csv row for this file",
+            )
+        return float(start_s[-1] + (start_s[-1] - start_s[-2]))
+    text, line, where = found
+    number = _to_decimal(text)
+    duration_s = _scaled(number, 0) if number is not None and number.is_finite() else float("nan")
+    if not duration_s > start_s[-1]:
+        last = table.cell(len(table) - 1, "time_s")
+        raise InputError(
+            f"found {text.strip()!r}; expected a number of seconds > {last}, "
+            f"the last time_s of {table.source.name}",
+            source=where,
+            line=line,
+            field="duration_s",
+        )
+    return duration_s
+
+
+def read_abrsim_csv(path: str | Path) -> Trace:
+    """Read a trace in abrsim's own CSV format.
+
+    The header is ``time_s,bandwidth_mbps`` or ``time_s,bandwidth_mbps,latency_ms``.
+    Each row gives a sample's start (seconds, the first is 0), its bandwidth
+    (Mbit/s, holding until the next row) and optionally its latency (ms). Lines
+    starting with ``#`` are comments. The trace length comes from a
+    ``# duration_s=<seconds>`` comment before the header, else from the row for
+    this file in an ``index.csv`` beside it (columns ``file`` and ``duration_s``),
+    else the last sample lasts as long as the one before it.
+
+    Args:
+        path: the file; the trace is named after its stem.
+
+    Returns:
+        The trace.
+
+    Raises:
+        InputError: naming the file and line, if the file is missing, empty or malformed.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "tiny.csv").write_text("# duration_s=6\\ntime_s,bandwidth_mbps\\n0,1.5\\n4,0.5\\n")
+        >>> read_abrsim_csv(folder / "tiny.csv")
+        Trace(name='tiny', samples=2, duration_s=6, mean_bandwidth_bps=1.16667e+06)
+    """
+    source = Path(path)
+    lines, end_line = _read_lines(source)
+    records = [(line, text) for line, text in lines if not text.startswith("#")]
+    if not records:
+        found = "an empty file" if not lines else "only comments"
+        raise InputError(f"found {found}; expected the header {_ABRSIM_HEADER_TEXT}", source=source,
+                         line=end_line)
+    header_line, header = records[0]
+    columns = tuple(cell.strip() for cell in header.split(","))
+    if columns not in _ABRSIM_HEADERS:
+        raise InputError(
+            f"found {header!r}; expected the header {_ABRSIM_HEADER_TEXT}", source=source, line=header_line
+        )
+    table = _read_table(source, records[1:], columns, separator=",")
+    if not table:
+        raise InputError(
+            "found no rows after the header; expected at least one sample", source=source, line=end_line
+        )
+    if table.rows[0][0] != 0:
+        raise table.error(0, f"found {table.cell(0, 'time_s')}; expected 0 on the first row", "time_s")
+    table.require_increasing("time_s", strict=True)
+    for column in columns[1:]:
+        table.require(column, table.column(column) >= 0, ">= 0")
+    comments = [(line, text) for line, text in lines if line < header_line]
+    return _make_trace(
+        source,
+        table.column("time_s"),
+        table.column("bandwidth_mbps", 6),
+        _abrsim_duration_s(table, comments),
+        table.column("latency_ms", -3) if "latency_ms" in columns else None,
+        bandwidth_field="bandwidth_mbps",
+    )
+
+
+def write_abrsim_csv(trace: Trace, path: str | Path) -> Path:
+    """Write a trace in abrsim's CSV format, exactly: reading it back gives identical arrays.
+
+    The file starts with ``# duration_s=<seconds>``, then the header, then one row
+    per sample (with a ``latency_ms`` column when the trace has latencies). Each
+    number is the shortest decimal that reads back to the same float.
+
+    Args:
+        trace: the trace to write; it reads back named after the file's stem.
+        path: the file to create or overwrite.
+
+    Returns:
+        The path written.
+    """
+    target = Path(path)
+    columns = [(trace.start_s, 0), (trace.bandwidth_bps, -6)]  # (values in SI, power of ten to file unit)
+    if trace.latency_s is not None:
+        columns.append((trace.latency_s, 3))
+    header = ",".join(_ABRSIM_HEADERS[len(columns) - 2])
+    rows = (
+        ",".join(_format_scaled(float(values[k]), power10) for values, power10 in columns) + "\n"
+        for k in range(trace.start_s.size)
+    )
+    text = f"# duration_s={_format_scaled(trace.duration_s, 0)}\n{header}\n" + "".join(rows)
+    target.write_text(text, encoding="utf-8", newline="\n")
+    return target
+
+
+def read_pensieve_cooked(path: str | Path) -> Trace:
+    """Read a Pensieve "cooked" trace: one ``time_s bandwidth_mbps`` pair per line.
+
+    As in Pensieve's simulator (Mao et al., SIGCOMM 2017, ``sim/env.py``), a row's
+    bandwidth covers the interval since the previous row: row 0 only marks the
+    start, sample ``k >= 1`` runs from ``time[k-1] - time[0]`` to ``time[k] - time[0]``,
+    and the trace lasts ``time[-1] - time[0]``.
+
+    Args:
+        path: the file (two whitespace-separated numbers per line, at least two lines).
+
+    Returns:
+        The trace, named after the file's stem.
+
+    Raises:
+        InputError: naming the file and line, if the file is missing, short or malformed.
+    """
+    source = Path(path)
+    lines, end_line = _read_lines(source)
+    table = _read_table(source, lines, ("time_s", "bandwidth_mbps"), separator=None)
+    if len(table) < 2:
+        raise InputError(
+            f"found {len(table)} data line(s); expected at least 2 lines of 'time_s bandwidth_mbps' "
+            "(the first only marks the start)",
+            source=source,
+            line=end_line,
+        )
+    table.require_increasing("time_s", strict=True)
+    table.require("bandwidth_mbps", table.column("bandwidth_mbps") >= 0, ">= 0")
+    time_s = table.column("time_s")
+    return _make_trace(
+        source,
+        time_s[:-1] - time_s[0],
+        table.column("bandwidth_mbps", 6)[1:],
+        time_s[-1] - time_s[0],
+        bandwidth_field="bandwidth_mbps",
+    )
+
+
+def read_sabre_json(path: str | Path) -> Trace:
+    """Read a Sabre network trace: a JSON list of periods.
+
+    Each entry is an object with ``duration_ms``, ``bandwidth_kbps`` (1 kbit/s =
+    1000 bit/s) and ``latency_ms`` (other keys are ignored) and becomes one sample
+    (Spiteri, Sitaraman & Sparacio, MMSys 2018, Sabre ``network.json``).
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        The trace with per-sample ``latency_s``, named after the file's stem.
+
+    Raises:
+        InputError: naming the file and the 0-based list index as ``entry N``, if the
+            file is missing or malformed.
+    """
+    source = Path(path)
+    expected = f"a non-empty JSON list of objects with keys {', '.join(_SABRE_KEYS)}"
+    try:
+        entries = json.loads(_read_text(source))
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"found invalid JSON ({exc.msg}); expected {expected}", source=source, line=exc.lineno
+        ) from None
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"found {json.dumps(entries)[:40]}; expected {expected}", source=source, line=1)
+    table = _Table(source, _SABRE_KEYS)
+    for index, entry in enumerate(entries):
+        missing = [key for key in _SABRE_KEYS if key not in entry] if isinstance(entry, dict) else _SABRE_KEYS
+        if missing:
+            found = f"no key {missing[0]!r}" if isinstance(entry, dict) else json.dumps(entry)[:40]
+            raise InputError(
+                f"found {found}; expected an object with keys {', '.join(_SABRE_KEYS)}",
+                source=source,
+                field=f"entry {index}",
+            )
+        table.add([entry[key] for key in _SABRE_KEYS])
+    table.require("duration_ms", table.column("duration_ms") > 0, "> 0 (no zero-length samples)")
+    table.require("bandwidth_kbps", table.column("bandwidth_kbps") >= 0, ">= 0")
+    table.require("latency_ms", table.column("latency_ms") >= 0, ">= 0")
+    ends_ms = np.cumsum(table.column("duration_ms"))
+    return _make_trace(
+        source,
+        np.concatenate(([0.0], ends_ms[:-1])) / 1000,
+        table.column("bandwidth_kbps", 3),
+        float(ends_ms[-1]) / 1000,
+        table.column("latency_ms", -3),
+        bandwidth_field="bandwidth_kbps",
+    )
+
+
+def read_mahimahi(path: str | Path, bin_ms: int = 100) -> Trace:
+    """Read a Mahimahi packet-delivery trace and bin it into a bandwidth trace.
+
+    Each line is an integer time in ms at which one 1500-byte packet (12000 bits)
+    can be delivered; times are non-decreasing and may repeat. Mahimahi replays the
+    file in a loop whose period is the last time (Netravali et al., USENIX ATC 2015).
+    Packets are counted in bins of ``bin_ms`` (a packet at exactly the period falls
+    in the last bin, which may be shorter) and each bin's bandwidth is its bits over
+    its length, so one pass carries ``12000 * count`` bits (to float rounding:
+    ``bandwidth_bps * sample_duration_s`` rounds to whole packets in every bin).
+
+    Args:
+        path: the file.
+        bin_ms: bin length in milliseconds, an integer >= 1.
+
+    Returns:
+        The trace, named after the file's stem.
+
+    Raises:
+        ValueError: if ``bin_ms`` is not an integer >= 1.
+        InputError: naming the file and line, if the file is missing, empty or malformed.
+    """
+    if isinstance(bin_ms, bool) or not isinstance(bin_ms, (int, np.integer)) or bin_ms < 1:
+        raise ValueError(f'"bin_ms" must be an integer >= 1, got {bin_ms!r}')
+    source = Path(path)
+    lines, end_line = _read_lines(source)
+    table = _read_table(source, lines, ("timestamp_ms",), separator=None, integer=True)
+    if not table:
+        raise InputError(
+            "found no timestamps; expected one integer (ms) per line", source=source, line=end_line
+        )
+    table.require("timestamp_ms", table.column("timestamp_ms") >= 0, ">= 0")
+    table.require_increasing("timestamp_ms", strict=False)
+    timestamps_ms = table.column("timestamp_ms").astype(np.int64)
+    period_ms = int(timestamps_ms[-1])
+    if period_ms == 0:
+        raise table.error(len(table) - 1, "found a last timestamp (the loop period) of 0; expected > 0 ms")
+    bin_count = -(-period_ms // int(bin_ms))
+    counts = np.bincount(np.minimum(timestamps_ms // bin_ms, bin_count - 1), minlength=bin_count)
+    start_s = np.arange(bin_count, dtype=np.int64) * bin_ms / 1000
+    duration_s = period_ms / 1000
+    # divide by the bin lengths the trace itself will report, so its integral is the packet count
+    lengths_s = np.diff(np.append(start_s, duration_s))
+    bandwidth_bps = counts * _MAHIMAHI_PACKET_BITS / lengths_s
+    return _make_trace(source, start_s, bandwidth_bps, duration_s, bandwidth_field="timestamp_ms")
+
+
+def _detect_format(source: Path) -> str:
+    """The format of a trace file: by suffix (``.json``, ``.csv``), else by its first data line."""
+    suffix = source.suffix.lower()
+    if suffix in (".json", ".csv"):
+        return "sabre" if suffix == ".json" else "abrsim"
+    lines, end_line = _read_lines(source)
+    line, text = next(((line, text) for line, text in lines if not text.startswith("#")), (end_line, ""))
+    cells = text.split()
+    if len(cells) == 2 and all(_to_decimal(cell) is not None for cell in cells):
+        return "pensieve"
+    if len(cells) == 1 and _to_decimal(cells[0], integer=True) is not None:
+        return "mahimahi"
+    raise InputError(
+        f"found {text!r}; expected a trace in one of the formats abrsim (.csv), sabre (.json), "
+        "pensieve (two numbers per line) or mahimahi (one integer per line)",
+        source=source,
+        line=line,
+    )
+
+
+def load_trace(path: str | Path, format: str | None = None) -> Trace:
+    """Read a trace file in any supported format.
+
+    Args:
+        path: the file.
+        format: one of :data:`TRACE_FORMATS`, or None to detect it: ``.json`` is
+            sabre, ``.csv`` is abrsim; otherwise the first data line decides (two
+            numbers: pensieve, one integer: mahimahi).
+
+    Returns:
+        The trace, named after the file's stem.
+
+    Raises:
+        UnknownNameError: if ``format`` is not one of :data:`TRACE_FORMATS`.
+        InputError: naming the file and line, if the file cannot be read as a trace.
+    """
+    readers = {
+        "abrsim": read_abrsim_csv,
+        "pensieve": read_pensieve_cooked,
+        "sabre": read_sabre_json,
+        "mahimahi": read_mahimahi,
+    }
+    if format is not None and format not in readers:
+        raise UnknownNameError("trace format", format, TRACE_FORMATS)
+    source = Path(path)
+    return readers[format or _detect_format(source)](source)
+
+
+def _is_trace_file(path: Path) -> bool:
+    name = path.name.lower()
+    return (
+        path.is_file()
+        and not name.startswith((".", "readme"))
+        and name != "index.csv"
+        and not name.endswith(".md")
+    )
+
+
+def load_traces(paths: str | Path | Iterable[str | Path], format: str | None = None) -> list[Trace]:
+    """Read traces from files and folders, in the order given.
+
+    Args:
+        paths: files, folders, or one of either. A folder contributes its files in
+            name order, skipping ``index.csv``, ``README*``, ``*.md`` and hidden files.
+        format: as in :func:`load_trace`, applied to every file.
+
+    Returns:
+        The traces (names may repeat).
+
+    Raises:
+        InputError: if a folder holds no trace files or a file cannot be read as a trace.
+        UnknownNameError: if ``format`` is not one of :data:`TRACE_FORMATS`.
+    """
+    traces: list[Trace] = []
+    for entry in [paths] if isinstance(paths, (str, Path)) else paths:
+        source = Path(entry)
+        if source.is_dir():
+            files = sorted((file for file in source.iterdir() if _is_trace_file(file)), key=lambda f: f.name)
+            if not files:
+                raise InputError("found no trace files; expected a folder of traces", source=source)
+            traces.extend(load_trace(file, format) for file in files)
+        else:
+            traces.append(load_trace(source, format))
+    return traces

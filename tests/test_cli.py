@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from abrsim import __version__
+from abrsim.cli import cli
+from abrsim.results import RESULT_FIELDS
+from conftest import shared_path
+
+
+@pytest.fixture
+def invoke():
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def trace_file(tmp_path):
+    path = tmp_path / "link.csv"
+    path.write_text("# duration_s=60\ntime_s,bandwidth_mbps\n0,3.0\n20,0.8\n40,5\n")
+    return path
+
+
+def test_version(invoke):
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_default_scenario(invoke):
+    result = invoke("run")
+    assert result.exit_code == 0, result.output
+    assert "per-algorithm summary" in result.output
+    assert "bola" in result.output
+    assert "throughput" in result.output
+
+
+def test_json_output_has_the_schema(invoke, trace_file):
+    result = invoke("run", "--trace", str(trace_file), "--abr", "bola", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert len(rows) == 1
+    assert list(rows[0]) == list(RESULT_FIELDS)
+    assert rows[0]["trace"] == "link"
+    assert rows[0]["ladder"] == "hls"
+
+
+def test_csv_to_file_with_params(invoke, trace_file, tmp_path):
+    out = tmp_path / "results.csv"
+    result = invoke("run", "--trace", str(trace_file), "--trace", str(trace_file), "--abr", "bola",
+                    "--abr", "throughput", "--param", "gamma_p=3", "--param", "max_buffer_s=20",
+                    "--ladder", "mobile", "--seed", "9", "--format", "csv", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 4
+    assert {r["policy"] for r in rows} == {"bola", "throughput"}
+    assert all(r["seed"] == "9" for r in rows)
+    assert json.loads(rows[0]["params"])["gamma_p"] == 3.0
+
+
+def test_same_seed_same_bytes(invoke, trace_file):
+    first = invoke("run", "--trace", str(trace_file), "--format", "csv")
+    second = invoke("run", "--trace", str(trace_file), "--format", "csv")
+    assert first.output == second.output
+
+
+def test_algorithms_lists_parameters(invoke):
+    result = invoke("algorithms")
+    assert result.exit_code == 0
+    assert "gamma_p = 5.0" in result.output
+    assert "safety_factor = 0.9" in result.output
+
+
+def test_traces_generate(invoke, tmp_path):
+    result = invoke("traces", "generate", "--out", str(tmp_path / "corpus"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "corpus" / "README.md").exists()
+    run = invoke("run", "--trace", str(tmp_path / "corpus"), "--abr", "bola", "--format", "json")
+    assert run.exit_code == 0, run.output
+    assert len(json.loads(run.output)) >= 5
+
+
+def test_real_trace_folder_and_size_table(invoke):
+    folder = shared_path("traces", "lte_belgium_4g")
+    video = shared_path("videos", "bbb_sabre", "chunk_sizes.csv")
+    result = invoke("run", "--trace", str(folder), "--ladder", str(video), "--segment-duration-s", "3",
+                    "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)) == 2 * 29
+
+
+BAD_INPUTS = [
+    # (file content or None, extra args, text expected in the error)
+    ("", [], "empty"),
+    ("time,bw\n0,1\n", [], "time_s,bandwidth_mbps"),
+    ("time_s,bandwidth_mbps\n0,1\n2,abc\n", [], ":3"),
+    ("time_s,bandwidth_mbps\n0,1\n2,nan\n", [], ":3"),
+    ("time_s,bandwidth_mbps\n0,1\n2,-1\n", [], ":3"),
+    ("time_s,bandwidth_mbps\n0,1\n2,1\n2,3\n", [], ":4"),
+    (None, ["--ladder", "nosuchladder"], "unknown ladder"),
+    (None, ["--abr", "nosuchabr"], "unknown algorithm"),
+    (None, ["--param", "gamma_p"], "KEY=VALUE"),
+    (None, ["--param", "gamma_p=abc"], "bola.gamma_p"),
+    (None, ["--param", "nosuch=1"], "unknown parameter"),
+    (None, ["--param", "max_buffer_s=1"], "max_buffer_s"),
+]
+
+
+@pytest.mark.parametrize(("content", "args", "expected"), BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2(tmp_path, trace_file, content, args, expected):
+    path = trace_file
+    if content is not None:
+        path = tmp_path / "bad.csv"
+        path.write_text(content)
+    before = path.read_bytes()
+    result = CliRunner().invoke(cli, ["run", "--trace", str(path), *args])
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert "Traceback" not in message
+    assert len(message.splitlines()) == 1
+    assert expected in message
+    if content is not None:
+        assert path.name in message
+    assert path.read_bytes() == before  # nothing the user gave is modified
+
+
+def test_missing_trace_file(tmp_path):
+    result = CliRunner().invoke(cli, ["run", "--trace", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 2
+    assert "nope.csv" in result.output
+
+
+def test_debug_shows_traceback(tmp_path):
+    result = CliRunner().invoke(cli, ["--debug", "run", "--abr", "nosuchabr"])
+    assert result.exit_code != 0
+    assert result.exception is not None
