@@ -160,7 +160,7 @@ class Ladder:
         segment_count: int,
         name: str = "",
     ) -> Ladder:
-        """A constant-bitrate ladder: every segment is bitrate × duration bits.
+        """A constant-bitrate ladder: every segment is bitrate * duration bits.
 
         Raises:
             ValueError: if ``segment_count`` < 1 or a rung is invalid.

@@ -7,10 +7,10 @@ from typing import Any, TypeVar
 
 from abrsim.abr import KernelPolicy, make
 from abrsim.abr import available as available_algorithms
+from abrsim.engine.fast import pack_traces, run_batch
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder
 from abrsim.model import PlayerModel
-from abrsim.engine.fast import pack_traces, run_batch
 from abrsim.results import Row, rows_from_batch
 from abrsim.trace import Trace
 
@@ -58,7 +58,7 @@ def resolve_params(
             model_changes[name] = value
         elif dot:
             if scope not in per_algorithm:
-                raise UnknownNameError("algorithm in --param", scope, list(algorithms) + ["model"])
+                raise UnknownNameError("algorithm in --param", scope, [*algorithms, "model"])
             make(scope).spec.param(name)  # raises if unknown
             per_algorithm[scope][name] = value
         else:
@@ -69,7 +69,8 @@ def resolve_params(
             elif name in model_fields:
                 model_changes[name] = value
             else:
-                choices = sorted({p.name for a in algorithms for p in make(a).spec.params} | set(model_fields))
+                names = {p.name for a in algorithms for p in make(a).spec.params}
+                choices = sorted(names | set(model_fields))
                 raise UnknownNameError("parameter", key, choices)
     return per_algorithm, model.replace(**model_changes)
 

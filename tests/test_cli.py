@@ -6,11 +6,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from conftest import shared_path
 
 from abrsim import __version__
 from abrsim.cli import cli
 from abrsim.results import RESULT_FIELDS
-from conftest import shared_path
 
 
 @pytest.fixture

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
+import naive
 import numpy as np
 import pytest
+from conftest import shared_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import naive
 from abrsim.abr import available, make
 from abrsim.engine.fast import run_batch, run_session
 from abrsim.ladder import Ladder, Rung
 from abrsim.model import PlayerModel
 from abrsim.qoe import METRICS
 from abrsim.trace import Trace
-from conftest import shared_path
 
 FIELDS = ("rung", "size_bits", "request_s", "first_byte_s", "done_s", "buffer_before_s",
           "buffer_after_s", "stall_s", "wait_s")

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import math
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from abrsim.engine.fast import run_batch
 from abrsim.ladder import Ladder, Rung
 from abrsim.model import PlayerModel
