@@ -9,7 +9,9 @@ when playback starts and resumes, and how the player estimates throughput.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -126,7 +128,7 @@ def _coerce(key: str, value: object, current: object) -> object:
 
 
 #: Built-in presets, by name. abrsim's own model; ``sabre`` and ``pensieve`` join it later.
-PRESETS: dict[str, PlayerModel] = {"abrsim": PlayerModel()}
+PRESETS: Mapping[str, PlayerModel] = MappingProxyType({"abrsim": PlayerModel()})
 
 
 def get_preset(name: str) -> PlayerModel:

@@ -57,3 +57,12 @@ def test_resolve_params_routes_keys():
         resolve_params({"gama_p": "4"}, ["bola"], PlayerModel())
     with pytest.raises(UnknownNameError, match="algorithm in --param"):
         resolve_params({"mpc.horizon": "4"}, ["bola"], PlayerModel())
+
+
+def test_top_level_api():
+    import abrsim
+
+    for name in abrsim.__all__:
+        assert getattr(abrsim, name) is not None
+    with pytest.raises(AttributeError):
+        abrsim.nonexistent  # noqa: B018

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -128,6 +128,7 @@ class AlgorithmSpec:
     summary: str
     citation: str
     params: tuple[ParamSpec, ...] = field(default_factory=tuple)
+    check_ladder: Callable[[Mapping[str, Any], Ladder], None] | None = None
 
     def param(self, name: str) -> ParamSpec:
         """The parameter ``name``.
@@ -139,6 +140,15 @@ class AlgorithmSpec:
             if spec.name == name:
                 return spec
         raise UnknownNameError(f"parameter of {self.name}", name, [p.name for p in self.params])
+
+
+def _check_bola(params: Mapping[str, Any], ladder: Ladder) -> None:
+    if float(params["buffer_target_s"]) <= ladder.segment_duration_s:
+        raise InputError(
+            f"got {params['buffer_target_s']!r}, expected more than one segment "
+            f"({ladder.segment_duration_s:g} s) of ladder {ladder.name!r}",
+            field="bola.buffer_target_s",
+        )
 
 
 ALGORITHMS: Mapping[str, AlgorithmSpec] = MappingProxyType({
@@ -156,6 +166,7 @@ ALGORITHMS: Mapping[str, AlgorithmSpec] = MappingProxyType({
                       "may pause), none (basic BOLA)", choices=("none", "u", "o")),
             ParamSpec("scale_v", True, "shrink V near the title's start and end"),
         ),
+        check_ladder=_check_bola,
     ),
     "throughput": AlgorithmSpec(
         name="throughput",
@@ -223,12 +234,8 @@ class KernelPolicy:
         Raises:
             InputError: if a parameter cannot work with this ladder.
         """
-        if self.name == "bola" and float(self.params["buffer_target_s"]) <= ladder.segment_duration_s:
-            raise InputError(
-                f"got {self.params['buffer_target_s']!r}, expected more than one segment "
-                f"({ladder.segment_duration_s:g} s) of ladder {ladder.name!r}",
-                field="bola.buffer_target_s",
-            )
+        if self.spec.check_ladder is not None:
+            self.spec.check_ladder(self.params, ladder)
 
     def state_array(self, ladder: Ladder) -> np.ndarray:
         """A zeroed per-session state array sized for ``ladder``."""
