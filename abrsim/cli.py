@@ -2,54 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from abrsim import __version__
-from abrsim.errors import AbrsimError
-
-F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
-
-
-def abrsim_command(func: F) -> F:
-    """Turn abrsim's errors into one line on stderr and exit code 2 (tracebacks with --debug)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except AbrsimError as exc:
-            if click.get_current_context().find_root().params.get("debug"):
-                raise
-            click.echo(f"abrsim: error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _progress(items: Iterable[T], label: str) -> Iterable[T]:
-    """A progress bar on stderr when it is a terminal; the bare iterable otherwise."""
-    if not sys.stderr.isatty():
-        yield from items
-        return
-    with click.progressbar(list(items), label=label, file=sys.stderr, show_eta=True) as bar:
-        yield from bar
-
-
-def _write(text: str, out: Path | None) -> None:
-    if out is None:
-        click.echo(text, nl=False)
-        return
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
-    click.echo(f"abrsim: wrote {out}", err=True)
+from abrsim._cli_util import abrsim_command, progress, write_output
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,9 +64,9 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
         params=parse_params(param_items),
         seed=seed,
         scenario="default" if default else "run",
-        progress=_progress,
+        progress=progress,
     )
-    _write(format_rows(rows, fmt, summarize_rows(rows) if len(rows) > 1 else ()), out)
+    write_output(format_rows(rows, fmt, summarize_rows(rows) if len(rows) > 1 else ()), out)
 
 
 @cli.command()
@@ -142,6 +100,17 @@ def traces_generate(out: Path, seed: int) -> None:
 
     paths = write_default_corpus(out, seed=seed)
     click.echo(f"wrote {len(paths)} files to {out}")
+
+
+def _register_commands() -> None:
+    """Add the commands that live in their own modules (each has ``register(group)``)."""
+    from abrsim import cli_data, cli_report, cli_sweep
+
+    for module in (cli_sweep, cli_report, cli_data):
+        module.register(cli)
+
+
+_register_commands()
 
 
 def main() -> None:
