@@ -13,6 +13,8 @@ LOG_FIELDS = (
     "segment",
     "rung",
     "size_bits",
+    "downloaded_bits",
+    "abandoned",
     "request_s",
     "first_byte_s",
     "done_s",
@@ -25,13 +27,16 @@ LOG_FIELDS = (
 
 @dataclass(frozen=True, eq=False)
 class SessionLog:
-    """What happened in one session, one array entry per downloaded segment.
+    """What happened in one session, one array entry per download attempt.
 
     Args:
         trace: name of the trace replayed.
         policy: name of the ABR algorithm.
-        rung: rung of each segment.
-        size_bits: bits downloaded for each segment.
+        segment: index of the segment each download was for.
+        rung: rung of each download.
+        size_bits: full size of the segment at that rung, bits.
+        downloaded_bits: bits received (less than ``size_bits`` when abandoned).
+        abandoned: whether the download was abandoned (its bits are thrown away).
         request_s: when the request was sent (after any wait), seconds from session start.
         first_byte_s: when the first byte arrived (request plus latency), seconds.
         done_s: when the last byte arrived, seconds.
@@ -46,8 +51,11 @@ class SessionLog:
 
     trace: str
     policy: str
+    segment: np.ndarray
     rung: np.ndarray
     size_bits: np.ndarray
+    downloaded_bits: np.ndarray
+    abandoned: np.ndarray
     request_s: np.ndarray
     first_byte_s: np.ndarray
     done_s: np.ndarray
@@ -60,14 +68,17 @@ class SessionLog:
     rebuffer_count: int
 
     @property
-    def segment_count(self) -> int:
-        """Number of downloaded segments."""
+    def download_count(self) -> int:
+        """Number of download attempts, abandoned ones included."""
         return int(self.rung.shape[0])
 
-    def to_rows(self) -> list[dict[str, float | int]]:
-        """The log as one dict per segment, keys as in :data:`LOG_FIELDS`."""
-        columns = [getattr(self, name) for name in LOG_FIELDS[1:]]
-        return [
-            dict(zip(LOG_FIELDS, (index, *(col[index].item() for col in columns)), strict=True))
-            for index in range(self.segment_count)
-        ]
+    @property
+    def completed(self) -> np.ndarray:
+        """Boolean mask of the downloads that completed (one per played segment, in order)."""
+        return ~self.abandoned
+
+    def to_rows(self) -> list[dict[str, float | int | bool]]:
+        """The log as one dict per download, keys as in :data:`LOG_FIELDS`."""
+        columns = [getattr(self, name) for name in LOG_FIELDS]
+        return [dict(zip(LOG_FIELDS, (col[index].item() for col in columns), strict=True))
+                for index in range(self.download_count)]

@@ -16,8 +16,9 @@ from types import MappingProxyType
 import numpy as np
 
 from abrsim.errors import InputError, UnknownNameError
+from abrsim.ladder import Ladder
 
-__all__ = ["ESTIMATORS", "PRESETS", "PlayerModel", "get_preset"]
+__all__ = ["ESTIMATORS", "PENSIEVE", "PRESETS", "SABRE", "PlayerModel", "get_preset"]
 
 #: Throughput estimators a player can use, by name.
 ESTIMATORS = ("ewma", "sliding")
@@ -44,6 +45,23 @@ class PlayerModel:
             ``"sliding"`` (mean of the last N samples, minimum over window sizes).
         ewma_half_lives_s: half-lives of the EWMA estimator, seconds of download time.
         sliding_window_sizes: window sizes of the sliding estimator, in samples (<= 20).
+        latency_scaled: when a request's latency crosses into the next trace sample, continue it
+            at that sample's latency (Sabre); otherwise the latency in force at the request holds.
+        latency_on_trace_clock: whether the trace advances during request latency (False in
+            Pensieve, whose 80 ms RTT is added to the download time but not to the trace clock).
+        cap_counts_next_segment: wait until buffer + one segment <= ``max_buffer_s`` (True), or
+            only until buffer <= ``max_buffer_s`` (Pensieve's drain rule).
+        wait_step_s: round every full-buffer wait up to a multiple of this (Pensieve: 0.5 s).
+        segment_limit: play only the first N segments of the ladder (0: all). Algorithms may
+            still look at the sizes of later segments.
+        abandonment: check during each download (except the first) whether the algorithm wants
+            to abandon it; abandoned bits are wasted and the segment is requested again.
+        abandon_check_bits: a check happens after at least this many bits ...
+        abandon_check_s: ... and at least this long a transfer (Sabre: 12,000 bits, 50 ms).
+        compat_sabre_retry_abr: Sabre compatibility: after an abandonment, ask the algorithm
+            again instead of requesting the rung it abandoned to (Sabre ignores that rung).
+        algorithm_defaults: parameter defaults this preset gives algorithms, as
+            ``("algorithm.parameter", value)`` pairs; explicit parameters still win.
 
     Raises:
         ValueError: on construction, if a value is out of range (the message names it).
@@ -59,6 +77,16 @@ class PlayerModel:
     estimator: str = "ewma"
     ewma_half_lives_s: tuple[float, ...] = (3.0, 8.0)
     sliding_window_sizes: tuple[int, ...] = (3,)
+    latency_scaled: bool = False
+    latency_on_trace_clock: bool = True
+    cap_counts_next_segment: bool = True
+    wait_step_s: float = 0.0
+    segment_limit: int = 0
+    abandonment: bool = False
+    abandon_check_bits: float = 12000.0
+    abandon_check_s: float = 0.05
+    compat_sabre_retry_abr: bool = False
+    algorithm_defaults: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self) -> None:
         def check(ok: bool, field: str, expected: str) -> None:
@@ -83,6 +111,20 @@ class PlayerModel:
         check(0 < len(self.sliding_window_sizes) <= 8
               and all(1 <= v <= 20 for v in self.sliding_window_sizes),
               "sliding_window_sizes", "1 to 8 integers in [1, 20]")
+        check(np.isfinite(self.wait_step_s) and self.wait_step_s >= 0, "wait_step_s", "finite and >= 0")
+        check(int(self.segment_limit) == self.segment_limit and self.segment_limit >= 0, "segment_limit",
+              "an integer >= 0")
+        check(self.abandon_check_bits >= 0 and self.abandon_check_s >= 0
+              and self.abandon_check_bits + self.abandon_check_s > 0, "abandon_check_bits",
+              "with abandon_check_s, >= 0 and not both 0")
+        object.__setattr__(self, "algorithm_defaults",
+                           tuple((str(k), v) for k, v in self.algorithm_defaults))
+
+    def segments_played(self, ladder: Ladder) -> int:
+        """How many segments of ``ladder`` a session plays under this model."""
+        if 0 < self.segment_limit < ladder.segment_count:
+            return int(self.segment_limit)
+        return ladder.segment_count
 
     def replace(self, **changes: object) -> PlayerModel:
         """Return a copy with some fields changed (validated like the constructor).
@@ -100,6 +142,12 @@ class PlayerModel:
             return dataclasses.replace(self, **converted)  # type: ignore[arg-type]
         except ValueError as exc:
             raise InputError(str(exc), field=next(iter(changes))) from None
+
+    def describe(self) -> str:
+        """One line per field that differs from abrsim's own model."""
+        base = PlayerModel()
+        return "\n".join(f"{f.name} = {getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                         if getattr(self, f.name) != getattr(base, f.name))
 
     def fields(self) -> dict[str, object]:
         """The model's fields as a plain dict (for results and docs)."""
@@ -127,8 +175,38 @@ def _coerce(key: str, value: object, current: object) -> object:
     return value
 
 
-#: Built-in presets, by name. abrsim's own model; ``sabre`` and ``pensieve`` join it later.
-PRESETS: Mapping[str, PlayerModel] = MappingProxyType({"abrsim": PlayerModel()})
+#: Sabre (UMass-LIDS/sabre at 09b03bb, its defaults): latency from the trace, continued across
+#: samples; 25 s buffer; first segment at rung 0; EWMA 3 s / 8 s; abandonment checked every
+#: 12 kbit / 50 ms; after an abandonment the ABR is asked again (Sabre's typo, see its README).
+SABRE = PlayerModel(
+    name="sabre",
+    request_latency_s=0.0,
+    max_buffer_s=25.0,
+    latency_scaled=True,
+    abandonment=True,
+    compat_sabre_retry_abr=True,
+)
+
+#: Pensieve's test environment (hongzimao/pensieve test/fixed_env.py): 80 ms RTT outside the
+#: trace clock, 95 % payload, 60 s buffer drained in 0.5 s sleeps, first chunk at rung 1,
+#: 48 chunks; RobustMPC/FastMPC plan with the next chunk's sizes as test/mpc.py does.
+PENSIEVE = PlayerModel(
+    name="pensieve",
+    request_latency_s=0.08,
+    goodput_factor=0.95,
+    max_buffer_s=60.0,
+    first_rung=1,
+    latency_on_trace_clock=False,
+    cap_counts_next_segment=False,
+    wait_step_s=0.5,
+    segment_limit=48,
+    algorithm_defaults=(("robustmpc.compat_pensieve_lookahead", True),
+                        ("fastmpc.compat_pensieve_lookahead", True)),
+)
+
+#: Built-in presets, by name: abrsim's own model and the peers' models, all of one dataclass.
+PRESETS: Mapping[str, PlayerModel] = MappingProxyType(
+    {"abrsim": PlayerModel(), "sabre": SABRE, "pensieve": PENSIEVE})
 
 
 def get_preset(name: str) -> PlayerModel:

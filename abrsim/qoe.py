@@ -16,9 +16,15 @@ Definitions (segment ``i`` played at rung ``q_i`` with nominal bitrate ``R_i``):
 - ``switch_magnitude_bps``: mean ``|R_i - R_{i-1}|`` over those switches (0 without switches).
 - ``qoe_lin``: Pensieve's linear QoE (Mao et al., SIGCOMM 2017, Sec. 5.1), summed over all
   segments: ``sum R_i/1e6 - 4.3 * rebuffer_s - sum |R_i - R_{i-1}|/1e6`` (R in Mbit/s).
+- ``qoe_log``: the same with ``q(R) = ln(R / R_min)`` for ``R/1e6`` and a penalty of 2.66 per
+  second of rebuffering (the paper's value for QoE_log).
+- ``qoe_hd``: the same with Pensieve's HD scores (1, 2, 3, 12, 15, 20 at 0.3, 0.75, 1.2, 1.85,
+  2.85, 4.3 Mbit/s; linear in bitrate between those points, constant beyond them) and a penalty
+  of 8 per second.
 - ``downloaded_bits``: bits transferred, including wasted ones.
-- ``wasted_bits``: bits of downloads that were thrown away (abandoned); 0 without abandonment.
-- ``abandoned``: 1 if the viewer left before playback ended, else 0.
+- ``wasted_bits``: bits of downloads that were abandoned and thrown away.
+- ``abandoned_downloads``: number of downloads abandoned.
+- ``abandoned``: 1 if the viewer left before playback ended, else 0 (viewers do not leave yet).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["METRICS", "REBUFFER_PENALTY_LIN", "metrics_table"]
+__all__ = ["METRICS", "REBUFFER_PENALTY_HD", "REBUFFER_PENALTY_LIN", "REBUFFER_PENALTY_LOG", "hd_scores", "metrics_table"]
 
 #: Metric names, in the column order of :func:`metrics_table`.
 METRICS = (
@@ -40,86 +46,134 @@ METRICS = (
     "switch_count",
     "switch_magnitude_bps",
     "qoe_lin",
+    "qoe_log",
+    "qoe_hd",
     "abandoned",
+    "abandoned_downloads",
     "wasted_bits",
     "downloaded_bits",
 )
 
-#: Rebuffering penalty of QoE_lin, per second of stall (Pensieve's REBUF_PENALTY).
+#: Rebuffering penalties per second of stall of QoE_lin (Pensieve's REBUF_PENALTY), QoE_log, QoE_hd.
 REBUFFER_PENALTY_LIN = 4.3
+REBUFFER_PENALTY_LOG = 2.66
+REBUFFER_PENALTY_HD = 8.0
+#: Pensieve's HD scores and the bitrates (bit/s) they belong to.
+HD_BITRATES_BPS = np.array([300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3])
+HD_SCORES = np.array([1.0, 2.0, 3.0, 12.0, 15.0, 20.0])
+
+
+def hd_scores(bitrates_bps: np.ndarray) -> np.ndarray:
+    """QoE_hd's score of each bitrate (Pensieve's table, linear in between, constant beyond)."""
+    return np.interp(np.asarray(bitrates_bps, dtype=np.float64), HD_BITRATES_BPS, HD_SCORES)
 
 
 @njit(cache=True)
-def _session_metrics(rungs, stall_s, size_bits, bitrates_bps, quality, startup_s, rebuffer_count,
-                     segment_duration_s, out):
-    segments = rungs.shape[0]
+def _session_metrics(rungs, stall_s, size_bits, downloaded_bits, abandoned, bitrates_bps, hd_score,
+                     quality, startup_s, rebuffer_count, segment_duration_s, out):
     rebuffer_s = 0.0
     bitrate_sum_bps = 0.0
+    log_sum = 0.0
+    hd_sum = 0.0
     quality_sum = 0.0
     switch_sum_bps = 0.0
+    log_switch_sum = 0.0
+    hd_switch_sum = 0.0
     switches = 0
-    downloaded_bits = 0.0
-    for index in range(segments):
-        rate_bps = bitrates_bps[rungs[index]]
-        rebuffer_s += stall_s[index]
+    total_bits = 0.0
+    wasted_bits = 0.0
+    wasted_downloads = 0
+    played = 0
+    previous = -1
+    for row in range(rungs.shape[0]):
+        rebuffer_s += stall_s[row]
+        total_bits += downloaded_bits[row]
+        if abandoned[row] != 0.0:
+            wasted_bits += downloaded_bits[row]
+            wasted_downloads += 1
+            continue
+        rung = rungs[row]
+        rate_bps = bitrates_bps[rung]
+        log_value = np.log(rate_bps / bitrates_bps[0])
         bitrate_sum_bps += rate_bps
-        downloaded_bits += size_bits[index]
+        log_sum += log_value
+        hd_sum += hd_score[rung]
         if quality.shape[0] > 0:
-            quality_sum += quality[index, rungs[index]]
-        if index > 0 and rungs[index] != rungs[index - 1]:
+            quality_sum += quality[played, rung]
+        if previous >= 0 and rung != previous:
             switches += 1
-            switch_sum_bps += abs(rate_bps - bitrates_bps[rungs[index - 1]])
-    played_s = segments * segment_duration_s
+            switch_sum_bps += abs(rate_bps - bitrates_bps[previous])
+            log_switch_sum += abs(log_value - np.log(bitrates_bps[previous] / bitrates_bps[0]))
+            hd_switch_sum += abs(hd_score[rung] - hd_score[previous])
+        previous = rung
+        played += 1
+    played_s = played * segment_duration_s
     out[0] = startup_s
     out[1] = rebuffer_s
     out[2] = rebuffer_count
     out[3] = rebuffer_s / (played_s + rebuffer_s)
     out[4] = played_s
-    out[5] = bitrate_sum_bps / segments
-    out[6] = quality_sum / segments if quality.shape[0] > 0 else np.nan
+    out[5] = bitrate_sum_bps / played
+    out[6] = quality_sum / played if quality.shape[0] > 0 else np.nan
     out[7] = switches
     out[8] = switch_sum_bps / switches if switches > 0 else 0.0
-    out[9] = (bitrate_sum_bps - switch_sum_bps) / 1e6 - 4.3 * rebuffer_s
-    out[10] = 0.0
-    out[11] = 0.0
-    out[12] = downloaded_bits
+    out[9] = (bitrate_sum_bps - switch_sum_bps) / 1e6 - REBUFFER_PENALTY_LIN * rebuffer_s
+    out[10] = log_sum - REBUFFER_PENALTY_LOG * rebuffer_s - log_switch_sum
+    out[11] = hd_sum - REBUFFER_PENALTY_HD * rebuffer_s - hd_switch_sum
+    out[12] = 0.0
+    out[13] = wasted_downloads
+    out[14] = wasted_bits
+    out[15] = total_bits
 
 
 @njit(cache=True)
-def _metrics_batch(rungs, stall_s, size_bits, bitrates_bps, quality, startup_s, rebuffer_count,
-                   segment_duration_s, segments, out):
+def _metrics_batch(rungs, stall_s, size_bits, downloaded_bits, abandoned, first_record, records,
+                   startup_s, rebuffer_count, bitrates_bps, hd_score, quality, segment_duration_s, out):
     for index in range(out.shape[0]):
-        rows = slice(index * segments, (index + 1) * segments)
-        _session_metrics(rungs[rows], stall_s[rows], size_bits[rows], bitrates_bps, quality,
-                         startup_s[index], rebuffer_count[index], segment_duration_s, out[index])
+        rows = slice(int(first_record[index]), int(first_record[index] + records[index]))
+        _session_metrics(rungs[rows], stall_s[rows], size_bits[rows], downloaded_bits[rows],
+                         abandoned[rows], bitrates_bps, hd_score, quality, startup_s[index],
+                         rebuffer_count[index], segment_duration_s, out[index])
 
 
 def metrics_table(
     rungs: np.ndarray,
     stall_s: np.ndarray,
     size_bits: np.ndarray,
+    downloaded_bits: np.ndarray,
+    abandoned: np.ndarray,
+    first_record: np.ndarray,
+    records: np.ndarray,
     startup_s: np.ndarray,
     rebuffer_count: np.ndarray,
     bitrates_bps: np.ndarray,
     quality: np.ndarray | None,
     segment_duration_s: float,
 ) -> np.ndarray:
-    """Metrics of sessions whose logs are concatenated, one row per session (columns: METRICS).
+    """Metrics of sessions whose download logs are concatenated, one row per session.
 
     Args:
-        rungs: rung of every segment, sessions one after the other.
-        stall_s: stall time accrued while fetching each segment, seconds.
-        size_bits: bits downloaded for each segment.
+        rungs: rung of every download, sessions one after the other.
+        stall_s: stall time accrued while waiting for and fetching each download, seconds.
+        size_bits: full size of each download's segment.
+        downloaded_bits: bits received by each download (less than the size if abandoned).
+        abandoned: 1 for an abandoned download, else 0.
+        first_record: index of each session's first download.
+        records: number of downloads of each session.
         startup_s: startup delay of each session, seconds.
         rebuffer_count: stalls of each session.
         bitrates_bps: the ladder's nominal bitrates, bit/s.
         quality: the ladder's ``quality[segment, rung]``, or None.
         segment_duration_s: segment duration, seconds.
+
+    Returns:
+        An array of shape (sessions, len(METRICS)).
     """
     sessions = startup_s.shape[0]
-    segments = rungs.shape[0] // max(sessions, 1)
     out = np.empty((sessions, len(METRICS)), dtype=np.float64)
     table = np.zeros((0, 0)) if quality is None else np.ascontiguousarray(quality, dtype=np.float64)
-    _metrics_batch(rungs, stall_s, size_bits, bitrates_bps, table, np.asarray(startup_s, np.float64),
-                   np.asarray(rebuffer_count, np.float64), float(segment_duration_s), segments, out)
+    _metrics_batch(rungs, stall_s, size_bits, downloaded_bits, abandoned,
+                   np.asarray(first_record, np.float64), np.asarray(records, np.float64),
+                   np.asarray(startup_s, np.float64), np.asarray(rebuffer_count, np.float64),
+                   bitrates_bps, hd_scores(bitrates_bps), table, float(segment_duration_s), out)
     return out

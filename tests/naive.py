@@ -5,6 +5,7 @@ Plain Python floats and lists; written from the model's description, not from th
 
 from __future__ import annotations
 
+import itertools
 import math
 
 
@@ -93,50 +94,187 @@ class Sliding:
 
 
 def rung_for_throughput(bitrates, throughput_bps, latency_s, segment_duration_s):
-    ok = [q for q, b in enumerate(bitrates) if b <= throughput_bps * (1 - latency_s / segment_duration_s)]
+    if throughput_bps <= 0:
+        return 0
+    ok = [q for q, b in enumerate(bitrates)
+          if latency_s + segment_duration_s * b / throughput_bps <= segment_duration_s]
     return max(ok) if ok else 0
 
 
-def bola(params, index, count, buffer_s, last, tput, lat, bitrates, p):
-    utilities = [math.log(b / bitrates[0]) for b in bitrates]
-    gp = params["gamma_p"]
-    target = params["buffer_target_s"]
-    if params["scale_v"]:
-        target = min(target, max(min(index, count - index) / 2, 3) * p)
-    v = (target - p) / (utilities[-1] + gp)
-    scores = [(v * (u + gp) - buffer_s) / b for u, b in zip(utilities, bitrates)]
-    rung = scores.index(max(scores))
-    last = max(last, 0)
-    pause = 0.0
-    if params["guard"] != "none" and rung > last:
-        safe = rung_for_throughput(bitrates, tput, lat, p)
-        if rung <= safe:
-            pass
-        elif last > safe:
-            rung = last
-        elif params["guard"] == "u":
-            rung = safe + 1
-        else:
-            rung = safe
-            pause = max(0.0, buffer_s - v * (gp + utilities[safe]))
-    return rung, pause
+class Bola:
+    """BOLA as Sabre's Bola class describes it (no abandonment here)."""
+
+    def __init__(self, params, bitrates, p, segments):
+        self.params, self.bitrates, self.p, self.n = params, bitrates, p, segments
+        self.utilities = [math.log(b / bitrates[0]) for b in bitrates]
+        self.last = 0
+
+    def choose(self, index, buffer_s, last_rung, tput, lat):
+        gp = self.params["gamma_p"]
+        target = self.params["buffer_target_s"]
+        if self.params["scale_v"]:
+            target = min(target, max(min(index, self.n - index) / 2, 3) * self.p)
+        v = (target - self.p) / (self.utilities[-1] + gp)
+        scores = [(v * (u + gp) - buffer_s) / b for u, b in zip(self.utilities, self.bitrates)]
+        rung = scores.index(max(scores))
+        pause = 0.0
+        if self.params["guard"] != "none" and rung > self.last:
+            safe = rung_for_throughput(self.bitrates, tput, lat, self.p)
+            if rung <= safe:
+                pass
+            elif self.last > safe:
+                rung = self.last
+            elif self.params["guard"] == "u":
+                rung = safe + 1
+            else:
+                rung = safe
+                if rung < len(self.bitrates) - 1:
+                    pause = max(0.0, buffer_s - v * (gp + self.utilities[safe]))
+        self.last = rung
+        return rung, pause
+
+    def done(self, index, rung):
+        if index == 0:
+            self.last = rung
 
 
-def throughput_rule(params, index, count, buffer_s, last, tput, lat, bitrates, p):
-    return rung_for_throughput(bitrates, params["safety_factor"] * tput, lat, p), 0.0
+class Throughput:
+    def __init__(self, params, bitrates, p, segments):
+        self.params, self.bitrates, self.p = params, bitrates, p
+        self.safety = 0.9
+
+    def choose(self, index, buffer_s, last_rung, tput, lat):
+        rung = rung_for_throughput(self.bitrates, self.params["safety_factor"] * tput, lat, self.p)
+        if self.params["ibr"]:
+            safe_bits = self.safety * (buffer_s - lat) * tput
+            self.safety = max(self.safety * 0.9, 0.5)
+            for lower in range(rung):
+                if self.bitrates[lower + 1] * self.p > safe_bits:
+                    rung = lower
+                    break
+        return rung, 0.0
+
+    def done(self, index, rung):
+        pass
 
 
-ALGORITHMS = {"bola": bola, "throughput": throughput_rule}
+class BufferBased:
+    """Pensieve's test/bb.py rule."""
+
+    def __init__(self, params, bitrates, p, segments):
+        self.params, self.top = params, len(bitrates) - 1
+
+    def choose(self, index, buffer_s, last_rung, tput, lat):
+        reservoir, cushion = self.params["reservoir_s"], self.params["cushion_s"]
+        if buffer_s < reservoir:
+            return 0, 0.0
+        if buffer_s >= reservoir + cushion:
+            return self.top, 0.0
+        return int(self.top * (buffer_s - reservoir) / cushion), 0.0
+
+    def done(self, index, rung):
+        pass
+
+
+class Bba0:
+    """BBA-0, Huang et al. SIGCOMM 2014, Algorithm 1."""
+
+    def __init__(self, params, bitrates, p, segments):
+        self.params, self.rates = params, bitrates
+
+    def choose(self, index, buffer_s, last_rung, tput, lat):
+        rates, r, cu = self.rates, self.params["reservoir_s"], self.params["cushion_s"]
+        prev = max(last_rung, 0)
+        if buffer_s <= r:
+            return 0, 0.0
+        if buffer_s >= r + cu:
+            return len(rates) - 1, 0.0
+        f = rates[0] + (rates[-1] - rates[0]) * (buffer_s - r) / cu
+        plus = rates[min(prev + 1, len(rates) - 1)]
+        minus = rates[max(prev - 1, 0)]
+        if f >= plus:
+            return max([q for q, rate in enumerate(rates) if rate < f], default=0), 0.0
+        if f <= minus:
+            return min([q for q, rate in enumerate(rates) if rate > f], default=len(rates) - 1), 0.0
+        return prev, 0.0
+
+    def done(self, index, rung):
+        pass
+
+
+class Mpc:
+    """RobustMPC / FastMPC as Pensieve's test/mpc.py computes them: every sequence scored from scratch."""
+
+    def __init__(self, params, bitrates, p, segments, sizes=None):
+        self.params, self.kbps, self.p, self.n = params, [b / 1000 for b in bitrates], p, segments
+        self.sizes = sizes  # size_bits table
+        self.samples, self.errors, self.estimates = [], [], []
+
+    def done_download(self, size_bits, elapsed_s):
+        sample = (size_bits / 8) / (elapsed_s * 1000) / 1000
+        error = abs(self.estimates[-1] - sample) / sample if self.estimates else 0.0
+        self.samples.append(sample)
+        self.errors.append(error)
+
+    def choose(self, index, buffer_s, last_rung, tput, lat):
+        if not self.samples:
+            return max(last_rung, 0), 0.0
+        recent = self.samples[-5:]
+        harmonic = 1 / (sum(1 / x for x in recent) / len(recent))
+        max_error = max(self.errors[-5:]) if self.params["robust"] else 0.0
+        future = harmonic / (1 + max_error)
+        self.estimates.append(harmonic)
+        horizon = min(self.params["horizon"], self.n - index)
+        offset = 1 if self.params["compat_pensieve_lookahead"] else 0
+        best, best_reward = None, -1e8
+        for combo in itertools.product(range(len(self.kbps)), repeat=horizon):
+            buffer, rebuf, bitrate_sum, smooth, last = buffer_s, 0.0, 0.0, 0.0, last_rung
+            for step, q in enumerate(combo):
+                segment = index + offset + step
+                size = self.sizes[segment][q] if segment < len(self.sizes) else 0.0
+                dl = (size / 8 / 1e6) / future
+                if buffer < dl:
+                    rebuf += dl - buffer
+                    buffer = 0.0
+                else:
+                    buffer -= dl
+                buffer += self.p
+                bitrate_sum += self.kbps[q]
+                smooth += abs(self.kbps[q] - self.kbps[last])
+                last = q
+            reward = bitrate_sum / 1000 - self.params["rebuffer_penalty"] * rebuf - smooth / 1000
+            if reward >= best_reward:
+                best, best_reward = combo, reward
+        return best[0], 0.0
+
+    def done(self, index, rung):
+        pass
+
+
+ALGORITHMS = {"bola": Bola, "throughput": Throughput, "bb": BufferBased, "bba0": Bba0,
+              "robustmpc": Mpc, "fastmpc": Mpc}
+
+
+def make(name, params, ladder, segments):
+    bitrates = [float(b) for b in ladder.bitrates_bps]
+    if name in ("robustmpc", "fastmpc"):
+        return Mpc(params, bitrates, ladder.segment_duration_s, segments, ladder.size_bits.tolist())
+    return ALGORITHMS[name](params, bitrates, ladder.segment_duration_s, segments)
 
 
 def session(trace, ladder, name, params, model):
-    """Return (records, startup_s, end_s, rebuffer_count); records are per-segment dicts."""
+    """Return (records, startup_s, end_s, rebuffer_count); records are per-segment dicts.
+
+    Covers the player model without abandonment: latency on or off the trace clock, the two
+    buffer-cap rules, rounded waits, a segment limit.
+    """
     p = ladder.segment_duration_s
-    bitrates = [float(b) for b in ladder.bitrates_bps]
-    n = ladder.segment_count
+    n = model.segments_played(ladder)
+    algorithm = make(name, params, ladder, n)
     est = (Ewma(model.ewma_half_lives_s, p) if model.estimator == "ewma"
            else Sliding(model.sliding_window_sizes))
     state = {"t": 0.0, "buffer": 0.0, "started": False, "stalled": False, "stall": 0.0, "events": 0}
+    lag = 0.0  # wall time minus trace time
 
     def elapse(dt):
         if state["started"]:
@@ -157,30 +295,36 @@ def session(trace, ladder, name, params, model):
     for i in range(n):
         state["stall"] = 0.0
         wait = 0.0
-        if state["buffer"] + p > model.max_buffer_s:
+        excess = state["buffer"] + (p if model.cap_counts_next_segment else 0.0) - model.max_buffer_s
+        if excess > 0:
             if not state["started"]:
                 state["started"] = True
                 startup = state["t"]
             state["stalled"] = False
-            wait = state["buffer"] + p - model.max_buffer_s
+            wait = math.ceil(excess / model.wait_step_s) * model.wait_step_s if model.wait_step_s else excess
             elapse(wait)
         if i == 0 and model.first_rung >= 0:
             rung, pause = model.first_rung, 0.0
         else:
-            rung, pause = ALGORITHMS[name](params, i, n, state["buffer"], last, est.throughput_bps(),
-                                           est.latency_s(), bitrates, p)
+            rung, pause = algorithm.choose(i, state["buffer"], last, est.throughput_bps(), est.latency_s())
         if pause > 0:
             elapse(pause)
             wait += pause
         request = state["t"]
         before = state["buffer"]
-        lat = sample_at(trace, request)[1] if trace.latency_s is not None else model.request_latency_s
+        lat = (sample_at(trace, request - lag)[1] if trace.latency_s is not None
+               else model.request_latency_s)
         size = float(ladder.size_bits[i, rung])
-        done = arrival_time(trace, request + lat, size, model.goodput_factor)
+        if not model.latency_on_trace_clock:
+            lag += lat  # the latency passes on the wall clock only
+        done = arrival_time(trace, request + lat - lag, size, model.goodput_factor) + lag
         elapse(done - request)
         state["t"] = done
         state["buffer"] += p
         est.push(size / (done - request - lat), done - request - lat, lat)
+        if isinstance(algorithm, Mpc):
+            algorithm.done_download(size, done - request)
+        algorithm.done(i, rung)
         if not state["started"]:
             if state["buffer"] >= model.startup_threshold_s or i == n - 1:
                 state["started"] = True
@@ -197,7 +341,18 @@ def session(trace, ladder, name, params, model):
 def qoe(records, startup_s, events, ladder):
     """The metrics of abrsim.qoe, from their definitions."""
     rates = [float(ladder.bitrates_bps[r["rung"]]) for r in records]
+    rates_all = [float(b) for b in ladder.bitrates_bps]
     rungs = [r["rung"] for r in records]
+
+    def hd(rate):
+        points = [(300e3, 1), (750e3, 2), (1200e3, 3), (1850e3, 12), (2850e3, 15), (4300e3, 20)]
+        if rate <= points[0][0]:
+            return points[0][1]
+        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+            if rate <= x1:
+                return y0 + (y1 - y0) * (rate - x0) / (x1 - x0)
+        return points[-1][1]
+
     rebuffer = sum(r["stall_s"] for r in records)
     played = len(records) * ladder.segment_duration_s
     changes = [abs(a - b) for a, b, qa, qb in zip(rates[1:], rates, rungs[1:], rungs) if qa != qb]
@@ -211,5 +366,9 @@ def qoe(records, startup_s, events, ladder):
         "switch_count": len(changes),
         "switch_magnitude_bps": sum(changes) / len(changes) if changes else 0.0,
         "qoe_lin": sum(rates) / 1e6 - 4.3 * rebuffer - sum(changes) / 1e6,
+        "qoe_log": sum(math.log(r / rates_all[0]) for r in rates) - 2.66 * rebuffer
+        - sum(abs(math.log(a / b)) for a, b in zip(rates[1:], rates)),
+        "qoe_hd": sum(hd(r) for r in rates) - 8 * rebuffer
+        - sum(abs(hd(a) - hd(b)) for a, b in zip(rates[1:], rates)),
         "downloaded_bits": sum(r["size_bits"] for r in records),
     }

@@ -36,21 +36,25 @@ def test_every_registered_policy_conforms(name, vbr_ladder, rng):
 
 @pytest.mark.parametrize(("name", "params"), [
     ("bola", {}), ("bola", {"guard": "o"}), ("bola", {"guard": "none", "scale_v": False}),
-    ("throughput", {"safety_factor": 0.5}),
+    ("throughput", {"safety_factor": 0.5}), ("throughput", {"ibr": False}),
+    ("bb", {}), ("bba0", {"reservoir_s": 3.0, "cushion_s": 12.0}),
 ])
 def test_kernel_decisions_match_naive(name, params, vbr_ladder, rng):
+    """Sequences of decisions, so that state carried between them (BOLA's last rung, the IBR's
+    shrinking safety factor) is compared too."""
     policy = make(name, **params)
     policy.reset(vbr_ladder, PlayerModel(), rng)
-    bitrates = vbr_ladder.bitrates_bps.tolist()
-    for _ in range(300):
-        obs = Observation(int(rng.integers(0, 40)), float(rng.uniform(0, 30)),
-                          int(rng.integers(-1, 5)), float(rng.uniform(0, 8e6)), float(rng.uniform(0, 1)))
-        expected = naive.ALGORITHMS[name](policy.params, obs.segment_index, vbr_ladder.segment_count,
-                                          obs.buffer_s, obs.last_rung, obs.throughput_bps, obs.latency_s,
-                                          bitrates, vbr_ladder.segment_duration_s)
+    twin = naive.make(name, policy.params, vbr_ladder, vbr_ladder.segment_count)
+    last = -1
+    for index in range(1, 300):
+        obs = Observation(index % 40, float(rng.uniform(0, 30)), last, float(rng.uniform(0, 8e6)),
+                          float(rng.uniform(0, 1)))
+        expected = twin.choose(obs.segment_index, obs.buffer_s, obs.last_rung, obs.throughput_bps,
+                               obs.latency_s)
         rung, pause_s = policy.choose(obs)
         assert rung == expected[0]
         assert pause_s == pytest.approx(expected[1], abs=1e-12)
+        last = rung
 
 
 @pytest.mark.parametrize("model", [
@@ -110,7 +114,7 @@ def test_throughput_rule_respects_safety_factor_and_latency():
 
 
 def test_unknown_algorithm_and_parameters():
-    with pytest.raises(UnknownNameError, match="expected one of: bola, throughput"):
+    with pytest.raises(UnknownNameError, match="expected one of: bb, bba0, bola"):
         make("mpc")
     with pytest.raises(UnknownNameError, match="gamma"):
         make("bola", gama_p=3)

@@ -22,13 +22,21 @@ POLICY_PARAMS = [
     ("bola", {"guard": "o"}),
     ("bola", {"guard": "none", "scale_v": False, "gamma_p": 2.0, "buffer_target_s": 18.0}),
     ("throughput", {}),
-    ("throughput", {"safety_factor": 0.7}),
+    ("throughput", {"safety_factor": 0.7, "ibr": False}),
+    ("bb", {}),
+    ("bba0", {}),
+    ("robustmpc", {}),
+    ("fastmpc", {"horizon": 3, "compat_pensieve_lookahead": True}),
 ]
 MODELS = [
     PlayerModel(),
     PlayerModel(estimator="sliding", sliding_window_sizes=(3, 5), request_latency_s=0.0),
     PlayerModel(max_buffer_s=12.0, startup_threshold_s=8.0, resume_threshold_s=4.0, first_rung=-1,
                 goodput_factor=0.9, ewma_half_lives_s=(2.0,)),
+    # Pensieve-like: latency off the trace clock, drain to the cap in 0.5 s steps, fewer segments.
+    PlayerModel(request_latency_s=0.08, goodput_factor=0.95, max_buffer_s=20.0, first_rung=1,
+                latency_on_trace_clock=False, cap_counts_next_segment=False, wait_step_s=0.5,
+                segment_limit=25),
 ]
 
 
@@ -36,6 +44,7 @@ def assert_matches_naive(trace, ladder, name, params, model):
     policy = make(name, **params)
     log = run_session(trace, ladder, policy, model)
     records, startup_s, end_s, events = naive.session(trace, ladder, name, policy.params, model)
+    assert not log.abandoned.any()
     for field in FIELDS:
         expected = np.array([r[field] for r in records])
         np.testing.assert_allclose(getattr(log, field), expected, rtol=1e-12, atol=1e-9, err_msg=field)
@@ -46,7 +55,7 @@ def assert_matches_naive(trace, ladder, name, params, model):
 
 
 @pytest.mark.parametrize(("name", "params"), POLICY_PARAMS)
-@pytest.mark.parametrize("model", MODELS, ids=["abrsim", "sliding", "thresholds"])
+@pytest.mark.parametrize("model", MODELS, ids=["abrsim", "sliding", "thresholds", "pensieve-like"])
 def test_fast_engine_matches_naive_twin(tiny_trace, vbr_ladder, name, params, model):
     assert_matches_naive(tiny_trace, vbr_ladder, name, params, model)
 
@@ -62,7 +71,7 @@ def test_matches_naive_on_real_traces(vbr_ladder):
 
     folder = shared_path("traces", "hsdpa_norway_3g")
     for trace in load_traces([folder])[:6]:
-        for name in available():
+        for name in naive.ALGORITHMS:
             assert_matches_naive(trace, vbr_ladder, name, {}, PlayerModel())
 
 
@@ -149,6 +158,8 @@ def scenarios(draw):
         request_latency_s=draw(st.floats(0.0, 0.5)),
         first_rung=draw(st.integers(-1, rungs - 1)),
         estimator=draw(st.sampled_from(["ewma", "sliding"])),
+        abandonment=draw(st.booleans()),
+        latency_on_trace_clock=draw(st.booleans()),
     )
     return trace, ladder, model, draw(st.sampled_from(available()))
 
@@ -168,11 +179,21 @@ def test_session_invariants(case):
     assert (log.buffer_after_s <= model.max_buffer_s + 1e-9).all()
     assert (np.diff(log.request_s) >= 0).all()
     assert (log.done_s > log.first_byte_s).all()
-    # Conservation of bits: downloaded = sizes of the chosen segments.
-    chosen = ladder.size_bits[np.arange(ladder.segment_count), log.rung]
+    # Every segment completes once, in order; abandoned attempts come before their segment's.
+    done = log.completed
+    np.testing.assert_array_equal(log.segment[done], np.arange(ladder.segment_count))
+    assert (np.diff(log.segment) >= 0).all()
+    # Conservation of bits: downloaded = sizes of the completed segments + the abandoned bits.
+    chosen = ladder.size_bits[log.segment, log.rung]
     np.testing.assert_array_equal(log.size_bits, chosen)
-    assert metrics["downloaded_bits"] == pytest.approx(chosen.sum(), rel=1e-12)
-    # The trace delivers exactly those bits: integrate bandwidth over each transfer.
+    np.testing.assert_array_equal(log.downloaded_bits[done], chosen[done])
+    assert (log.downloaded_bits[~done] < chosen[~done]).all()
+    wasted = log.downloaded_bits[~done].sum()
+    assert metrics["wasted_bits"] == pytest.approx(wasted, rel=1e-12, abs=1e-9)
+    assert metrics["downloaded_bits"] == pytest.approx(chosen[done].sum() + wasted, rel=1e-12)
+    assert metrics["abandoned_downloads"] == (~done).sum()
+    if not model.abandonment:
+        assert done.all()
     assert (log.rung >= 0).all()
     assert (log.rung < ladder.rung_count).all()
 
@@ -181,7 +202,9 @@ def test_session_invariants(case):
 @given(scenarios())
 def test_matches_naive_on_random_inputs(case):
     trace, ladder, model, name = case
-    assert_matches_naive(trace, ladder, name, {}, model)
+    if name not in naive.ALGORITHMS:
+        name = "bola"
+    assert_matches_naive(trace, ladder, name, {}, model.replace(abandonment=False))
 
 
 def test_determinism(tiny_trace, vbr_ladder):

@@ -33,8 +33,8 @@ def test_hand_computed_session():
     stall_s = np.array([0.0, 0.0, 1.5, 0.0])
     sizes = np.array([2e6, 6e6, 6e6, 2e6])
     quality = np.array([[40.0, 80.0]] * 4)
-    row = metrics_table(rungs, stall_s, sizes, np.array([0.7]), np.array([1]), np.array([1e6, 3e6]),
-                        quality, 2.0)[0]
+    row = metrics_table(rungs, stall_s, sizes, sizes, np.zeros(4), np.array([0]), np.array([4]),
+                        np.array([0.7]), np.array([1]), np.array([1e6, 3e6]), quality, 2.0)[0]
     got = dict(zip(METRICS, row))
     assert got["startup_s"] == 0.7
     assert got["rebuffer_s"] == 1.5
@@ -47,6 +47,29 @@ def test_hand_computed_session():
     assert got["switch_magnitude_bps"] == 2e6
     assert got["qoe_lin"] == pytest.approx((1 + 3 + 3 + 1) - 4.3 * 1.5 - (2 + 2))
     assert got["downloaded_bits"] == 16e6
+    u1 = np.log(3.0)
+    assert got["qoe_log"] == pytest.approx((0 + u1 + u1 + 0) - 2.66 * 1.5 - (u1 + u1))
+    hd_1m = 2 + (3 - 2) * (1e6 - 750e3) / (1200e3 - 750e3)
+    hd_3m = 15 + (20 - 15) * (3e6 - 2850e3) / (4300e3 - 2850e3)
+    assert got["qoe_hd"] == pytest.approx(2 * hd_1m + 2 * hd_3m - 8 * 1.5 - 2 * (hd_3m - hd_1m))
+
+
+def test_abandoned_downloads_are_wasted_not_played():
+    rungs = np.array([0, 1, 0])
+    stall_s = np.array([0.0, 0.5, 0.25])
+    sizes = np.array([2e6, 6e6, 2e6])
+    downloaded = np.array([2e6, 1.5e6, 2e6])
+    abandoned = np.array([0.0, 1.0, 0.0])
+    row = metrics_table(rungs, stall_s, sizes, downloaded, abandoned, np.array([0]), np.array([3]),
+                        np.array([0.4]), np.array([1]), np.array([1e6, 3e6]), None, 2.0)[0]
+    got = dict(zip(METRICS, row))
+    assert got["played_s"] == 4.0
+    assert got["switch_count"] == 0
+    assert got["mean_bitrate_bps"] == 1e6
+    assert got["rebuffer_s"] == 0.75
+    assert got["wasted_bits"] == 1.5e6
+    assert got["abandoned_downloads"] == 1
+    assert got["downloaded_bits"] == 5.5e6
 
 
 def test_quality_table_is_averaged():

@@ -2,7 +2,7 @@
 
 >>> from abrsim.abr import available, make
 >>> available()
-['bola', 'throughput']
+['bb', 'bba0', 'bola', 'bolae', 'dynamic', 'dynamicdash', 'fastmpc', 'robustmpc', 'throughput']
 >>> make("bola", gamma_p=4.0).params["gamma_p"]
 4.0
 """
@@ -83,6 +83,7 @@ class ParamSpec:
     doc: str
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    maximum: float | None = None
 
     def coerce(self, value: Any, algorithm: str) -> float | int | bool | str:
         """Convert ``value`` (possibly text from the CLI) to this parameter's type and check it.
@@ -103,8 +104,11 @@ class ParamSpec:
                                      field=where)
             else:
                 value = type(self.default)(value)
-                if not np.isfinite(value) or (self.minimum is not None and value < self.minimum):
-                    bound = "" if self.minimum is None else f" and >= {self.minimum:g}"
+                low = -np.inf if self.minimum is None else self.minimum
+                high = np.inf if self.maximum is None else self.maximum
+                if not (np.isfinite(value) and low <= value <= high):
+                    bound = "" if self.minimum is None else f" >= {self.minimum:g}"
+                    bound += "" if self.maximum is None else f" and <= {self.maximum:g}"
                     raise InputError(f"got {value!r}, expected a finite number{bound}", field=where)
         except (KeyError, TypeError, ValueError):
             raise InputError(
@@ -142,42 +146,137 @@ class AlgorithmSpec:
         raise UnknownNameError(f"parameter of {self.name}", name, [p.name for p in self.params])
 
 
-def _check_bola(params: Mapping[str, Any], ladder: Ladder) -> None:
+def _check_buffer_target(params: Mapping[str, Any], ladder: Ladder) -> None:
     if float(params["buffer_target_s"]) <= ladder.segment_duration_s:
         raise InputError(
             f"got {params['buffer_target_s']!r}, expected more than one segment "
             f"({ladder.segment_duration_s:g} s) of ladder {ladder.name!r}",
-            field="bola.buffer_target_s",
+            field="buffer_target_s",
         )
 
+
+_SABRE = "as in Sabre (Spiteri et al., ACM MMSys 2018)"
+_BOLA_PARAMS = (
+    ParamSpec("buffer_target_s", 25.0, "buffer level BOLA aims to fill; sets V", minimum=0.0),
+    ParamSpec("gamma_p", 5.0, "utility offset gamma*p: larger favours avoiding rebuffering (> 0)",
+              minimum=1e-9),
+    ParamSpec("guard", "u", "oscillation guard when moving up: u (BOLA-U), o (BOLA-O, may pause), "
+              "none (basic BOLA)", choices=("none", "u", "o")),
+    ParamSpec("scale_v", True, "shrink V near the title's start and end"),
+    ParamSpec("abandon", True, "abandon a download BOLA's score says to (when the player checks)"),
+)
+_THROUGHPUT_PARAMS = (
+    ParamSpec("safety_factor", 0.9, "share of the throughput estimate the rule may use", minimum=0.0),
+    ParamSpec("ibr", True, "insufficient-buffer rule: never request more than the buffer can cover"),
+    ParamSpec("abandon", True, "abandon a download that would take over 1.8 segment durations"),
+)
+_BOLAE_PARAMS = (
+    ParamSpec("buffer_target_s", 25.0, "maximum buffer; BOLA-E's buffer is max(10 s + 2 s per rung, "
+              "this)", minimum=0.0),
+    ParamSpec("gamma_p", 5.0, "utility offset, used only without the insufficient-buffer rule "
+              "(BOLA-PL, as gamma_p - 1)", minimum=1.0 + 1e-9),
+    ParamSpec("guard", "u", "when moving up past the throughput rung: u adds one rung, o does not",
+              choices=("u", "o")),
+    ParamSpec("ibr", True, "insufficient-buffer rule; off gives BOLA-PL"),
+)
+
+
+def _prefixed(prefix: str, specs: tuple[ParamSpec, ...]) -> tuple[ParamSpec, ...]:
+    return tuple(ParamSpec(f"{prefix}{p.name}", p.default, p.doc, p.choices, p.minimum, p.maximum)
+                 for p in specs)
+
+
+_MPC_PARAMS = (
+    ParamSpec("horizon", 5, "segments planned ahead", minimum=1, maximum=_kernels.MPC_MAX_HORIZON),
+    ParamSpec("rebuffer_penalty", 4.3, "QoE_lin's rebuffering penalty per second", minimum=0.0),
+    ParamSpec("compat_pensieve_lookahead", False, "Pensieve compatibility: plan with the sizes of the "
+              "segments after the one being chosen (test/mpc.py's off-by-one)"),
+)
 
 ALGORITHMS: Mapping[str, AlgorithmSpec] = MappingProxyType({
     "bola": AlgorithmSpec(
         name="bola",
         algo_id=_kernels.ALGO_BOLA,
-        summary="Buffer-based Lyapunov optimisation with utility ln(b/b0); BOLA-U guard by default.",
+        summary=f"BOLA: utility ln(b/b0), BOLA-U guard, V scaled near start and end, abandonment; {_SABRE}.",
         citation="Spiteri, Urgaonkar, Sitaraman, BOLA, IEEE INFOCOM 2016 (Alg. 1); "
                  "Spiteri, Sitaraman, Sparacio, ACM MMSys 2018 (BOLA-U/BOLA-O)",
-        params=(
-            ParamSpec("buffer_target_s", 25.0, "buffer level BOLA aims to fill; sets V", minimum=0.0),
-            ParamSpec("gamma_p", 5.0, "utility offset gamma*p: larger favours avoiding rebuffering",
-                      minimum=0.0),
-            ParamSpec("guard", "u", "oscillation guard when moving up: u (BOLA-U), o (BOLA-O, "
-                      "may pause), none (basic BOLA)", choices=("none", "u", "o")),
-            ParamSpec("scale_v", True, "shrink V near the title's start and end"),
-        ),
-        check_ladder=_check_bola,
+        params=_BOLA_PARAMS,
+        check_ladder=_check_buffer_target,
+    ),
+    "bolae": AlgorithmSpec(
+        name="bolae",
+        algo_id=_kernels.ALGO_BOLAE,
+        summary=f"BOLA-E: placeholder buffer, throughput startup, insufficient-buffer rule; {_SABRE}.",
+        citation="Spiteri, Sitaraman, Sparacio, From Theory to Practice, ACM MMSys 2018, Sec. 4",
+        params=_BOLAE_PARAMS,
     ),
     "throughput": AlgorithmSpec(
         name="throughput",
         algo_id=_kernels.ALGO_THROUGHPUT,
-        summary="Highest rung whose bitrate fits the discounted throughput estimate, "
-                "allowing for one request latency per segment.",
-        citation="Rate-based adaptation, e.g. Jiang, Sekar, Zhang, FESTIVE, ACM CoNEXT 2012",
-        params=(
-            ParamSpec("safety_factor", 0.9, "share of the throughput estimate the rule may use",
-                      minimum=0.0),
-        ),
+        summary="Highest rung whose bitrate fits the discounted throughput estimate after one request "
+                f"latency, with an insufficient-buffer rule and abandonment; {_SABRE}.",
+        citation="Rate-based adaptation, e.g. Jiang, Sekar, Zhang, FESTIVE, ACM CoNEXT 2012; "
+                 "Sabre's ThroughputRule",
+        params=_THROUGHPUT_PARAMS,
+    ),
+    "dynamic": AlgorithmSpec(
+        name="dynamic",
+        algo_id=_kernels.ALGO_DYNAMIC,
+        summary="DYNAMIC: BOLA above the switch buffer when it asks for at least the throughput rule's "
+                f"rung, the throughput rule otherwise; abandonment from the throughput rule; {_SABRE}.",
+        citation="Spiteri, Sitaraman, Sparacio, ACM MMSys 2018, Sec. 5",
+        params=(*_prefixed("bola_", _BOLA_PARAMS), *_prefixed("throughput_", _THROUGHPUT_PARAMS),
+                ParamSpec("switch_buffer_s", 10.0, "buffer level where BOLA and the throughput rule "
+                          "hand over", minimum=0.0)),
+    ),
+    "dynamicdash": AlgorithmSpec(
+        name="dynamicdash",
+        algo_id=_kernels.ALGO_DYNAMICDASH,
+        summary="BOLA-E above to_bola_s, the throughput rule below to_throughput_s; only the active "
+                f"rule decides and abandons; {_SABRE}.",
+        citation="Sabre's DynamicDash (Spiteri et al., ACM MMSys 2018)",
+        params=(*_prefixed("bolae_", _BOLAE_PARAMS), *_prefixed("throughput_", _THROUGHPUT_PARAMS),
+                ParamSpec("to_bola_s", 10.0, "switch to BOLA-E above this buffer", minimum=0.0),
+                ParamSpec("to_throughput_s", 5.0, "switch to the throughput rule below this buffer",
+                          minimum=0.0)),
+    ),
+    "bb": AlgorithmSpec(
+        name="bb",
+        algo_id=_kernels.ALGO_BB,
+        summary="Pensieve's buffer-based baseline: rung 0 below the reservoir, the top rung above "
+                "reservoir + cushion, linear (rounded down) in between.",
+        citation="Huang et al., ACM SIGCOMM 2014, as coded in Pensieve's test/bb.py (Mao et al., "
+                 "SIGCOMM 2017)",
+        params=(ParamSpec("reservoir_s", 5.0, "buffer below which the lowest rung is used", minimum=0.0),
+                ParamSpec("cushion_s", 10.0, "buffer span over which the rung rises to the top",
+                          minimum=1e-9)),
+    ),
+    "bba0": AlgorithmSpec(
+        name="bba0",
+        algo_id=_kernels.ALGO_BBA0,
+        summary="BBA-0: a linear rate map from the reservoir to reservoir + cushion; the rate changes "
+                "only when the map passes the next rate up or down.",
+        citation="Huang, Johari, McKeown, Trunnell, Watson, A Buffer-Based Approach to Rate "
+                 "Adaptation, ACM SIGCOMM 2014, Sec. 4, Algorithm 1",
+        params=(ParamSpec("reservoir_s", 5.0, "buffer below which the lowest rung is used", minimum=0.0),
+                ParamSpec("cushion_s", 10.0, "buffer span of the rate map", minimum=1e-9)),
+    ),
+    "robustmpc": AlgorithmSpec(
+        name="robustmpc",
+        algo_id=_kernels.ALGO_MPC,
+        summary="RobustMPC: exhaustive QoE_lin search over the next segments with the harmonic-mean "
+                "throughput divided by 1 + the largest of the last five prediction errors.",
+        citation="Yin, Jindal, Sekar, Sinopoli, ACM SIGCOMM 2015; as coded in Pensieve's test/mpc.py",
+        params=(_MPC_PARAMS[0], ParamSpec("robust", True, "divide the prediction by 1 + max recent "
+                                          "error"), *_MPC_PARAMS[1:]),
+    ),
+    "fastmpc": AlgorithmSpec(
+        name="fastmpc",
+        algo_id=_kernels.ALGO_MPC,
+        summary="FastMPC: the same search as RobustMPC with the plain harmonic-mean prediction.",
+        citation="Yin, Jindal, Sekar, Sinopoli, ACM SIGCOMM 2015; Pensieve's rl_server/mpc_server.py",
+        params=(_MPC_PARAMS[0], ParamSpec("robust", False, "divide the prediction by 1 + max recent "
+                                          "error"), *_MPC_PARAMS[1:]),
     ),
 })
 
@@ -215,9 +314,25 @@ class KernelPolicy:
         for key, value in params.items():
             values[key] = spec.param(key).coerce(value, spec.name)
         self.params: dict[str, float | int | bool | str] = values
+        self.explicit = frozenset(params)
 
     def __repr__(self) -> str:
         return f"make({self.name!r}, **{self.params!r})"
+
+    def resolved(self, model: PlayerModel | None) -> KernelPolicy:
+        """This policy with the model preset's algorithm defaults applied where not set explicitly."""
+        if model is None:
+            return self
+        changes = {}
+        for key, value in model.algorithm_defaults:
+            algorithm, _, name = key.partition(".")
+            if algorithm == self.name and name not in self.explicit:
+                changes[name] = value
+        if not changes:
+            return self
+        policy = KernelPolicy(self.spec, **{k: self.params[k] for k in self.explicit}, **changes)
+        policy.explicit = self.explicit
+        return policy
 
     @property
     def params_json(self) -> str:
@@ -239,14 +354,15 @@ class KernelPolicy:
 
     def state_array(self, ladder: Ladder) -> np.ndarray:
         """A zeroed per-session state array sized for ``ladder``."""
-        return np.zeros(_kernels.ABR_STATE_SCALARS + ladder.rung_count, dtype=np.float64)
+        return np.zeros(_kernels.abr_state_size(self.spec.algo_id, ladder.rung_count), dtype=np.float64)
 
     def reset(self, ladder: Ladder, model: PlayerModel, rng: np.random.Generator) -> None:
         """Start a session: validate, then let the kernel fill the state arrays."""
         del rng  # the built-in algorithms are deterministic
         self.check(ladder)
         self.ladder_ = ladder
-        self.params_ = self.param_array()
+        self.segments_ = model.segments_played(ladder)
+        self.params_ = self.resolved(model).param_array()
         self.state_ = self.state_array(ladder)
         _kernels.abr_reset(self.spec.algo_id, self.params_, self.state_, ladder.bitrates_bps,
                            ladder.segment_duration_s)
@@ -254,11 +370,16 @@ class KernelPolicy:
     def choose(self, obs: Observation) -> tuple[int, float]:
         """Run one decision of the kernel."""
         ladder = self.ladder_
-        rung, pause_s = _kernels.abr_choose(
-            self.spec.algo_id, self.params_, self.state_, obs.segment_index, ladder.segment_count,
-            obs.buffer_s, obs.last_rung, obs.throughput_bps, obs.latency_s, ladder.bitrates_bps,
-            ladder.segment_duration_s,
-        )
+        values = np.zeros(_kernels.OBS_SIZE)
+        values[_kernels.OBS_SEGMENT] = obs.segment_index
+        values[_kernels.OBS_SEGMENTS] = self.segments_
+        values[_kernels.OBS_BUFFER_S] = obs.buffer_s
+        values[_kernels.OBS_LAST_RUNG] = obs.last_rung
+        values[_kernels.OBS_THROUGHPUT_BPS] = obs.throughput_bps
+        values[_kernels.OBS_LATENCY_S] = obs.latency_s
+        values[_kernels.OBS_SEGMENT_DURATION_S] = ladder.segment_duration_s
+        rung, pause_s = _kernels.abr_choose(self.spec.algo_id, self.params_, self.state_, values,
+                                            ladder.bitrates_bps, ladder.size_bits)
         return int(rung), float(pause_s)
 
 

@@ -3,10 +3,20 @@
 Everything here takes arrays and scalars only, so one compiled body serves the
 fast engine (a whole session in compiled code) and the discrete-event engine
 (one decision at a time). Per-session state lives in float64 arrays that
-``*_reset`` fills and the other kernels update; parameters arrive as float64
-arrays in the order the registry (``abrsim.abr``) declares.
+:func:`abr_reset` fills and the other kernels update; parameters arrive as
+float64 arrays in the order the registry (``abrsim.abr``) declares them.
 
-Units: seconds, bits, bit/s.
+The protocol between a player and an algorithm, one session:
+
+- :func:`abr_reset` once;
+- before each request, :func:`abr_choose` returns ``(rung, pause_s)``;
+- :func:`abr_event` reports a full-buffer wait (``EVENT_WAIT``), a completed
+  download (``EVENT_DONE``) or an abandoned one (``EVENT_ABANDONED``);
+- while a download is in flight, and only if the player checks for it,
+  :func:`abr_abandon` returns a lower rung to abandon to, or -1.
+
+What the player knows is passed in ``obs``, a float64 array indexed by the
+``OBS_*`` constants. Units: seconds, bits, bit/s.
 """
 
 from __future__ import annotations
@@ -14,9 +24,37 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Algorithm ids, fixed: they index the dispatch in abr_choose.
+# Algorithm ids, fixed: they index the dispatch below.
 ALGO_BOLA = 0
 ALGO_THROUGHPUT = 1
+ALGO_BOLAE = 2
+ALGO_DYNAMIC = 3
+ALGO_DYNAMICDASH = 4
+ALGO_BB = 5
+ALGO_BBA0 = 6
+ALGO_MPC = 7
+
+# Events reported to abr_event.
+EVENT_WAIT = 0
+EVENT_DONE = 1
+EVENT_ABANDONED = 2
+
+# Slots of the observation array.
+OBS_SEGMENT = 0  # index of the segment being chosen or downloaded
+OBS_SEGMENTS = 1  # segments in the session
+OBS_BUFFER_S = 2  # buffer level now (abandon check: at request minus time elapsed, >= 0)
+OBS_LAST_RUNG = 3  # rung of the last completed download, -1 before the first
+OBS_THROUGHPUT_BPS = 4  # the player's throughput estimate, 0 before the first sample
+OBS_LATENCY_S = 5  # the player's latency estimate, 0 before the first sample
+OBS_SEGMENT_DURATION_S = 6
+OBS_RUNG = 7  # rung of the download in flight or just finished
+OBS_SIZE_BITS = 8  # its full size
+OBS_DOWNLOADED_BITS = 9  # bits received so far
+OBS_ELAPSED_S = 10  # time since the request, latency included
+OBS_TTFB_S = 11  # the request's latency (time to first bit)
+OBS_WAIT_S = 12  # length of a full-buffer wait (EVENT_WAIT)
+OBS_ABANDON_TO = 13  # rung an abandoned download asked for (EVENT_ABANDONED)
+OBS_SIZE = 14
 
 # Estimator kinds.
 EST_EWMA = 0
@@ -26,13 +64,13 @@ EST_SLIDING = 1
 EST_STATE_SIZE = 48
 #: Samples kept by the sliding-window estimator.
 SLIDING_MAX_SAMPLES = 20
-#: Length of an ABR state array: a few scalars plus one slot per rung.
-ABR_STATE_SCALARS = 4
 
 # BOLA oscillation guards (the ``guard`` parameter).
 GUARD_NONE = 0
 GUARD_U = 1
 GUARD_O = 2
+
+NO_RUNG = -1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -129,37 +167,44 @@ def estimator_latency_s(est_params, est_state):
 def rung_for_throughput(bitrates_bps, throughput_bps, latency_s, segment_duration_s):
     """Highest rung whose segment, after one request latency, downloads within a segment duration.
 
-    That is the highest ``q`` with ``latency_s + segment_duration_s * b_q / throughput_bps <=
-    segment_duration_s``; rung 0 if none qualifies (or no estimate yet).
+    Climbs while ``latency_s + segment_duration_s * b_{q+1} / throughput_bps <= segment_duration_s``
+    (Sabre's ``quality_from_throughput``); rung 0 without an estimate.
     """
-    budget_bps = throughput_bps * (1.0 - latency_s / segment_duration_s)
-    best = 0
-    for rung in range(bitrates_bps.shape[0]):
-        if bitrates_bps[rung] <= budget_bps:
-            best = rung
-    return best
+    rung = 0
+    if throughput_bps <= 0.0:
+        return rung
+    while (rung + 1 < bitrates_bps.shape[0]
+           and latency_s + segment_duration_s * bitrates_bps[rung + 1] / throughput_bps
+           <= segment_duration_s):
+        rung += 1
+    return rung
+
+
+@njit(cache=True)
+def insufficient_buffer_rung(rung, safety, buffer_s, latency_s, throughput_bps, bitrates_bps,
+                             segment_duration_s):
+    """Lower ``rung`` until the next rung up would not fit ``safety * (buffer - latency) * throughput``.
+
+    The insufficient-buffer rule of Sabre's BOLA-E and throughput rule (Spiteri, Sitaraman,
+    Sparacio, MMSys 2018, Sec. 4.3); returns the rung unchanged if it is safe.
+    """
+    safe_bits = safety * (buffer_s - latency_s) * throughput_bps
+    for lower in range(rung):
+        if bitrates_bps[lower + 1] * segment_duration_s > safe_bits:
+            return lower
+    return rung
 
 
 # ----------------------------------------------------------------------------------------------
 # BOLA  (Spiteri, Urgaonkar, Sitaraman: "BOLA: Near-Optimal Bitrate Adaptation for Online
-# Videos", IEEE INFOCOM 2016, Algorithm 1; BOLA-U/BOLA-O from "From Theory to Practice:
-# Improving Bitrate Adaptation in the DASH Reference Player", ACM MMSys 2018, Sec. 3.)
+# Videos", IEEE INFOCOM 2016, Algorithm 1; BOLA-U/BOLA-O and abandonment from "From Theory to
+# Practice: Improving Bitrate Adaptation in the DASH Reference Player", ACM MMSys 2018, Sec. 3.)
 #
-# params = [buffer_target_s, gamma_p, guard, scale_v]
-# state  = [v_s, gamma_p, -, -, utility_0 .. utility_{R-1}]
+# params = [buffer_target_s, gamma_p, guard, scale_v, abandon]
+# state  = [v_s, last_quality, utility_0 .. utility_{R-1}]
 # ----------------------------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def _bola_reset(params, state, bitrates_bps, segment_duration_s):
-    buffer_target_s = params[0]
-    gamma_p = params[1]
-    rungs = bitrates_bps.shape[0]
-    for rung in range(rungs):
-        state[ABR_STATE_SCALARS + rung] = np.log(bitrates_bps[rung] / bitrates_bps[0])
-    top_utility = state[ABR_STATE_SCALARS + rungs - 1]
-    state[0] = (buffer_target_s - segment_duration_s) / (top_utility + gamma_p)
-    state[1] = gamma_p
+BOLA_PARAMS = 5
+BOLA_SCALARS = 2
 
 
 @njit(cache=True)
@@ -180,26 +225,39 @@ def bola_best_rung(buffer_s, utilities, bitrates_bps, v_s, gamma_p):
 
 
 @njit(cache=True)
-def _bola_choose(params, state, segment_index, segment_count, buffer_s, last_rung, throughput_bps,
-                 latency_s, bitrates_bps, segment_duration_s):
+def _bola_reset(params, state, bitrates_bps, segment_duration_s):
+    rungs = bitrates_bps.shape[0]
+    for rung in range(rungs):
+        state[BOLA_SCALARS + rung] = np.log(bitrates_bps[rung]) - np.log(bitrates_bps[0])
+    top_utility = state[BOLA_SCALARS + rungs - 1]
+    state[0] = (params[0] - segment_duration_s) / (top_utility + params[1])
+    state[1] = 0.0
+
+
+@njit(cache=True)
+def _bola_choose(params, state, obs, bitrates_bps):
     buffer_target_s = params[0]
     gamma_p = params[1]
     guard = int(params[2])
+    segment_duration_s = obs[OBS_SEGMENT_DURATION_S]
     rungs = bitrates_bps.shape[0]
-    utilities = state[ABR_STATE_SCALARS:ABR_STATE_SCALARS + rungs]
-    v_s = state[0]
+    utilities = state[BOLA_SCALARS:BOLA_SCALARS + rungs]
     if params[3] != 0.0:
         # Smaller V near the start and the end of the title, so that BOLA does not fill a
         # buffer it will never use (MMSys 2018, Sec. 3.3).
-        segments_left = min(segment_index, segment_count - segment_index)
+        index = obs[OBS_SEGMENT]
+        segments_left = min(index, obs[OBS_SEGMENTS] - index)
         horizon_s = max(segments_left / 2.0, 3.0) * segment_duration_s
         target_s = min(buffer_target_s, horizon_s)
-        v_s = (target_s - segment_duration_s) / (utilities[rungs - 1] + gamma_p)
+        state[0] = (target_s - segment_duration_s) / (utilities[rungs - 1] + gamma_p)
+    v_s = state[0]
+    buffer_s = obs[OBS_BUFFER_S]
     rung = bola_best_rung(buffer_s, utilities, bitrates_bps, v_s, gamma_p)
     pause_s = 0.0
-    last = max(last_rung, 0)
+    last = int(state[1])
     if guard != GUARD_NONE and rung > last:
-        safe = rung_for_throughput(bitrates_bps, throughput_bps, latency_s, segment_duration_s)
+        safe = rung_for_throughput(bitrates_bps, obs[OBS_THROUGHPUT_BPS], obs[OBS_LATENCY_S],
+                                   segment_duration_s)
         if rung <= safe:
             pass
         elif last > safe:
@@ -208,20 +266,508 @@ def _bola_choose(params, state, segment_index, segment_count, buffer_s, last_run
             rung = safe + 1
         else:
             rung = safe
-            pause_s = max(0.0, buffer_s - v_s * (gamma_p + utilities[safe]))
+            if rung < rungs - 1:
+                pause_s = max(0.0, buffer_s - v_s * (gamma_p + utilities[safe]))
+    state[1] = rung
     return rung, pause_s
 
 
+@njit(cache=True)
+def _bola_event(params, state, obs, event):
+    if event == EVENT_DONE and obs[OBS_SEGMENT] == 0:
+        state[1] = obs[OBS_RUNG]  # the first segment was chosen by the player, not by BOLA
+
+
+@njit(cache=True)
+def _bola_abandon(params, state, obs, bitrates_bps):
+    if params[4] == 0.0:
+        return NO_RUNG
+    gamma_p = params[1]
+    current = int(obs[OBS_RUNG])
+    size_bits = obs[OBS_SIZE_BITS]
+    remain_bits = size_bits - obs[OBS_DOWNLOADED_BITS]
+    if obs[OBS_DOWNLOADED_BITS] <= 0.0 or remain_bits <= 0.0:
+        return NO_RUNG
+    v_s = state[0]
+    buffer_s = obs[OBS_BUFFER_S]
+    utilities = state[BOLA_SCALARS:BOLA_SCALARS + bitrates_bps.shape[0]]
+    score = (v_s * (gamma_p + utilities[current]) - buffer_s) / remain_bits
+    if score < 0.0:
+        return NO_RUNG
+    target = NO_RUNG
+    for rung in range(current):
+        other_bits = size_bits * bitrates_bps[rung] / bitrates_bps[current]
+        other_score = (v_s * (gamma_p + utilities[rung]) - buffer_s) / other_bits
+        if other_bits < remain_bits and other_score > score:
+            score = other_score
+            target = rung
+    if target != NO_RUNG:
+        state[1] = target
+    return target
+
+
 # ----------------------------------------------------------------------------------------------
-# Throughput rule: the highest rung the discounted throughput estimate sustains.
+# BOLA-E (MMSys 2018, Sec. 4): BOLA with a virtual placeholder buffer, a startup decision from
+# throughput and the insufficient-buffer rule; BOLA-PL (``ibr`` off) keeps BOLA's parameters.
 #
-# params = [safety_factor]
+# BOLA-E sizes its placeholder so that the next decision lands exactly on a switching threshold,
+# so exact ties between rungs are common and rounding decides them. The kernel therefore computes
+# in Sabre's units, milliseconds and kbit/s (bits per ms), with Sabre's order of operations, so
+# that most ties break as in the original. Inputs and outputs stay in seconds and bit/s.
+#
+# params = [buffer_target_s, gamma_p, guard (0: u, 1: o), ibr]
+# state  = [v_ms, gamma_p, placeholder_ms, steady, ibr_safety, last_quality,
+#           utility_0 .., kbps_0 ..]
+# ----------------------------------------------------------------------------------------------
+BOLAE_PARAMS = 4
+BOLAE_SCALARS = 6
+BOLAE_MIN_BUFFER_MS = 10000.0
+BOLAE_MIN_BUFFER_PER_RUNG_MS = 2000.0
+IBR_SAFETY_INIT = 0.9
+IBR_SAFETY_MIN = 0.5
+
+
+@njit(cache=True)
+def _bolae_reset(params, state, bitrates_bps, segment_duration_s):
+    rungs = bitrates_bps.shape[0]
+    for rung in range(rungs):
+        kbps = bitrates_bps[rung] / 1000.0
+        state[BOLAE_SCALARS + rung] = np.log(kbps) + (1.0 - np.log(bitrates_bps[0] / 1000.0))
+        state[BOLAE_SCALARS + rungs + rung] = kbps
+    top_utility = state[BOLAE_SCALARS + rungs - 1]
+    buffer_target_ms = params[0] * 1000.0
+    if rungs == 1:  # nothing to choose; any finite parameters do
+        gamma_p = 1.0
+        state[0] = BOLAE_MIN_BUFFER_MS
+    elif params[3] == 0.0:  # BOLA-PL
+        gamma_p = params[1] - 1.0
+        state[0] = (buffer_target_ms - segment_duration_s * 1000.0) / (top_utility + gamma_p)
+    else:
+        buffer_ms = max(BOLAE_MIN_BUFFER_MS + BOLAE_MIN_BUFFER_PER_RUNG_MS * rungs, buffer_target_ms)
+        gamma_p = (top_utility - 1.0) / (buffer_ms / BOLAE_MIN_BUFFER_MS - 1.0)
+        state[0] = BOLAE_MIN_BUFFER_MS / gamma_p
+    state[1] = gamma_p
+    state[2] = 0.0
+    state[3] = 0.0
+    state[4] = IBR_SAFETY_INIT
+    state[5] = 0.0
+
+
+@njit(cache=True)
+def _bolae_min_buffer_ms(state, rung, rungs):
+    """Buffer level (ms) at which BOLA-E starts preferring ``rung`` to every lower rung."""
+    v_ms = state[0]
+    gamma_p = state[1]
+    utilities = state[BOLAE_SCALARS:BOLAE_SCALARS + rungs]
+    kbps = state[BOLAE_SCALARS + rungs:BOLAE_SCALARS + 2 * rungs]
+    level_ms = 0.0
+    for lower in range(rung):
+        if utilities[lower] < utilities[rung]:
+            level = v_ms * (gamma_p + (kbps[rung] * utilities[lower] - kbps[lower] * utilities[rung])
+                            / (kbps[rung] - kbps[lower]))
+            level_ms = max(level_ms, level)
+    return level_ms
+
+
+@njit(cache=True)
+def _bolae_choose(params, state, obs, bitrates_bps):
+    rungs = bitrates_bps.shape[0]
+    utilities = state[BOLAE_SCALARS:BOLAE_SCALARS + rungs]
+    kbps = state[BOLAE_SCALARS + rungs:BOLAE_SCALARS + 2 * rungs]
+    segment_ms = obs[OBS_SEGMENT_DURATION_S] * 1000.0
+    buffer_ms = obs[OBS_BUFFER_S] * 1000.0
+    throughput_kbps = obs[OBS_THROUGHPUT_BPS] / 1000.0
+    latency_ms = obs[OBS_LATENCY_S] * 1000.0
+    if state[3] == 0.0:  # startup: pick from throughput, size the placeholder to match
+        if throughput_kbps <= 0.0:
+            return int(state[5]), 0.0
+        state[3] = 1.0
+        state[4] = IBR_SAFETY_INIT
+        rung = rung_for_throughput(kbps, throughput_kbps, latency_ms, segment_ms)
+        state[2] = max(0.0, _bolae_min_buffer_ms(state, rung, rungs) - buffer_ms)
+        return rung, 0.0
+    v_ms = state[0]
+    gamma_p = state[1]
+    rung = bola_best_rung(buffer_ms + state[2], utilities, kbps, v_ms, gamma_p)
+    safe = rung_for_throughput(kbps, throughput_kbps, latency_ms, segment_ms)
+    last = int(state[5])
+    if rung > last and rung > safe:
+        rung = max(last, safe)
+        if params[2] == 0.0:  # BOLA-U: one rung above what throughput sustains
+            rung += 1
+    pause_ms = buffer_ms + state[2] - v_ms * (utilities[rung] + gamma_p)
+    if pause_ms > 0.0:
+        if pause_ms <= state[2]:
+            state[2] -= pause_ms
+            pause_ms = 0.0
+        else:
+            pause_ms -= state[2]
+            state[2] = 0.0
+    else:
+        pause_ms = 0.0
+    if rung == rungs - 1:
+        pause_ms = 0.0
+    if params[3] != 0.0:
+        lowered = insufficient_buffer_rung(rung, state[4], buffer_ms, latency_ms, throughput_kbps, kbps,
+                                           segment_ms)
+        state[4] = max(state[4] * IBR_SAFETY_INIT, IBR_SAFETY_MIN)
+        if lowered != rung:
+            rung = lowered
+            pause_ms = 0.0
+            ceiling_ms = max(0.0, _bolae_min_buffer_ms(state, rung, rungs) - buffer_ms)
+            state[2] = min(ceiling_ms, state[2])
+    return rung, pause_ms / 1000.0
+
+
+@njit(cache=True)
+def _bolae_event(params, state, obs, event, bitrates_bps):
+    rungs = bitrates_bps.shape[0]
+    if event == EVENT_WAIT:
+        state[2] += obs[OBS_WAIT_S] * 1000.0
+        return
+    state[5] = obs[OBS_RUNG]
+    level_ms = obs[OBS_BUFFER_S] * 1000.0
+    if event == EVENT_DONE:
+        rung = int(obs[OBS_RUNG])
+        level_was_ms = level_ms + obs[OBS_ELAPSED_S] * 1000.0
+        max_level_ms = state[0] * (state[BOLAE_SCALARS + rung] + state[1])
+        state[2] = min(state[2], max(0.0, max_level_ms - level_was_ms))
+        if level_ms > 0.0:  # do not inflate the placeholder while rebuffering
+            state[2] = max(state[2], _bolae_min_buffer_ms(state, rung, rungs) - level_was_ms)
+    else:
+        target = int(obs[OBS_ABANDON_TO])
+        want_ms = _bolae_min_buffer_ms(state, target, rungs) if target > 0 else BOLAE_MIN_BUFFER_MS
+        state[2] = min(state[2], max(0.0, want_ms - level_ms))
+
+
+@njit(cache=True)
+def _bolae_abandon(params, state, obs, bitrates_bps):
+    rungs = bitrates_bps.shape[0]
+    current = int(obs[OBS_RUNG])
+    size_bits = obs[OBS_SIZE_BITS]
+    downloaded_bits = obs[OBS_DOWNLOADED_BITS]
+    remain_bits = size_bits - downloaded_bits
+    if downloaded_bits <= 0.0 or remain_bits <= 0.0:
+        return NO_RUNG
+    ttfb_ms = obs[OBS_TTFB_S] * 1000.0
+    # A new request costs another latency: judge the state as it will be after it.
+    level_ms = max(0.0, obs[OBS_BUFFER_S] * 1000.0 + state[2] - ttfb_ms)
+    rate_kbps = downloaded_bits / (obs[OBS_ELAPSED_S] * 1000.0 - ttfb_ms)
+    left_bits = remain_bits - ttfb_ms * rate_kbps
+    if left_bits <= 0.0:
+        return NO_RUNG
+    v_ms = state[0]
+    gamma_p = state[1]
+    utilities = state[BOLAE_SCALARS:BOLAE_SCALARS + rungs]
+    kbps = state[BOLAE_SCALARS + rungs:BOLAE_SCALARS + 2 * rungs]
+    score = (v_ms * (gamma_p + utilities[current]) - level_ms) / left_bits
+    target = NO_RUNG
+    for rung in range(current):
+        other_bits = size_bits * kbps[rung] / kbps[current]
+        other_score = (v_ms * (gamma_p + utilities[rung]) - level_ms) / other_bits
+        if other_bits < left_bits and other_score > score:
+            score = other_score
+            target = rung
+    return target
+
+
+# ----------------------------------------------------------------------------------------------
+# Throughput rule, with Sabre's insufficient-buffer rule and abandonment rule.
+#
+# params = [safety_factor, ibr, abandon]
+# state  = [ibr_safety]
+# ----------------------------------------------------------------------------------------------
+THROUGHPUT_PARAMS = 3
+THROUGHPUT_STATE = 1
+ABANDON_MULTIPLIER = 1.8
+ABANDON_GRACE_S = 0.5
+#: Times closer than this are equal: check steps often end exactly at the grace time, and whether
+#: float rounding lands a hair before or after it must not decide.
+TIME_EPSILON_S = 1e-9
+
+
+@njit(cache=True)
+def _throughput_reset(state):
+    state[0] = IBR_SAFETY_INIT
+
+
+@njit(cache=True)
+def _throughput_choose(params, state, obs, bitrates_bps):
+    segment_duration_s = obs[OBS_SEGMENT_DURATION_S]
+    throughput_bps = obs[OBS_THROUGHPUT_BPS]
+    rung = rung_for_throughput(bitrates_bps, params[0] * throughput_bps, obs[OBS_LATENCY_S],
+                               segment_duration_s)
+    if params[1] != 0.0:
+        rung = insufficient_buffer_rung(rung, state[0], obs[OBS_BUFFER_S], obs[OBS_LATENCY_S],
+                                        throughput_bps, bitrates_bps, segment_duration_s)
+        state[0] = max(state[0] * IBR_SAFETY_INIT, IBR_SAFETY_MIN)
+    return rung
+
+
+@njit(cache=True)
+def _throughput_abandon(params, state, obs, bitrates_bps):
+    if params[2] == 0.0:
+        return NO_RUNG
+    elapsed_s = obs[OBS_ELAPSED_S]
+    transfer_s = elapsed_s - obs[OBS_TTFB_S]
+    if elapsed_s < ABANDON_GRACE_S - TIME_EPSILON_S or transfer_s <= 0.0:
+        return NO_RUNG
+    current = int(obs[OBS_RUNG])
+    size_bits = obs[OBS_SIZE_BITS]
+    rate_bps = obs[OBS_DOWNLOADED_BITS] / transfer_s
+    left_bits = size_bits - obs[OBS_DOWNLOADED_BITS]
+    segment_duration_s = obs[OBS_SEGMENT_DURATION_S]
+    if elapsed_s + left_bits / rate_bps <= ABANDON_MULTIPLIER * segment_duration_s:
+        return NO_RUNG
+    rung = rung_for_throughput(bitrates_bps, rate_bps * params[0], obs[OBS_LATENCY_S], segment_duration_s)
+    if rung >= current or size_bits * bitrates_bps[rung] / bitrates_bps[current] >= left_bits:
+        return NO_RUNG
+    return rung
+
+
+# ----------------------------------------------------------------------------------------------
+# DYNAMIC (MMSys 2018, Sec. 5; dash.js): BOLA and the throughput rule both decide every segment;
+# BOLA's answer is used above ``switch_buffer_s`` when it is at least the throughput rule's.
+# Abandonment always comes from the throughput rule, as in Sabre.
+#
+# params = [bola params (5), throughput params (3), switch_buffer_s]
+# state  = [is_bola, bola state .., throughput state]
 # ----------------------------------------------------------------------------------------------
 
 
 @njit(cache=True)
-def _throughput_choose(params, throughput_bps, latency_s, bitrates_bps, segment_duration_s):
-    return rung_for_throughput(bitrates_bps, params[0] * throughput_bps, latency_s, segment_duration_s)
+def _dynamic_choose(params, state, obs, bitrates_bps):
+    rungs = bitrates_bps.shape[0]
+    bola_state = state[1:1 + BOLA_SCALARS + rungs]
+    tput_params = params[BOLA_PARAMS:BOLA_PARAMS + THROUGHPUT_PARAMS]
+    tput_state = state[1 + BOLA_SCALARS + rungs:]
+    switch_s = params[BOLA_PARAMS + THROUGHPUT_PARAMS]
+    buffer_s = obs[OBS_BUFFER_S]
+    bola_rung, bola_pause_s = _bola_choose(params[:BOLA_PARAMS], bola_state, obs, bitrates_bps)
+    tput_rung = _throughput_choose(tput_params, tput_state, obs, bitrates_bps)
+    if state[0] != 0.0:
+        if buffer_s < switch_s and bola_rung < tput_rung:
+            state[0] = 0.0
+    elif buffer_s > switch_s and bola_rung >= tput_rung:
+        state[0] = 1.0
+    if state[0] != 0.0:
+        return bola_rung, bola_pause_s
+    return tput_rung, 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# DYNAMIC-DASH (Sabre's ``dynamicdash``): BOLA-E above ``to_bola_s``, the throughput rule below
+# ``to_throughput_s``; only the active rule decides and judges abandonment.
+#
+# params = [bolae params (4), throughput params (3), to_bola_s, to_throughput_s]
+# state  = [is_bola, bolae state .., throughput state]
+# ----------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _dynamicdash_parts(params, state, rungs):
+    bolae_params = params[:BOLAE_PARAMS]
+    bolae_state = state[1:1 + BOLAE_SCALARS + 2 * rungs]
+    tput_params = params[BOLAE_PARAMS:BOLAE_PARAMS + THROUGHPUT_PARAMS]
+    tput_state = state[1 + BOLAE_SCALARS + 2 * rungs:]
+    return bolae_params, bolae_state, tput_params, tput_state
+
+
+@njit(cache=True)
+def _dynamicdash_choose(params, state, obs, bitrates_bps):
+    bolae_params, bolae_state, tput_params, tput_state = _dynamicdash_parts(
+        params, state, bitrates_bps.shape[0])
+    buffer_s = obs[OBS_BUFFER_S]
+    to_bola_s = params[BOLAE_PARAMS + THROUGHPUT_PARAMS]
+    to_throughput_s = params[BOLAE_PARAMS + THROUGHPUT_PARAMS + 1]
+    if state[0] != 0.0 and buffer_s < to_throughput_s:
+        state[0] = 0.0
+    elif state[0] == 0.0 and buffer_s > to_bola_s:
+        state[0] = 1.0
+    if state[0] != 0.0:
+        return _bolae_choose(bolae_params, bolae_state, obs, bitrates_bps)
+    return _throughput_choose(tput_params, tput_state, obs, bitrates_bps), 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# BB, Pensieve's buffer-based baseline (test/bb.py): rung 0 below the reservoir, the top rung
+# above reservoir + cushion, linear in between (rounded down).
+#
+# params = [reservoir_s, cushion_s]
+# ----------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _bb_choose(params, obs, bitrates_bps):
+    buffer_s = obs[OBS_BUFFER_S]
+    top = bitrates_bps.shape[0] - 1
+    if buffer_s < params[0]:
+        return 0
+    if buffer_s >= params[0] + params[1]:
+        return top
+    return int(top * (buffer_s - params[0]) / params[1])
+
+
+# ----------------------------------------------------------------------------------------------
+# BBA-0 (Huang, Johari, McKeown, Trunnell, Watson, "A Buffer-Based Approach to Rate Adaptation",
+# ACM SIGCOMM 2014, Sec. 4, Algorithm 1): a linear rate map f(B) from R_min at the reservoir to
+# R_max at reservoir + cushion; move only when f(B) passes the next rate up or down.
+#
+# params = [reservoir_s, cushion_s]
+# ----------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _bba0_choose(params, obs, bitrates_bps):
+    buffer_s = obs[OBS_BUFFER_S]
+    top = bitrates_bps.shape[0] - 1
+    reservoir_s = params[0]
+    cushion_s = params[1]
+    last = int(obs[OBS_LAST_RUNG])
+    if last < 0:
+        last = 0
+    if buffer_s <= reservoir_s:
+        return 0
+    if buffer_s >= reservoir_s + cushion_s:
+        return top
+    mapped_bps = bitrates_bps[0] + (bitrates_bps[top] - bitrates_bps[0]) * (buffer_s - reservoir_s) / cushion_s
+    rate_plus = bitrates_bps[min(last + 1, top)]
+    rate_minus = bitrates_bps[max(last - 1, 0)]
+    if mapped_bps >= rate_plus:
+        rung = 0  # the highest rate strictly below f(B)
+        for candidate in range(top + 1):
+            if bitrates_bps[candidate] < mapped_bps:
+                rung = candidate
+        return rung
+    if mapped_bps <= rate_minus:
+        for candidate in range(top + 1):  # the lowest rate strictly above f(B)
+            if bitrates_bps[candidate] > mapped_bps:
+                return candidate
+        return top
+    return last
+
+
+# ----------------------------------------------------------------------------------------------
+# MPC (Yin, Jindal, Sekar, Sinopoli, "A Control-Theoretic Approach for Dynamic Adaptive Video
+# Streaming over HTTP", ACM SIGCOMM 2015): exhaustive search over the next ``horizon`` rungs of a
+# simulated buffer, maximising QoE_lin; throughput predicted by the harmonic mean of the last five
+# samples, divided by 1 + the largest recent relative error for RobustMPC. As in Pensieve's
+# test/mpc.py: a sample is chunk bytes over the whole download time (latency included), the plan
+# ignores latency and the buffer cap, and ties go to the lexicographically last sequence.
+#
+# params = [horizon, robust, rebuffer_penalty, compat_pensieve_lookahead]
+# state  = [samples, last_estimate, sample_0..4 (MB/s), error_0..4]
+# ----------------------------------------------------------------------------------------------
+MPC_PARAMS = 4
+MPC_HISTORY = 5
+MPC_MAX_HORIZON = 8
+
+
+@njit(cache=True)
+def _mpc_event(state, obs, event):
+    if event != EVENT_DONE:
+        return
+    # Throughput as Pensieve measures it: bytes / ms / 1000, i.e. MB/s, latency included.
+    sample = (obs[OBS_SIZE_BITS] / 8.0) / (obs[OBS_ELAPSED_S] * 1000.0) / 1000.0
+    count = int(state[0])
+    if count >= MPC_HISTORY:
+        for i in range(MPC_HISTORY - 1):
+            state[2 + i] = state[3 + i]
+        state[2 + MPC_HISTORY - 1] = sample
+    else:
+        state[2 + count] = sample
+    error = 0.0
+    if count > 0:
+        error = abs(state[1] - sample) / sample
+    if count >= MPC_HISTORY:
+        for i in range(MPC_HISTORY - 1):
+            state[7 + i] = state[8 + i]
+        state[7 + MPC_HISTORY - 1] = error
+    else:
+        state[7 + count] = error
+    state[0] = count + 1
+
+
+@njit(cache=True)
+def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
+    count = min(int(state[0]), MPC_HISTORY)
+    if count == 0:
+        return max(int(obs[OBS_LAST_RUNG]), 0)
+    inverse_sum = 0.0
+    for i in range(count):
+        inverse_sum += 1.0 / state[2 + i]
+    harmonic = 1.0 / (inverse_sum / count)
+    max_error = 0.0
+    if params[1] != 0.0:
+        for i in range(count):
+            max_error = max(max_error, state[7 + i])
+    future = harmonic / (1.0 + max_error)
+    state[1] = harmonic
+    index = int(obs[OBS_SEGMENT])
+    horizon = min(int(params[0]), MPC_MAX_HORIZON, int(obs[OBS_SEGMENTS]) - index)
+    if horizon <= 0:
+        return max(int(obs[OBS_LAST_RUNG]), 0)
+    penalty = params[2]
+    offset = 1 if params[3] != 0.0 else 0
+    rungs = bitrates_bps.shape[0]
+    segment_duration_s = obs[OBS_SEGMENT_DURATION_S]
+    kbps = np.empty(rungs)
+    for rung in range(rungs):
+        kbps[rung] = bitrates_bps[rung] / 1000.0
+    # Download time of each (step, rung), in seconds, as Pensieve computes it: (bytes / 1e6) / MB/s.
+    download_s = np.zeros((MPC_MAX_HORIZON, rungs))
+    for step in range(horizon):
+        segment = index + offset + step
+        for rung in range(rungs):
+            if segment < size_bits.shape[0]:
+                download_s[step, rung] = (size_bits[segment, rung] / 8.0 / 1000000.0) / future
+    # Depth-first search in lexicographic order; each node extends its parent's partial sums,
+    # which adds the same terms in the same order as scoring every sequence from scratch.
+    buffer_at = np.empty(MPC_MAX_HORIZON + 1)
+    rebuffer_at = np.empty(MPC_MAX_HORIZON + 1)
+    bitrate_at = np.empty(MPC_MAX_HORIZON + 1)
+    smooth_at = np.empty(MPC_MAX_HORIZON + 1)
+    choice = np.zeros(MPC_MAX_HORIZON, dtype=np.int64)
+    buffer_at[0] = obs[OBS_BUFFER_S]
+    rebuffer_at[0] = 0.0
+    bitrate_at[0] = 0.0
+    smooth_at[0] = 0.0
+    last = max(int(obs[OBS_LAST_RUNG]), 0)
+    best_reward = -100000000.0
+    best_first = 0
+    depth = 0
+    choice[0] = 0
+    while depth >= 0:
+        rung = choice[depth]
+        if rung >= rungs:
+            depth -= 1
+            if depth >= 0:
+                choice[depth] += 1
+            continue
+        previous = last if depth == 0 else choice[depth - 1]
+        buffer_s = buffer_at[depth]
+        rebuffer_s = rebuffer_at[depth]
+        time_s = download_s[depth, rung]
+        if buffer_s < time_s:
+            rebuffer_s += time_s - buffer_s
+            buffer_s = 0.0
+        else:
+            buffer_s -= time_s
+        buffer_at[depth + 1] = buffer_s + segment_duration_s
+        rebuffer_at[depth + 1] = rebuffer_s
+        bitrate_at[depth + 1] = bitrate_at[depth] + kbps[rung]
+        smooth_at[depth + 1] = smooth_at[depth] + abs(kbps[rung] - kbps[previous])
+        if depth + 1 == horizon:
+            reward = bitrate_at[depth + 1] / 1000.0 - penalty * rebuffer_at[depth + 1] - smooth_at[
+                depth + 1] / 1000.0
+            if reward >= best_reward:
+                best_reward = reward
+                best_first = choice[0]
+            choice[depth] += 1
+        else:
+            depth += 1
+            choice[depth] = 0
+    return best_first
 
 
 # ----------------------------------------------------------------------------------------------
@@ -230,18 +776,105 @@ def _throughput_choose(params, throughput_bps, latency_s, bitrates_bps, segment_
 
 
 @njit(cache=True)
-def abr_reset(algo_id, params, state, bitrates_bps, segment_duration_s):
-    """Fill an algorithm's state array at the start of a session."""
-    state[:] = 0.0
+def abr_state_size(algo_id, rungs):
+    """Length of the state array ``algo_id`` needs for a ladder of ``rungs`` rungs."""
     if algo_id == ALGO_BOLA:
-        _bola_reset(params, state, bitrates_bps, segment_duration_s)
+        return BOLA_SCALARS + rungs
+    if algo_id == ALGO_BOLAE:
+        return BOLAE_SCALARS + 2 * rungs
+    if algo_id == ALGO_DYNAMIC:
+        return 1 + BOLA_SCALARS + rungs + THROUGHPUT_STATE
+    if algo_id == ALGO_DYNAMICDASH:
+        return 1 + BOLAE_SCALARS + 2 * rungs + THROUGHPUT_STATE
+    if algo_id == ALGO_MPC:
+        return 2 + 2 * MPC_HISTORY
+    return 1
 
 
 @njit(cache=True)
-def abr_choose(algo_id, params, state, segment_index, segment_count, buffer_s, last_rung,
-               throughput_bps, latency_s, bitrates_bps, segment_duration_s):
-    """Return ``(rung, pause_s)`` for the next segment: the rung and a pause before requesting it."""
+def abr_reset(algo_id, params, state, bitrates_bps, segment_duration_s):
+    """Fill an algorithm's state array at the start of a session."""
+    state[:] = 0.0
+    rungs = bitrates_bps.shape[0]
     if algo_id == ALGO_BOLA:
-        return _bola_choose(params, state, segment_index, segment_count, buffer_s, last_rung,
-                            throughput_bps, latency_s, bitrates_bps, segment_duration_s)
-    return _throughput_choose(params, throughput_bps, latency_s, bitrates_bps, segment_duration_s), 0.0
+        _bola_reset(params, state, bitrates_bps, segment_duration_s)
+    elif algo_id == ALGO_BOLAE:
+        _bolae_reset(params, state, bitrates_bps, segment_duration_s)
+    elif algo_id == ALGO_THROUGHPUT:
+        _throughput_reset(state)
+    elif algo_id == ALGO_DYNAMIC:
+        _bola_reset(params[:BOLA_PARAMS], state[1:1 + BOLA_SCALARS + rungs], bitrates_bps,
+                    segment_duration_s)
+        _throughput_reset(state[1 + BOLA_SCALARS + rungs:])
+    elif algo_id == ALGO_DYNAMICDASH:
+        bolae_params, bolae_state, _, tput_state = _dynamicdash_parts(params, state, rungs)
+        _bolae_reset(bolae_params, bolae_state, bitrates_bps, segment_duration_s)
+        _throughput_reset(tput_state)
+
+
+@njit(cache=True)
+def abr_choose(algo_id, params, state, obs, bitrates_bps, size_bits):
+    """Return ``(rung, pause_s)`` for the next segment: its rung and a pause before requesting it."""
+    if algo_id == ALGO_BOLA:
+        return _bola_choose(params, state, obs, bitrates_bps)
+    if algo_id == ALGO_THROUGHPUT:
+        return _throughput_choose(params, state, obs, bitrates_bps), 0.0
+    if algo_id == ALGO_BOLAE:
+        return _bolae_choose(params, state, obs, bitrates_bps)
+    if algo_id == ALGO_DYNAMIC:
+        return _dynamic_choose(params, state, obs, bitrates_bps)
+    if algo_id == ALGO_DYNAMICDASH:
+        return _dynamicdash_choose(params, state, obs, bitrates_bps)
+    if algo_id == ALGO_BB:
+        return _bb_choose(params, obs, bitrates_bps), 0.0
+    if algo_id == ALGO_BBA0:
+        return _bba0_choose(params, obs, bitrates_bps), 0.0
+    return _mpc_choose(params, state, obs, bitrates_bps, size_bits), 0.0
+
+
+@njit(cache=True)
+def abr_event(algo_id, params, state, obs, event, bitrates_bps):
+    """Tell the algorithm about a full-buffer wait, a completed or an abandoned download."""
+    rungs = bitrates_bps.shape[0]
+    if algo_id == ALGO_BOLA:
+        _bola_event(params, state, obs, event)
+    elif algo_id == ALGO_BOLAE:
+        _bolae_event(params, state, obs, event, bitrates_bps)
+    elif algo_id == ALGO_DYNAMIC:
+        _bola_event(params[:BOLA_PARAMS], state[1:1 + BOLA_SCALARS + rungs], obs, event)
+    elif algo_id == ALGO_DYNAMICDASH:
+        bolae_params, bolae_state, _, _ = _dynamicdash_parts(params, state, rungs)
+        _bolae_event(bolae_params, bolae_state, obs, event, bitrates_bps)
+    elif algo_id == ALGO_MPC:
+        _mpc_event(state, obs, event)
+
+
+@njit(cache=True)
+def abr_abandon(algo_id, params, state, obs, bitrates_bps):
+    """During a download: the rung to abandon it for, or -1 to go on."""
+    rungs = bitrates_bps.shape[0]
+    if algo_id == ALGO_BOLA:
+        return _bola_abandon(params, state, obs, bitrates_bps)
+    if algo_id == ALGO_THROUGHPUT:
+        return _throughput_abandon(params, state, obs, bitrates_bps)
+    if algo_id == ALGO_BOLAE:
+        return _bolae_abandon(params, state, obs, bitrates_bps)
+    if algo_id == ALGO_DYNAMIC:
+        return _throughput_abandon(params[BOLA_PARAMS:BOLA_PARAMS + THROUGHPUT_PARAMS],
+                                   state[1 + BOLA_SCALARS + rungs:], obs, bitrates_bps)
+    if algo_id == ALGO_DYNAMICDASH:
+        bolae_params, bolae_state, tput_params, tput_state = _dynamicdash_parts(params, state, rungs)
+        if state[0] != 0.0:
+            return _bolae_abandon(bolae_params, bolae_state, obs, bitrates_bps)
+        return _throughput_abandon(tput_params, tput_state, obs, bitrates_bps)
+    return NO_RUNG
+
+
+@njit(cache=True)
+def abr_can_abandon(algo_id, params):
+    """Whether the algorithm ever abandons, so the player can skip the checkpoints otherwise."""
+    if algo_id == ALGO_BOLA:
+        return params[4] != 0.0
+    if algo_id == ALGO_THROUGHPUT:
+        return params[2] != 0.0
+    return algo_id in (ALGO_BOLAE, ALGO_DYNAMIC, ALGO_DYNAMICDASH)

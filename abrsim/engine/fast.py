@@ -75,7 +75,7 @@ def model_array(model: PlayerModel, ladder: Ladder) -> np.ndarray:
             f"(ladder {ladder.name!r})",
             field="first_rung",
         )
-    if model.max_buffer_s < ladder.segment_duration_s:
+    if model.cap_counts_next_segment and model.max_buffer_s < ladder.segment_duration_s:
         raise InputError(
             f"got {model.max_buffer_s:g}, expected at least one segment ({ladder.segment_duration_s:g} s "
             f"of ladder {ladder.name!r})",
@@ -88,6 +88,15 @@ def model_array(model: PlayerModel, ladder: Ladder) -> np.ndarray:
     values[kernel.MP_STARTUP_THRESHOLD_S] = model.startup_threshold_s
     values[kernel.MP_RESUME_THRESHOLD_S] = model.resume_threshold_s
     values[kernel.MP_FIRST_RUNG] = model.first_rung
+    values[kernel.MP_LATENCY_SCALED] = model.latency_scaled
+    values[kernel.MP_LATENCY_ON_TRACE] = model.latency_on_trace_clock
+    values[kernel.MP_CAP_NEXT_SEGMENT] = model.cap_counts_next_segment
+    values[kernel.MP_WAIT_STEP_S] = model.wait_step_s
+    values[kernel.MP_SEGMENT_LIMIT] = model.segment_limit
+    values[kernel.MP_ABANDONMENT] = model.abandonment
+    values[kernel.MP_PROGRESS_BITS] = model.abandon_check_bits
+    values[kernel.MP_PROGRESS_S] = model.abandon_check_s
+    values[kernel.MP_RETRY_ABR] = model.compat_sabre_retry_abr
     return values
 
 
@@ -95,8 +104,9 @@ def model_array(model: PlayerModel, ladder: Ladder) -> np.ndarray:
 class BatchRun:
     """Sessions of one policy on one ladder, one per trace: logs and metrics as arrays.
 
-    ``log[session * segments + segment, COL_*]`` and ``rungs[...]`` hold the per-segment logs,
-    ``session[session, SES_*]`` the per-session scalars.
+    ``log[row, COL_*]`` and ``rungs[row]`` hold one row per download attempt, sessions one after
+    the other; ``session[index, SES_*]`` holds each session's scalars, among them where its rows
+    start (``SES_FIRST_RECORD``) and how many there are (``SES_RECORDS``).
     """
 
     traces: tuple[str, ...]
@@ -112,15 +122,18 @@ class BatchRun:
         return len(self.traces)
 
     def session_log(self, index: int) -> SessionLog:
-        """The per-segment log of session ``index``."""
-        segments = self.ladder.segment_count
-        rows = slice(index * segments, (index + 1) * segments)
+        """The per-download log of session ``index``."""
+        first = int(self.session[index, kernel.SES_FIRST_RECORD])
+        rows = slice(first, first + int(self.session[index, kernel.SES_RECORDS]))
         log = self.log[rows]
         return SessionLog(
             trace=self.traces[index],
             policy=self.policy.name,
+            segment=log[:, kernel.COL_SEGMENT].astype(np.int64),
             rung=self.rungs[rows],
             size_bits=log[:, kernel.COL_SIZE_BITS],
+            downloaded_bits=log[:, kernel.COL_DOWNLOADED_BITS],
+            abandoned=log[:, kernel.COL_ABANDONED] != 0.0,
             request_s=log[:, kernel.COL_REQUEST_S],
             first_byte_s=log[:, kernel.COL_FIRST_BYTE_S],
             done_s=log[:, kernel.COL_DONE_S],
@@ -139,6 +152,10 @@ class BatchRun:
             self.rungs,
             self.log[:, kernel.COL_STALL_S],
             self.log[:, kernel.COL_SIZE_BITS],
+            self.log[:, kernel.COL_DOWNLOADED_BITS],
+            self.log[:, kernel.COL_ABANDONED],
+            self.session[:, kernel.SES_FIRST_RECORD],
+            self.session[:, kernel.SES_RECORDS],
             self.session[:, kernel.SES_STARTUP_S],
             self.session[:, kernel.SES_REBUFFER_COUNT],
             self.ladder.bitrates_bps,
@@ -167,22 +184,28 @@ def run_batch(
         InputError: if a parameter does not fit the ladder or the model.
     """
     packed = traces if isinstance(traces, PackedTraces) else pack_traces(traces)
-    policy = make(policy) if isinstance(policy, str) else policy
     model = PlayerModel() if model is None else model
+    policy = (make(policy) if isinstance(policy, str) else policy).resolved(model)
     policy.check(ladder)
     est_params, _ = estimator_arrays(model, ladder.segment_duration_s)
     sessions = len(packed)
-    segments = ladder.segment_count
-    log = np.empty((sessions * segments, kernel.LOG_COLUMNS), dtype=np.float64)
-    rungs = np.empty(sessions * segments, dtype=np.int64)
-    session = np.empty((sessions, kernel.SESSION_COLUMNS), dtype=np.float64)
-    kernel.run_batch(
-        packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
-        packed.duration_s, ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
-        model_array(model, ladder), policy.spec.algo_id, policy.param_array(),
-        policy.state_array(ladder).size, est_params, log, rungs, session,
-    )
-    return BatchRun(packed.names, ladder, policy, model, int(seed), log, rungs, session)
+    params = model_array(model, ladder)
+    # Room for every segment plus some abandoned attempts; grown and rerun if that is not enough.
+    rows = sessions * model.segments_played(ladder) * (2 if model.abandonment else 1) + 16
+    while True:
+        log = np.empty((rows, kernel.LOG_COLUMNS), dtype=np.float64)
+        rungs = np.empty(rows, dtype=np.int64)
+        session = np.empty((sessions, kernel.SESSION_COLUMNS), dtype=np.float64)
+        used = kernel.run_batch(
+            packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
+            packed.duration_s, ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
+            params, policy.spec.algo_id, policy.param_array(), policy.state_array(ladder).size,
+            est_params, log, rungs, session,
+        )
+        if used >= 0:
+            break
+        rows *= 4
+    return BatchRun(packed.names, ladder, policy, model, int(seed), log[:used], rungs[:used], session)
 
 
 def run_session(

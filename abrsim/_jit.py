@@ -1,0 +1,40 @@
+"""Keep numba's on-disk cache honest across modules.
+
+numba invalidates a cached function when its own source file changes, but not when a
+function it calls from another module changes: the cached machine code still has the old
+callee inlined. The session loop calls the ABR kernels from another module, so it records a
+digest of those modules next to its cache and flushes the cache when the digest changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+__all__ = ["flush_if_dependencies_changed"]
+
+
+def flush_if_dependencies_changed(dispatchers: Iterable[Any], dependencies: Iterable[ModuleType]) -> None:
+    """Flush the disk cache of each numba dispatcher whose dependency modules changed since it was filled."""
+    digest = hashlib.sha256()
+    for module in dependencies:
+        digest.update(Path(str(module.__file__)).read_bytes())
+    stamp_text = digest.hexdigest()
+    for dispatcher in dispatchers:
+        cache = getattr(dispatcher, "_cache", None)
+        if cache is None or not hasattr(cache, "flush"):
+            continue
+        stamp = Path(cache.cache_path) / f"{dispatcher.py_func.__module__}.{dispatcher.__name__}.deps"
+        try:
+            if stamp.read_text() == stamp_text:
+                continue
+        except OSError:
+            pass
+        try:
+            cache.flush()
+            stamp.write_text(stamp_text)
+        except OSError:  # a read-only cache: numba recompiles in memory, which is correct
+            pass
