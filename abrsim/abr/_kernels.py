@@ -297,8 +297,10 @@ def _bola_abandon(params, state, obs, bitrates_bps):
     target = NO_RUNG
     for rung in range(current):
         other_bits = size_bits * bitrates_bps[rung] / bitrates_bps[current]
+        if other_bits >= remain_bits:
+            break  # sizes grow with the rung: no higher rung is smaller either
         other_score = (v_s * (gamma_p + utilities[rung]) - buffer_s) / other_bits
-        if other_bits < remain_bits and other_score > score:
+        if other_score > score:
             score = other_score
             target = rung
     if target != NO_RUNG:
@@ -722,7 +724,8 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
             if segment < size_bits.shape[0]:
                 download_s[step, rung] = (size_bits[segment, rung] / 8.0 / 1000000.0) / future
     # Depth-first search in lexicographic order; each node extends its parent's partial sums,
-    # which adds the same terms in the same order as scoring every sequence from scratch.
+    # which adds the same terms in the same order as scoring every sequence from scratch. The last
+    # step is a flat loop over rungs (most nodes are leaves); ties go to the later sequence (>=).
     buffer_at = np.empty(MPC_MAX_HORIZON + 1)
     rebuffer_at = np.empty(MPC_MAX_HORIZON + 1)
     bitrate_at = np.empty(MPC_MAX_HORIZON + 1)
@@ -735,9 +738,28 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
     last = max(int(obs[OBS_LAST_RUNG]), 0)
     best_reward = -100000000.0
     best_first = 0
+    leaf = horizon - 1
     depth = 0
     choice[0] = 0
     while depth >= 0:
+        if depth == leaf:
+            previous = last if depth == 0 else choice[depth - 1]
+            buffer_s = buffer_at[depth]
+            rebuffer_s = rebuffer_at[depth]
+            bitrate_sum = bitrate_at[depth]
+            smooth_sum = smooth_at[depth]
+            for rung in range(rungs):
+                time_s = download_s[depth, rung]
+                total_rebuffer_s = rebuffer_s + (time_s - buffer_s) if buffer_s < time_s else rebuffer_s
+                reward = (bitrate_sum + kbps[rung]) / 1000.0 - penalty * total_rebuffer_s - (
+                    smooth_sum + abs(kbps[rung] - kbps[previous])) / 1000.0
+                if reward >= best_reward:
+                    best_reward = reward
+                    best_first = rung if depth == 0 else choice[0]
+            depth -= 1
+            if depth >= 0:
+                choice[depth] += 1
+            continue
         rung = choice[depth]
         if rung >= rungs:
             depth -= 1
@@ -757,16 +779,8 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
         rebuffer_at[depth + 1] = rebuffer_s
         bitrate_at[depth + 1] = bitrate_at[depth] + kbps[rung]
         smooth_at[depth + 1] = smooth_at[depth] + abs(kbps[rung] - kbps[previous])
-        if depth + 1 == horizon:
-            reward = bitrate_at[depth + 1] / 1000.0 - penalty * rebuffer_at[depth + 1] - smooth_at[
-                depth + 1] / 1000.0
-            if reward >= best_reward:
-                best_reward = reward
-                best_first = choice[0]
-            choice[depth] += 1
-        else:
-            depth += 1
-            choice[depth] = 0
+        depth += 1
+        choice[depth] = 0
     return best_first
 
 

@@ -309,10 +309,19 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
             obs[OBS_TTFB_S] = request_latency_s
             step_s = progress_s - request_latency_s  # the first step's time budget includes latency
             while sent_bits < bits:
-                clock_trace_s, step_bits, sample, loop_start_s = transfer(
-                    start_s, bandwidth_bps, duration_s, goodput_factor, clock_s - trace_lag_s,
-                    bits - sent_bits, progress_bits, step_s, sample, loop_start_s)
-                clock_s = clock_trace_s + trace_lag_s
+                # Fast path: the whole step fits inside the current trace sample.
+                clock_trace_s = clock_s - trace_lag_s
+                rate_bps = bandwidth_bps[sample] * goodput_factor
+                end_s = sample_end_s(start_s, duration_s, sample, loop_start_s)
+                step_bits = max(progress_bits, step_s * rate_bps)
+                if (rate_bps > 0.0 and clock_trace_s >= loop_start_s + start_s[sample]
+                        and step_bits < bits - sent_bits and step_bits <= (end_s - clock_trace_s) * rate_bps):
+                    clock_s = (clock_trace_s + step_bits / rate_bps) + trace_lag_s
+                else:
+                    clock_trace_s, step_bits, sample, loop_start_s = transfer(
+                        start_s, bandwidth_bps, duration_s, goodput_factor, clock_trace_s,
+                        bits - sent_bits, progress_bits, step_s, sample, loop_start_s)
+                    clock_s = clock_trace_s + trace_lag_s
                 sent_bits += step_bits
                 step_s = progress_s
                 if sent_bits < bits:
