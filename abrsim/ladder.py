@@ -1,4 +1,14 @@
-"""Encoding ladders: the renditions a player chooses between, segment by segment."""
+"""Encoding ladders: the renditions a player chooses between, segment by segment.
+
+A :class:`Ladder` holds its rungs, ``size_bits[segment, rung]`` and optionally
+``quality[segment, rung]`` (VMAF-like, 0 to 100). Ladders are read from TOML
+(:func:`read_ladder_toml`), Sabre movie JSON and per-segment size CSVs, and from
+DASH/HLS manifests (:mod:`abrsim.manifest`); written with :func:`write_ladder_toml`.
+Sizes may come from a table or a model (CBR, seeded VBR), quality from a table,
+per-rung values or the rate-quality model (:mod:`abrsim.encoding`).
+:func:`pertitle_ladder` builds a ladder on the convex hull of a title's
+rate-quality curves.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +28,15 @@ from typing import Any
 import numpy as np
 
 from abrsim._data import data_dir
+from abrsim.encoding import (
+    RateQualityModel,
+    VbrModel,
+    cbr_size_bits,
+    codec_family,
+    select_rungs,
+    upper_convex_hull,
+    vbr_size_bits,
+)
 from abrsim.errors import InputError, UnknownNameError
 
 if sys.version_info >= (3, 11):
@@ -26,13 +45,18 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
+    "QUALITY_CURVE_COLUMNS",
     "Ladder",
     "Rung",
     "available_ladders",
     "load_ladder",
+    "model_quality",
+    "pertitle_ladder",
     "read_ladder_toml",
+    "read_quality_curves",
     "read_sabre_movie",
     "read_size_csv",
+    "write_ladder_toml",
 ]
 
 
@@ -45,16 +69,25 @@ class Rung:
         width: picture width in pixels, if known.
         height: picture height in pixels, if known.
         codec: codec name, e.g. ``"h264"`` or ``"hevc"``.
+        frame_rate_hz: frames per second, if known; > 0.
     """
 
     bitrate_bps: float
     width: int | None = None
     height: int | None = None
     codec: str = "h264"
+    frame_rate_hz: float | None = None
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.bitrate_bps) and self.bitrate_bps > 0):
             raise ValueError(f'"bitrate_bps" must be finite and > 0, got {self.bitrate_bps!r}')
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, np.integer)) and value > 0):
+                raise ValueError(f'"{name}" must be an integer > 0 or None, got {value!r}')
+        fps = self.frame_rate_hz
+        if fps is not None and not (np.isfinite(fps) and fps > 0):
+            raise ValueError(f'"frame_rate_hz" must be finite and > 0 or None, got {self.frame_rate_hz!r}')
 
     @property
     def label(self) -> str:
@@ -77,13 +110,14 @@ class Ladder:
         rungs: renditions in strictly increasing bitrate order.
         segment_duration_s: duration of every segment, seconds; > 0.
         size_bits: ``size_bits[segment, rung]``, bits; finite and > 0.
-        quality: optional ``quality[segment, rung]`` (VMAF-like, higher is better).
+        quality: optional ``quality[segment, rung]`` (VMAF-like, 0 to 100, higher is better).
         name: a label for results tables.
         description: a free-text note on where the ladder comes from.
 
     Raises:
-        ValueError: if bitrates are not strictly increasing or the size table
-            does not match the rungs (the message names the offending value).
+        ValueError: if bitrates are not strictly increasing, the size table does
+            not match the rungs, or a quality is outside 0 to 100 (the message
+            names the offending value).
     """
 
     rungs: tuple[Rung, ...]
@@ -128,6 +162,13 @@ class Ladder:
                 raise ValueError(f'"quality" must have shape {size_bits.shape}, got {quality.shape}')
             if not np.all(np.isfinite(quality)):
                 raise ValueError('"quality" must be finite')
+            bad_cells = np.argwhere(~((quality >= 0) & (quality <= 100)))
+            if bad_cells.size:
+                seg, rung = (int(v) for v in bad_cells[0])
+                raise ValueError(
+                    f'"quality" must be within 0 to 100, segment {seg} rung {rung} '
+                    f"is {float(quality[seg, rung])!r}"
+                )
             object.__setattr__(self, "quality", quality)
         bitrates.flags.writeable = False
         object.__setattr__(self, "_bitrates_bps", bitrates)
@@ -193,13 +234,27 @@ _LADDER_KEYS: Mapping[str, tuple[type, ...]] = MappingProxyType(
         "segment_duration_s": _NUMBER,
         "segment_count": (int,),
         "sizes": (str,),
+        "size_model": (str,),
+        "size_seed": (int,),
+        "size_variation": _NUMBER,
         "quality": (str,),
+        "quality_model": (str,),
+        "title_complexity": _NUMBER,
         "rungs": (list,),
     }
 )
 _RUNG_KEYS: Mapping[str, tuple[type, ...]] = MappingProxyType(
-    {"bitrate_bps": _NUMBER, "width": (int,), "height": (int,), "codec": (str,)}
+    {
+        "bitrate_bps": _NUMBER,
+        "width": (int,),
+        "height": (int,),
+        "codec": (str,),
+        "frame_rate_hz": _NUMBER,
+        "quality": _NUMBER,
+    }
 )
+SIZE_MODELS = ("cbr", "vbr")
+QUALITY_MODELS = ("vmaf",)
 _SABRE_KEYS = ("segment_duration_ms", "bitrates_kbps", "segment_sizes_bits")
 _CSV_HEADER_HINT = "'chunk_index,kbps_<kbit/s>,...'"
 
@@ -239,14 +294,30 @@ def _expect(value: Any, types: tuple[type, ...], source: Path, field: str) -> An
 
 
 def _number(
-    value: str | float, source: Path, *, field: str, line: int | None = None, positive: bool = True
+    value: str | float,
+    source: Path,
+    *,
+    field: str,
+    line: int | None = None,
+    positive: bool = True,
+    score: bool = False,
 ) -> float:
-    """Parse a CSV cell (or check a TOML/JSON number): finite and, if ``positive``, > 0."""
+    """Parse a CSV cell (or check a TOML/JSON number).
+
+    It must be finite, > 0 if ``positive`` and within 0 to 100 if ``score``.
+    """
     number: float | None
     try:
         number = float(value)
     except ValueError:
         number = None
+    if score and number is not None and np.isfinite(number) and not 0 <= number <= 100:
+        raise InputError(
+            f"expected a quality score within 0 to 100, found {value!r}",
+            source=source,
+            line=line,
+            field=field,
+        )
     if number is None or not np.isfinite(number) or (positive and number <= 0):
         expected = "a finite number > 0" if positive else "a finite number"
         raise InputError(f"expected {expected}, found {value!r}", source=source, line=line, field=field)
@@ -266,7 +337,7 @@ def _check_increasing(
             )
 
 
-def _read_table(path: Path, *, positive: bool) -> tuple[list[float], np.ndarray]:
+def _read_table(path: Path, *, positive: bool, score: bool = False) -> tuple[list[float], np.ndarray]:
     """Read a ``chunk_index,kbps_<kbit/s>,...`` CSV.
 
     Returns:
@@ -306,7 +377,7 @@ def _read_table(path: Path, *, positive: bool) -> tuple[list[float], np.ndarray]
                 )
             rows.append(
                 [
-                    _number(cell, path, field=name, line=reader.line_num, positive=positive)
+                    _number(cell, path, field=name, line=reader.line_num, positive=positive, score=score)
                     for cell, name in zip(cells[1:], header[1:], strict=True)
                 ]
             )
@@ -319,7 +390,7 @@ def _read_table(path: Path, *, positive: bool) -> tuple[list[float], np.ndarray]
 
 def _read_quality(path: Path, kbps: Sequence[float], segment_count: int) -> np.ndarray:
     """Read a per-segment quality CSV that must match a size table's columns and length."""
-    quality_kbps, quality = _read_table(path, positive=False)
+    quality_kbps, quality = _read_table(path, positive=False, score=True)
     if not np.array_equal(quality_kbps, kbps):
         raise InputError(
             f"columns are {_kbps_list(quality_kbps)} kbit/s, "
@@ -455,9 +526,20 @@ def _read_toml_rungs(doc: dict[str, Any], path: Path) -> list[Rung]:
                     f"expected an integer > 0, found {table[key]!r}", source=path, field=f"{where}.{key}"
                 )
         bitrate_bps = _number(table["bitrate_bps"], path, field=f"{where}.bitrate_bps")
+        frame_rate_hz = table.get("frame_rate_hz")
+        if frame_rate_hz is not None:
+            frame_rate_hz = _number(frame_rate_hz, path, field=f"{where}.frame_rate_hz")
+        if "quality" in table:
+            _number(table["quality"], path, field=f"{where}.quality", positive=False, score=True)
         with _as_input_error(path, where):
             rungs.append(
-                Rung(bitrate_bps, table.get("width"), table.get("height"), table.get("codec", "h264"))
+                Rung(
+                    bitrate_bps,
+                    table.get("width"),
+                    table.get("height"),
+                    table.get("codec", "h264"),
+                    frame_rate_hz,
+                )
             )
     if not rungs:
         raise InputError("expected at least one [[rungs]] table", source=path, field="rungs")
@@ -470,11 +552,16 @@ def _read_toml_rungs(doc: dict[str, Any], path: Path) -> list[Rung]:
 def read_ladder_toml(path: str | Path) -> Ladder:
     """Read a ladder from a TOML file (format: ``ladders/README.md``).
 
-    Without a ``sizes`` table the ladder is constant-bitrate with
-    ``segment_count`` segments (default 150). With ``sizes`` (a CSV in bytes or a
-    Sabre JSON, relative to the TOML file) the sizes and segment count come from
-    the table, whose bitrates must equal the rungs'; ``[[rungs]]`` may then be
-    left out to take the rungs from the table.
+    Without a ``sizes`` table the sizes come from ``size_model``: ``"cbr"``
+    (default; constant bitrate) or ``"vbr"`` (:func:`abrsim.encoding.vbr_size_bits`
+    seeded with ``size_seed``, with the title variation ``size_variation`` if
+    given), for ``segment_count`` segments (default 150). With ``sizes`` (a CSV in
+    bytes or a Sabre JSON, relative to the TOML file) the sizes and segment count
+    come from the table, whose bitrates must equal the rungs'; ``[[rungs]]`` may
+    then be left out to take the rungs from the table. Quality comes from at most
+    one of: a ``quality`` CSV, a ``quality`` number on every rung (the same for
+    all segments), or ``quality_model = "vmaf"`` (:func:`model_quality`, with
+    ``title_complexity``).
 
     Raises:
         InputError: if a file is missing, empty or malformed, a key is unknown,
@@ -496,6 +583,7 @@ def read_ladder_toml(path: str | Path) -> Ladder:
             "missing key; expected [[rungs]] tables or a sizes table", source=path, field="rungs"
         )
     duration_s = _number(doc["segment_duration_s"], path, field="segment_duration_s")
+    _check_model_keys(doc, path)
     rungs = _read_toml_rungs(doc, path) if "rungs" in doc else None
     if "sizes" in doc:
         table = _read_toml_size_table(doc, path, duration_s)
@@ -516,11 +604,27 @@ def read_ladder_toml(path: str | Path) -> Ladder:
             raise InputError(
                 f"expected an integer >= 1, found {segment_count!r}", source=path, field="segment_count"
             )
-        size_bits = np.tile([r.bitrate_bps * duration_s for r in rungs], (segment_count, 1))
+        bitrates = [r.bitrate_bps for r in rungs]
+        if doc.get("size_model", "cbr") == "vbr":
+            model = VbrModel() if "size_variation" not in doc else None
+            if model is None:
+                variation = _number(doc["size_variation"], path, field="size_variation", positive=False)
+                with _as_input_error(path, "size_variation"):
+                    model = VbrModel(variation=variation)
+            rng = np.random.default_rng(doc.get("size_seed", 0))
+            size_bits = vbr_size_bits(bitrates, duration_s, segment_count, rng, model)
+        else:
+            size_bits = cbr_size_bits(bitrates, duration_s, segment_count)
     quality = None
+    rung_tables = doc.get("rungs", [])
     if "quality" in doc:
         kbps = [r.bitrate_bps / 1000 for r in rungs]
         quality = _read_quality(_relative_file(doc, "quality", path), kbps, size_bits.shape[0])
+    elif "quality_model" in doc:
+        complexity = _number(doc.get("title_complexity", 1.0), path, field="title_complexity")
+        quality = _toml_model_quality(rungs, size_bits.shape[0], complexity, path)
+    elif any("quality" in table for table in rung_tables):  # on every rung: _check_model_keys
+        quality = np.tile([float(table["quality"]) for table in rung_tables], (size_bits.shape[0], 1))
     with _as_input_error(path):
         return Ladder(
             tuple(rungs),
@@ -530,6 +634,70 @@ def read_ladder_toml(path: str | Path) -> Ladder:
             name=doc.get("name", path.stem),
             description=doc.get("description", ""),
         )
+
+
+def _check_model_keys(doc: dict[str, Any], path: Path) -> None:
+    """Check that the size and quality sources of a TOML ladder are given once and consistently."""
+    if "sizes" in doc and "size_model" in doc:
+        raise InputError(
+            "give either a sizes table or a size_model, not both", source=path, field="size_model"
+        )
+    model = doc.get("size_model", "cbr")
+    if model not in SIZE_MODELS:
+        raise InputError(
+            f"unknown size model {model!r}; expected one of: {', '.join(SIZE_MODELS)}",
+            source=path,
+            field="size_model",
+        )
+    for key in ("size_seed", "size_variation"):
+        if key in doc and model != "vbr":
+            raise InputError('applies to size_model = "vbr" only', source=path, field=key)
+    if "size_seed" in doc and doc["size_seed"] < 0:
+        raise InputError(
+            f"expected an integer >= 0, found {doc['size_seed']!r}", source=path, field="size_seed"
+        )
+    rung_tables = [t for t in doc.get("rungs", []) if isinstance(t, dict)]
+    with_quality = [k for k, table in enumerate(rung_tables) if "quality" in table]
+    sources = [key for key in ("quality", "quality_model") if key in doc] + (
+        [f"rungs[{with_quality[0]}].quality"] if with_quality else []
+    )
+    if len(sources) > 1:
+        raise InputError(
+            f"quality is given by both {sources[0]} and {sources[1]}; expected one source",
+            source=path,
+            field=sources[1],
+        )
+    if with_quality and len(with_quality) != len(rung_tables):
+        missing = next(k for k in range(len(rung_tables)) if k not in with_quality)
+        raise InputError(
+            "missing key; a per-rung quality must be given on every rung",
+            source=path,
+            field=f"rungs[{missing}].quality",
+        )
+    if "quality_model" in doc and doc["quality_model"] not in QUALITY_MODELS:
+        raise InputError(
+            f"unknown quality model {doc['quality_model']!r}; expected one of: {', '.join(QUALITY_MODELS)}",
+            source=path,
+            field="quality_model",
+        )
+    if "title_complexity" in doc and "quality_model" not in doc:
+        raise InputError("applies with a quality_model only", source=path, field="title_complexity")
+
+
+def _toml_model_quality(
+    rungs: Sequence[Rung], segment_count: int, complexity: float, path: Path
+) -> np.ndarray:
+    for index, rung in enumerate(rungs):
+        if rung.height is None:
+            raise InputError(
+                "missing key; the quality model needs every rung's height",
+                source=path,
+                field=f"rungs[{index}].height",
+            )
+    try:
+        return model_quality(rungs, segment_count, title_complexity=complexity)
+    except ValueError as exc:
+        raise InputError(str(exc), source=path, field="quality_model") from None
 
 
 def _relative_file(doc: dict[str, Any], key: str, path: Path) -> Path:
@@ -624,3 +792,407 @@ def load_ladder(name_or_path: str | Path, segment_duration_s: float | None = Non
             field="segment_duration_s",
         )
     return read_ladder_toml(path) if suffix == ".toml" else read_sabre_movie(path)
+
+
+# ---------------------------------------------------------------------------
+# Quality from the rate-quality model, the TOML writer, and per-title ladders
+
+
+def model_quality(
+    rungs: Sequence[Rung],
+    segment_count: int,
+    *,
+    title_complexity: float = 1.0,
+    segment_complexity: Sequence[float] | np.ndarray | None = None,
+    model: RateQualityModel | None = None,
+) -> np.ndarray:
+    """Per-segment quality of each rung from :class:`~abrsim.encoding.RateQualityModel`.
+
+    Each rung's quality follows from its nominal bitrate, resolution (width
+    defaults to 16:9 of the height), frame rate (default 30) and codec. Without
+    ``segment_complexity`` every segment of a rung gets the same score.
+
+    Args:
+        rungs: the rungs; every one needs a height.
+        segment_count: number of segments, >= 1.
+        title_complexity: how hard the title is to encode (1: like the calibration title), > 0.
+        segment_complexity: optional per-segment factor on ``title_complexity`` (e.g. from
+            a complexity analysis), ``segment_count`` values > 0.
+        model: the model; default ``RateQualityModel()``.
+
+    Returns:
+        ``quality[segment, rung]`` within 0 to 100.
+
+    Raises:
+        ValueError: if a rung has no height, its codec is unknown to the model, or a
+            value is out of range (the message names the rung).
+    """
+    rq = RateQualityModel() if model is None else model
+    count = int(segment_count)
+    if count < 1:
+        raise ValueError(f'"segment_count" must be >= 1, got {segment_count!r}')
+    factor = np.ones(count) if segment_complexity is None else np.asarray(segment_complexity, float)
+    if factor.shape != (count,):
+        raise ValueError(f'"segment_complexity" must have {count} values, got shape {factor.shape}')
+    columns = []
+    for index, rung in enumerate(rungs):
+        if rung.height is None:
+            raise ValueError(f"rung {index} ({rung.label}) has no height; the quality model needs one")
+        try:
+            columns.append(
+                rq.quality(
+                    rung.bitrate_bps,
+                    rung.width,
+                    rung.height,
+                    rung.frame_rate_hz,
+                    rung.codec,
+                    complexity=title_complexity * factor,
+                )
+            )
+        except ValueError as exc:
+            raise ValueError(f"rung {index} ({rung.label}): {exc}") from None
+    return np.stack(columns, axis=1)
+
+
+def _toml_value(value: float | int | str) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a valid TOML basic string
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)
+
+
+def _table_csv(kbps: Sequence[float], rows: np.ndarray) -> str:
+    header = "chunk_index," + ",".join(f"kbps_{value!r}" for value in kbps)
+    lines = (f"{index}," + ",".join(repr(float(v)) for v in row) for index, row in enumerate(rows))
+    return header + "\n" + "\n".join(lines) + "\n"
+
+
+def write_ladder_toml(
+    ladder: Ladder,
+    path: str | Path,
+    *,
+    size_model: str | None = None,
+    size_seed: int = 0,
+    size_variation: float | None = None,
+    quality_model: str | None = None,
+    title_complexity: float = 1.0,
+) -> list[Path]:
+    """Write a ladder as TOML (format: ``ladders/README.md``), so that :func:`read_ladder_toml` reads it back.
+
+    Sizes: constant-bitrate sizes become ``segment_count``; other sizes go to a
+    ``<stem>.sizes.csv`` table in bytes beside the TOML file, unless ``size_model``
+    names the model that made them (then only its keys are written). Quality:
+    the same score for every segment of a rung becomes a per-rung ``quality``;
+    other tables go to ``<stem>.quality.csv``; ``quality_model`` writes the model's
+    keys instead. Numbers are written so that they read back to the same floats.
+
+    Args:
+        ladder: the ladder.
+        path: the ``.toml`` file to create or overwrite.
+        size_model: ``"cbr"`` or ``"vbr"`` to write the size model's keys instead of sizes.
+        size_seed: with ``size_model="vbr"``, the seed that made the sizes.
+        size_variation: with ``size_model="vbr"``, the title variation, if it was fixed.
+        quality_model: ``"vmaf"`` to write the quality model's keys instead of scores.
+        title_complexity: with ``quality_model``, the title complexity.
+
+    Returns:
+        The files written, the TOML file first.
+
+    Raises:
+        ValueError: if ``size_model`` or ``quality_model`` is unknown.
+    """
+    target = Path(path)
+    if size_model is not None and size_model not in SIZE_MODELS:
+        raise ValueError(f'"size_model" must be one of {", ".join(SIZE_MODELS)} or None, got {size_model!r}')
+    if quality_model is not None and quality_model not in QUALITY_MODELS:
+        raise ValueError(
+            f'"quality_model" must be one of {", ".join(QUALITY_MODELS)} or None, got {quality_model!r}'
+        )
+    written = [target]
+    kbps = [float(b) / 1000 for b in ladder.bitrates_bps]
+    lines = ["# An abrsim encoding ladder (format: ladders/README.md)."]
+    if ladder.name:
+        lines.append(f"name = {_toml_value(ladder.name)}")
+    if ladder.description:
+        lines.append(f"description = {_toml_value(ladder.description)}")
+    lines.append(f"segment_duration_s = {_toml_value(ladder.segment_duration_s)}")
+    cbr = cbr_size_bits(ladder.bitrates_bps, ladder.segment_duration_s, ladder.segment_count)
+    if size_model is not None or np.array_equal(ladder.size_bits, cbr):
+        lines.append(f"segment_count = {ladder.segment_count}")
+        if size_model == "vbr":
+            lines.append('size_model = "vbr"')
+            lines.append(f"size_seed = {int(size_seed)}")
+            if size_variation is not None:
+                lines.append(f"size_variation = {_toml_value(size_variation)}")
+    else:
+        sizes = target.with_name(f"{target.stem}.sizes.csv")
+        sizes.write_text(_table_csv(kbps, ladder.size_bits / 8.0), encoding="utf-8", newline="\n")
+        written.append(sizes)
+        lines.append(f"sizes = {_toml_value(sizes.name)}")
+    per_rung: list[float] | None = None
+    if quality_model is not None:
+        lines.append(f"quality_model = {_toml_value(quality_model)}")
+        lines.append(f"title_complexity = {_toml_value(title_complexity)}")
+    elif ladder.quality is not None:
+        if np.all(ladder.quality == ladder.quality[0]):
+            per_rung = [float(v) for v in ladder.quality[0]]
+        else:
+            scores = target.with_name(f"{target.stem}.quality.csv")
+            scores.write_text(_table_csv(kbps, ladder.quality), encoding="utf-8", newline="\n")
+            written.append(scores)
+            lines.append(f"quality = {_toml_value(scores.name)}")
+    for index, rung in enumerate(ladder.rungs):
+        lines += ["", "[[rungs]]", f"bitrate_bps = {_toml_value(rung.bitrate_bps)}"]
+        for key in ("width", "height", "codec", "frame_rate_hz"):
+            value = getattr(rung, key)
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+        if per_rung is not None:
+            lines.append(f"quality = {_toml_value(per_rung[index])}")
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
+    return written
+
+
+QUALITY_CURVE_COLUMNS = ("width", "height", "bitrate_kbps", "quality")
+"""Required columns of a rate-quality curves CSV (optional: ``codec``, ``frame_rate_hz``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class RateQualityPoints:
+    """Measured or modelled (bitrate, quality) points of one title's encodes, one per encode.
+
+    Attributes:
+        bitrate_bps: bitrate of each encode, bit/s.
+        width: picture width, pixels.
+        height: picture height, pixels.
+        quality: quality score (VMAF-like, 0 to 100).
+        codec: codec family of each encode.
+        frame_rate_hz: frame rate of each encode (NaN if unknown).
+    """
+
+    bitrate_bps: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    quality: np.ndarray
+    codec: tuple[str, ...]
+    frame_rate_hz: np.ndarray
+
+
+def read_quality_curves(path: str | Path) -> RateQualityPoints:
+    """Read a title's rate-quality measurements: a CSV with one encode per row.
+
+    Columns (header required, any order): ``width``, ``height`` (pixels, integers
+    > 0), ``bitrate_kbps`` (> 0), ``quality`` (0 to 100, e.g. the encode's mean
+    VMAF), optionally ``codec`` (default ``h264``) and ``frame_rate_hz``.
+
+    Raises:
+        InputError: naming the file, line and column, if the file is missing,
+            empty or malformed.
+    """
+    source = Path(path)
+    reader = csv.DictReader(io.StringIO(_read_text(source)))
+    header = [name.strip() for name in reader.fieldnames or []]
+    missing = [name for name in QUALITY_CURVE_COLUMNS if name not in header]
+    if missing:
+        raise InputError(
+            f"missing column {missing[0]!r}; expected a header with {', '.join(QUALITY_CURVE_COLUMNS)} "
+            "(and optionally codec, frame_rate_hz)",
+            source=source,
+            line=1,
+        )
+    columns: dict[str, list[float]] = {name: [] for name in (*QUALITY_CURVE_COLUMNS, "frame_rate_hz")}
+    codecs: list[str] = []
+    try:
+        for raw in reader:
+            row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+            line = reader.line_num
+            if not any(row.values()):
+                continue
+            for name in ("width", "height"):
+                value = _number(row[name], source, field=name, line=line)
+                if not float(value).is_integer():
+                    raise InputError(
+                        f"expected an integer > 0, found {row[name]!r}", source=source, line=line, field=name
+                    )
+                columns[name].append(value)
+            columns["bitrate_kbps"].append(
+                _number(row["bitrate_kbps"], source, field="bitrate_kbps", line=line)
+            )
+            columns["quality"].append(
+                _number(row["quality"], source, field="quality", line=line, positive=False, score=True)
+            )
+            fps = row.get("frame_rate_hz", "")
+            columns["frame_rate_hz"].append(
+                _number(fps, source, field="frame_rate_hz", line=line) if fps else float("nan")
+            )
+            codecs.append(codec_family(row.get("codec", "")) or row.get("codec", "") or "h264")
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV: {exc}", source=source, line=reader.line_num) from None
+    if not codecs:
+        raise InputError("no data rows after the header", source=source, line=1)
+    return RateQualityPoints(
+        bitrate_bps=np.array(columns["bitrate_kbps"]) * 1000.0,
+        width=np.array(columns["width"]),
+        height=np.array(columns["height"]),
+        quality=np.array(columns["quality"]),
+        codec=tuple(codecs),
+        frame_rate_hz=np.array(columns["frame_rate_hz"]),
+    )
+
+
+# (width, height) candidates for a model-based per-title ladder
+DEFAULT_RESOLUTIONS: tuple[tuple[int, int], ...] = (
+    (416, 234),
+    (640, 360),
+    (768, 432),
+    (960, 540),
+    (1280, 720),
+    (1920, 1080),
+)
+
+
+def _model_points(
+    resolutions: Sequence[tuple[int, int]],
+    codec: str,
+    frame_rate_hz: float,
+    title_complexity: float,
+    model: RateQualityModel,
+    min_bitrate_bps: float,
+    max_bitrate_bps: float,
+) -> RateQualityPoints:
+    grid_bps = np.unique(np.round(np.geomspace(min_bitrate_bps, max_bitrate_bps, 96), -3))
+    rows = [(b, w, h) for w, h in resolutions for b in grid_bps]
+    bitrates, widths, heights = (np.array(column, dtype=np.float64) for column in zip(*rows, strict=True))
+    quality = model.quality(bitrates, widths, heights, frame_rate_hz, codec, complexity=title_complexity)
+    return RateQualityPoints(
+        bitrate_bps=bitrates,
+        width=widths,
+        height=heights,
+        quality=quality,
+        codec=(codec_family(codec) or codec,) * bitrates.size,
+        frame_rate_hz=np.full(bitrates.size, float(frame_rate_hz)),
+    )
+
+
+def pertitle_ladder(
+    points: RateQualityPoints | None = None,
+    *,
+    rung_count: int | None = None,
+    quality_step: float | None = None,
+    min_bitrate_bps: float = 100e3,
+    max_bitrate_bps: float = 20e6,
+    max_quality: float | None = 95.0,
+    resolutions: Sequence[tuple[int, int]] = DEFAULT_RESOLUTIONS,
+    codec: str = "h264",
+    frame_rate_hz: float = 30.0,
+    title_complexity: float = 1.0,
+    model: RateQualityModel | None = None,
+    segment_duration_s: float = 4.0,
+    segment_count: int = 150,
+    size_model: str = "cbr",
+    size_seed: int = 0,
+    name: str = "pertitle",
+) -> Ladder:
+    """Build a per-title ladder on the upper convex hull of quality against bitrate.
+
+    The candidate encodes are ``points`` (a title's measured rate-quality curves,
+    :func:`read_quality_curves`) or, without them, the rate-quality model's curves
+    for ``resolutions`` at 96 bitrates between the limits. Candidates outside
+    ``[min_bitrate_bps, max_bitrate_bps]`` are dropped; the upper convex hull of
+    the rest across all resolutions (:func:`~abrsim.encoding.upper_convex_hull`)
+    holds the efficient encodes, each at the resolution that looks best at its
+    bitrate. The hull is cut at the first point reaching ``max_quality`` (more
+    bits buy little beyond it), then rungs are chosen on it by ``rung_count`` or
+    ``quality_step`` (:func:`~abrsim.encoding.select_rungs`). Each rung's quality
+    is its hull point's score, the same for every segment.
+
+    Args:
+        points: the title's candidate encodes; None: the model's.
+        rung_count: number of rungs (log-even bitrates along the hull).
+        quality_step: quality gap between consecutive rungs (e.g. 6 VMAF).
+        min_bitrate_bps: lowest candidate bitrate, bit/s.
+        max_bitrate_bps: highest candidate bitrate, bit/s.
+        max_quality: stop the hull at the first point at least this good; None: no cap.
+        resolutions: ``(width, height)`` candidates for the model.
+        codec: codec of the model's candidates.
+        frame_rate_hz: frame rate of the model's candidates.
+        title_complexity: the title's complexity for the model (1: like the calibration title).
+        model: the rate-quality model; default ``RateQualityModel()``.
+        segment_duration_s: segment duration of the ladder, seconds.
+        segment_count: number of segments.
+        size_model: ``"cbr"`` or ``"vbr"`` segment sizes.
+        size_seed: seed of the VBR sizes.
+        name: the ladder's name.
+
+    Returns:
+        The ladder, with per-rung quality.
+
+    Raises:
+        InputError: naming the argument, if the rule is missing or ambiguous, a value
+            is out of range, or no candidate is left.
+    """
+    if not (np.isfinite(min_bitrate_bps) and 0 < min_bitrate_bps < max_bitrate_bps < np.inf):
+        raise InputError(
+            f"expected 0 < min_bitrate_bps < max_bitrate_bps, found {min_bitrate_bps:g} and "
+            f"{max_bitrate_bps:g}",
+            field="min_bitrate_bps",
+        )
+    if max_quality is not None and not 0 < max_quality <= 100:
+        raise InputError(f"expected a quality within (0, 100], found {max_quality!r}", field="max_quality")
+    if size_model not in SIZE_MODELS:
+        raise UnknownNameError("size model", size_model, SIZE_MODELS)
+    rq = RateQualityModel() if model is None else model
+    from_model = points is None
+    if points is None:
+        if not resolutions:
+            raise InputError("expected at least one resolution", field="resolutions")
+        try:
+            points = _model_points(
+                resolutions, codec, frame_rate_hz, title_complexity, rq, min_bitrate_bps, max_bitrate_bps
+            )
+        except ValueError as exc:
+            raise InputError(str(exc), field="model") from None
+    keep = np.flatnonzero((points.bitrate_bps >= min_bitrate_bps) & (points.bitrate_bps <= max_bitrate_bps))
+    if keep.size == 0:
+        raise InputError(
+            f"no candidate encode between {min_bitrate_bps / 1e3:g} and {max_bitrate_bps / 1e3:g} kbit/s",
+            field="bitrate_kbps",
+        )
+    hull = keep[upper_convex_hull(points.bitrate_bps[keep], points.quality[keep])]
+    if max_quality is not None:
+        reached = np.flatnonzero(points.quality[hull] >= max_quality)
+        if reached.size:
+            hull = hull[: reached[0] + 1]
+    try:
+        chosen = hull[select_rungs(points.bitrate_bps[hull], points.quality[hull],
+                                   rung_count=rung_count, quality_step=quality_step)]
+    except ValueError as exc:
+        raise InputError(str(exc), field="rung_count" if rung_count is not None else "quality_step") from None
+    rungs = tuple(
+        Rung(
+            float(points.bitrate_bps[k]),
+            int(points.width[k]),
+            int(points.height[k]),
+            points.codec[k],
+            None if np.isnan(points.frame_rate_hz[k]) else float(points.frame_rate_hz[k]),
+        )
+        for k in chosen
+    )
+    bitrates = [r.bitrate_bps for r in rungs]
+    if size_model == "vbr":
+        sizes = vbr_size_bits(bitrates, segment_duration_s, segment_count, np.random.default_rng(size_seed))
+    else:
+        sizes = cbr_size_bits(bitrates, segment_duration_s, segment_count)
+    source = "from the rate-quality model" if from_model else "from measured curves"
+    rule = f"{rung_count} rungs" if rung_count is not None else f"quality step {quality_step:g}"
+    with _as_input_error(Path(name), "segment_duration_s"):
+        return Ladder(
+            rungs,
+            segment_duration_s,
+            sizes,
+            quality=np.tile(points.quality[chosen], (int(segment_count), 1)),
+            name=name,
+            description=f"Per-title ladder on the convex hull of quality against bitrate, {source}, {rule}",
+        )

@@ -6,8 +6,10 @@ from ``start_s[k]`` until ``start_s[k + 1]`` (the last sample until
 
 Trace files are read by :func:`load_trace` and :func:`load_traces` (or by one
 ``read_*`` function per format: abrsim CSV, Pensieve "cooked", Sabre JSON,
-Mahimahi) and written by :func:`write_abrsim_csv`. Readers raise
-:class:`~abrsim.errors.InputError` naming the file and the line (or field).
+Mahimahi) and written by :func:`write_trace` (or one ``write_*`` function per
+format). Readers raise :class:`~abrsim.errors.InputError` naming the file and
+the line (or field). :func:`trace_stats` summarises a trace (time-weighted mean
+and percentiles, outage share, lag-1 autocorrelation of 1 s means).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +27,24 @@ import numpy as np
 from abrsim.errors import InputError, UnknownNameError
 
 __all__ = [
+    "OUTAGE_THRESHOLD_BPS",
     "TRACE_FORMATS",
     "Trace",
+    "TraceStats",
+    "interval_means_bps",
+    "lag1_autocorrelation",
     "load_trace",
     "load_traces",
     "read_abrsim_csv",
     "read_mahimahi",
     "read_pensieve_cooked",
     "read_sabre_json",
+    "trace_stats",
     "write_abrsim_csv",
+    "write_mahimahi",
+    "write_pensieve_cooked",
+    "write_sabre_json",
+    "write_trace",
 ]
 
 
@@ -159,6 +170,8 @@ def _to_decimal(cell: object, *, integer: bool = False) -> Decimal | None:
     """Parse one cell (text, or a JSON number) exactly; None if it is not a number of that kind."""
     if isinstance(cell, bool):
         return None
+    if isinstance(cell, Decimal):  # a JSON number parsed exactly
+        return cell if not integer or cell == cell.to_integral_value() else None
     try:
         if integer:
             return Decimal(int(cell)) if isinstance(cell, (str, int)) else None
@@ -246,11 +259,26 @@ class _Table:
         for column, cell in zip(self.columns, cells, strict=True):
             number = _to_decimal(cell, integer=self.integer)
             if number is None or not number.is_finite():
-                found = repr(cell.strip()) if isinstance(cell, str) else json.dumps(cell)
+                found = (
+                    repr(cell.strip())
+                    if isinstance(cell, str)
+                    else str(cell) if isinstance(cell, Decimal) else json.dumps(cell)
+                )
                 kind = "an integer" if self.integer else "a finite number"
                 raise self.error(row, f"found {found}; expected {kind}", column)
             numbers.append(number)
         self.rows.append(tuple(numbers))
+
+    def cumulative(self, column: str, power10: int = 0) -> np.ndarray:
+        """Running sums of one column, each summed exactly and then rounded once to a float."""
+        index = self.columns.index(column)
+        sums, total = [], Decimal(0)
+        with localcontext() as context:
+            context.prec = 200  # exact for any sum of float-sized decimals
+            for row in self.rows:
+                total += row[index]
+                sums.append(_scaled(total, power10))
+        return np.array(sums, dtype=np.float64)
 
     def cell(self, row: int, column: str) -> str:
         """The cell as written (up to surrounding whitespace), for messages."""
@@ -520,7 +548,7 @@ def read_sabre_json(path: str | Path) -> Trace:
     source = Path(path)
     expected = f"a non-empty JSON list of objects with keys {', '.join(_SABRE_KEYS)}"
     try:
-        entries = json.loads(_read_text(source))
+        entries = json.loads(_read_text(source), parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"found invalid JSON ({exc.msg}); expected {expected}", source=source, line=exc.lineno
@@ -541,12 +569,12 @@ def read_sabre_json(path: str | Path) -> Trace:
     table.require("duration_ms", table.column("duration_ms") > 0, "> 0 (no zero-length samples)")
     table.require("bandwidth_kbps", table.column("bandwidth_kbps") >= 0, ">= 0")
     table.require("latency_ms", table.column("latency_ms") >= 0, ">= 0")
-    ends_ms = np.cumsum(table.column("duration_ms"))
+    ends_s = table.cumulative("duration_ms", -3)  # summed exactly, so written files read back exactly
     return _make_trace(
         source,
-        np.concatenate(([0.0], ends_ms[:-1])) / 1000,
+        np.concatenate(([0.0], ends_s[:-1])),
         table.column("bandwidth_kbps", 3),
-        float(ends_ms[-1]) / 1000,
+        float(ends_s[-1]),
         table.column("latency_ms", -3),
         bandwidth_field="bandwidth_kbps",
     )
@@ -683,3 +711,294 @@ def load_traces(paths: str | Path | Iterable[str | Path], format: str | None = N
         else:
             traces.append(load_trace(source, format))
     return traces
+
+
+# --------------------------------------------------------------------------------------------
+# Writers for the other formats
+# --------------------------------------------------------------------------------------------
+
+
+def _refuse_latency(trace: Trace, target: Path, format: str, drop_latency: bool) -> None:
+    if trace.latency_s is not None and not drop_latency:
+        raise InputError(
+            f"the trace has per-sample latencies, which the {format} format cannot hold; "
+            "expected a trace without latency_s (drop them with drop_latency, or --drop-latency)",
+            source=target,
+            field="latency_s",
+        )
+
+
+def write_pensieve_cooked(trace: Trace, path: str | Path, *, drop_latency: bool = False) -> Path:
+    """Write a trace as Pensieve "cooked" text, exactly (:func:`read_pensieve_cooked` reads it back).
+
+    The first line ``0<TAB>b0`` only marks the start (its bandwidth is sample 0's,
+    ignored by readers); then one line per sample: the time its sample *ends*, in
+    seconds, and its bandwidth in Mbit/s, as Pensieve's simulator reads them.
+
+    Args:
+        trace: the trace.
+        path: the file to create or overwrite.
+        drop_latency: allow writing a trace with latencies (the format has none).
+
+    Returns:
+        The path written.
+
+    Raises:
+        InputError: if the trace has latencies and ``drop_latency`` is false.
+    """
+    target = Path(path)
+    _refuse_latency(trace, target, "pensieve", drop_latency)
+    ends_s = np.append(trace.start_s[1:], trace.duration_s)
+    mbps = [_format_scaled(float(b), -6) for b in trace.bandwidth_bps]
+    lines = [f"0\t{mbps[0]}\n"] + [
+        f"{_format_scaled(float(end), 0)}\t{value}\n" for end, value in zip(ends_s, mbps, strict=True)
+    ]
+    target.write_text("".join(lines), encoding="utf-8", newline="\n")
+    return target
+
+
+def write_sabre_json(trace: Trace, path: str | Path, *, latency_s: float | None = None) -> Path:
+    """Write a trace as a Sabre network JSON list, exactly (:func:`read_sabre_json` reads it back).
+
+    Each sample becomes ``{"duration_ms": ..., "bandwidth_kbps": ..., "latency_ms": ...}``.
+    Durations are the exact decimal differences of the sample starts, so their
+    exact running sums give back the same start times.
+
+    Args:
+        trace: the trace.
+        path: the file to create or overwrite.
+        latency_s: latency to write for every sample when the trace has none, seconds;
+            Sabre's format requires one. Ignored when the trace has latencies.
+
+    Returns:
+        The path written.
+
+    Raises:
+        InputError: if the trace has no latencies and ``latency_s`` is None.
+        ValueError: if ``latency_s`` is negative or not finite.
+    """
+    target = Path(path)
+    if trace.latency_s is not None:
+        latencies = [float(v) for v in trace.latency_s]
+    elif latency_s is None:
+        raise InputError(
+            "the trace has no latencies but Sabre's format needs latency_ms on every sample; "
+            "expected a latency to write (latency_s, or --latency-ms)",
+            source=target,
+            field="latency_ms",
+        )
+    else:
+        if not (np.isfinite(latency_s) and latency_s >= 0):
+            raise ValueError(f'"latency_s" must be finite and >= 0, got {latency_s!r}')
+        latencies = [float(latency_s)] * trace.start_s.size
+    edges = [Decimal(repr(float(t))) for t in np.append(trace.start_s, trace.duration_s)]
+    entries = []
+    with localcontext() as context:
+        context.prec = 200
+        for k in range(trace.start_s.size):
+            duration_ms = ((edges[k + 1] - edges[k]) * 1000).normalize()
+            duration_text = f"{duration_ms:f}" if -8 < duration_ms.adjusted() < 16 else str(duration_ms)
+            entries.append(
+                f'{{"duration_ms": {duration_text}, '
+                f'"bandwidth_kbps": {_format_scaled(float(trace.bandwidth_bps[k]), -3)}, '
+                f'"latency_ms": {_format_scaled(latencies[k], 3)}}}'
+            )
+    target.write_text("[\n  " + ",\n  ".join(entries) + "\n]\n", encoding="utf-8", newline="\n")
+    return target
+
+
+def write_mahimahi(trace: Trace, path: str | Path, *, drop_latency: bool = False) -> Path:
+    """Write a trace as a Mahimahi packet-delivery trace (one ms timestamp per 1500-byte packet).
+
+    Packet ``j`` (1, 2, ...) is delivered in the whole millisecond in which the
+    trace's cumulative bits reach ``(j - 1/2) * 12000``, so up to any whole
+    millisecond the file carries the trace's bits to within half a packet. The
+    last packet is moved to the loop period (the trace's duration in whole ms),
+    which Mahimahi reads from the last line; this shifts one more packet only if
+    the trace's last 100 ms carry no packet. Reading the file back
+    (:func:`read_mahimahi`, 100 ms bins) thus gives a trace whose cumulative bits
+    at every bin edge are within half a packet of the original's; a trace made of
+    whole packets per 100 ms bin (for example one read from a Mahimahi file) reads
+    back exactly.
+
+    Args:
+        trace: the trace.
+        path: the file to create or overwrite.
+        drop_latency: allow writing a trace with latencies (the format has none).
+
+    Returns:
+        The path written.
+
+    Raises:
+        InputError: if the trace carries less than one packet per pass, is shorter
+            than 1 ms, or has latencies and ``drop_latency`` is false.
+    """
+    target = Path(path)
+    _refuse_latency(trace, target, "mahimahi", drop_latency)
+    period_ms = round(trace.duration_s * 1000)
+    cumulative_bits = np.concatenate(([0.0], np.cumsum(trace.bandwidth_bps * trace.sample_duration_s)))
+    packets = int(np.floor(cumulative_bits[-1] / _MAHIMAHI_PACKET_BITS + 0.5))
+    if packets < 1 or period_ms < 1:
+        raise InputError(
+            f"found {cumulative_bits[-1]:g} bits over {trace.duration_s:g} s; expected at least one "
+            f"{_MAHIMAHI_PACKET_BITS}-bit packet and 1 ms for a Mahimahi trace",
+            source=target,
+        )
+    targets_bits = (np.arange(packets) + 0.5) * _MAHIMAHI_PACKET_BITS
+    # the sample in which each target is reached: cumulative[k] < target <= cumulative[k + 1], so its
+    # bandwidth is > 0
+    sample = np.searchsorted(cumulative_bits, targets_bits, side="left") - 1
+    time_s = trace.start_s[sample] + (targets_bits - cumulative_bits[sample]) / trace.bandwidth_bps[sample]
+    timestamps_ms = np.minimum(np.floor(time_s * 1000).astype(np.int64), period_ms)
+    timestamps_ms[-1] = period_ms
+    target.write_text("\n".join(map(str, timestamps_ms.tolist())) + "\n", encoding="utf-8", newline="\n")
+    return target
+
+
+def write_trace(
+    trace: Trace,
+    path: str | Path,
+    format: str = "abrsim",
+    *,
+    latency_s: float | None = None,
+    drop_latency: bool = False,
+) -> Path:
+    """Write a trace in any supported format.
+
+    abrsim CSV, Pensieve and Sabre files read back to identical arrays (Pensieve
+    and Mahimahi have no latencies; Sabre requires them). Mahimahi keeps the
+    bits up to every 100 ms bin edge to within half a packet (see :func:`write_mahimahi`).
+
+    Args:
+        trace: the trace.
+        path: the file to create or overwrite.
+        format: one of :data:`TRACE_FORMATS`.
+        latency_s: for ``sabre``, the latency to write when the trace has none, seconds.
+        drop_latency: for ``pensieve`` and ``mahimahi``, allow losing the trace's latencies.
+
+    Returns:
+        The path written.
+
+    Raises:
+        UnknownNameError: if ``format`` is not one of :data:`TRACE_FORMATS`.
+        InputError: if the format cannot hold the trace as it is (see the writers).
+    """
+    if format == "abrsim":
+        return write_abrsim_csv(trace, path)
+    if format == "pensieve":
+        return write_pensieve_cooked(trace, path, drop_latency=drop_latency)
+    if format == "sabre":
+        return write_sabre_json(trace, path, latency_s=latency_s)
+    if format == "mahimahi":
+        return write_mahimahi(trace, path, drop_latency=drop_latency)
+    raise UnknownNameError("trace format", format, TRACE_FORMATS)
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------------------------
+
+OUTAGE_THRESHOLD_BPS = 50_000.0
+"""Bandwidth below which a trace counts as in outage, bit/s: 50 kbit/s, a third of the
+lowest rung of common ladders (145 kbit/s), so no video can be streamed."""
+
+
+def interval_means_bps(trace: Trace, interval_s: float = 1.0) -> np.ndarray:
+    """Mean bandwidth over consecutive intervals of one pass, bit/s (a partial last interval is dropped).
+
+    Args:
+        trace: the trace.
+        interval_s: interval length, seconds; > 0.
+
+    Returns:
+        ``floor(duration_s / interval_s)`` means (possibly none).
+
+    Raises:
+        ValueError: if ``interval_s`` is not finite and > 0.
+
+    Example:
+        >>> interval_means_bps(Trace([0.0, 1.5], [1e6, 3e6], 3.5))
+        array([1000000., 2000000., 3000000.])
+    """
+    if not (np.isfinite(interval_s) and interval_s > 0):
+        raise ValueError(f'"interval_s" must be finite and > 0, got {interval_s!r}')
+    count = int(np.floor(trace.duration_s / interval_s + 1e-9))
+    edges_s = np.minimum(np.arange(count + 1) * interval_s, trace.duration_s)
+    sample_edges_s = np.append(trace.start_s, trace.duration_s)
+    cumulative_bits = np.concatenate(([0.0], np.cumsum(trace.bandwidth_bps * trace.sample_duration_s)))
+    return np.diff(np.interp(edges_s, sample_edges_s, cumulative_bits)) / interval_s
+
+
+@dataclass(frozen=True)
+class TraceStats:
+    """Summary statistics of one pass of a trace (see :func:`trace_stats`).
+
+    Bandwidths are bit/s; ``mean``, percentiles, ``min``/``max`` and the outage
+    fraction weight each sample by its duration.
+    """
+
+    name: str
+    duration_s: float
+    samples: int
+    mean_bps: float
+    p10_bps: float
+    p50_bps: float
+    p90_bps: float
+    min_bps: float
+    max_bps: float
+    outage_fraction: float
+    lag1_autocorrelation: float
+
+
+def _weighted_percentile(values: np.ndarray, weights: np.ndarray, percent: float) -> float:
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    index = int(np.searchsorted(cumulative, percent / 100 * cumulative[-1], side="left"))
+    return float(values[order][min(index, values.size - 1)])
+
+
+def lag1_autocorrelation(values: np.ndarray) -> float:
+    """Lag-1 autocorrelation of a series around its own mean; NaN if shorter than 3 or constant."""
+    series = np.asarray(values, dtype=np.float64)
+    if series.size < 3:
+        return float("nan")
+    centred = series - series.mean()
+    denominator = float(np.dot(centred, centred))
+    return float(np.dot(centred[:-1], centred[1:]) / denominator) if denominator > 0 else float("nan")
+
+
+def trace_stats(trace: Trace, outage_threshold_bps: float = OUTAGE_THRESHOLD_BPS) -> TraceStats:
+    """Summarise one pass of a trace.
+
+    Percentiles are of the time-weighted bandwidth distribution (the lowest
+    bandwidth held for at least that share of the time); the outage fraction is
+    the share of time below ``outage_threshold_bps``; the lag-1 autocorrelation is
+    that of the trace's 1 s means (:func:`interval_means_bps`).
+
+    Args:
+        trace: the trace.
+        outage_threshold_bps: bandwidth below which the link counts as out, bit/s.
+
+    Returns:
+        The statistics.
+
+    Example:
+        >>> stats = trace_stats(Trace([0.0, 1.0, 3.0], [4e6, 0.0, 2e6], 4.0))
+        >>> stats.mean_bps, stats.p50_bps, stats.outage_fraction
+        (1500000.0, 0.0, 0.5)
+    """
+    durations_s = trace.sample_duration_s
+    bandwidths_bps = trace.bandwidth_bps
+    return TraceStats(
+        name=trace.name,
+        duration_s=trace.duration_s,
+        samples=int(bandwidths_bps.size),
+        mean_bps=trace.mean_bandwidth_bps,
+        p10_bps=_weighted_percentile(bandwidths_bps, durations_s, 10),
+        p50_bps=_weighted_percentile(bandwidths_bps, durations_s, 50),
+        p90_bps=_weighted_percentile(bandwidths_bps, durations_s, 90),
+        min_bps=float(bandwidths_bps.min()),
+        max_bps=float(bandwidths_bps.max()),
+        outage_fraction=float(durations_s[bandwidths_bps < outage_threshold_bps].sum() / trace.duration_s),
+        lag1_autocorrelation=lag1_autocorrelation(interval_means_bps(trace, 1.0)),
+    )

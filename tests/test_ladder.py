@@ -6,16 +6,33 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from abrsim.encoding import (
+    CODEC_EFFICIENCY,
+    RateQualityModel,
+    VbrModel,
+    cbr_size_bits,
+    codec_family,
+    select_rungs,
+    upper_convex_hull,
+    vbr_size_bits,
+)
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import (
     Ladder,
     Rung,
     available_ladders,
     load_ladder,
+    model_quality,
+    pertitle_ladder,
     read_ladder_toml,
+    read_quality_curves,
     read_sabre_movie,
     read_size_csv,
+    write_ladder_toml,
 )
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -434,3 +451,399 @@ def test_read_bbb4k_sabre_csv() -> None:
     ladder = read_size_csv(VIDEOS / "bbb4k_sabre" / "chunk_sizes.csv", 3.0)
     assert (ladder.segment_count, ladder.rung_count) == (199, 6)
     np.testing.assert_array_equal(ladder.bitrates_bps / 1000, [1000, 2500, 5000, 8000, 16000, 35000])
+
+
+# ------------------------------------------------------------- rungs, quality range, TOML keys
+
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"frame_rate_hz": 0.0}, '"frame_rate_hz" must be finite and > 0'),
+        ({"width": 0}, '"width" must be an integer > 0'),
+        ({"height": 720.5}, '"height" must be an integer > 0'),
+    ],
+)
+def test_rung_validates(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Rung(1e6, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [-0.5, 100.5])
+def test_ladder_quality_must_be_within_0_and_100(bad: float) -> None:
+    with pytest.raises(ValueError, match=f"within 0 to 100, segment 1 rung 0 is {bad}"):
+        Ladder((Rung(1e6),), 2.0, [[2e6], [2e6]], quality=[[50.0], [bad]])
+
+
+def test_quality_csv_outside_0_100_names_the_line(tmp_path: Path) -> None:
+    write(tmp_path, "sizes.csv", CSV_OK)
+    write(tmp_path, "q.csv", "chunk_index,kbps_1,kbps_3\n0,10,20\n1,30,101\n")
+    toml = write(tmp_path, "l.toml", 'segment_duration_s = 2.0\nsizes = "sizes.csv"\nquality = "q.csv"\n')
+    expected = r"q.csv:3, field 'kbps_3': expected a quality score within 0 to 100"
+    with pytest.raises(InputError, match=expected):
+        read_ladder_toml(toml)
+
+
+def test_toml_frame_rate_and_per_rung_quality(tmp_path: Path) -> None:
+    text = ("segment_duration_s = 2.0\nsegment_count = 3\n"
+            "[[rungs]]\nbitrate_bps = 1000\nframe_rate_hz = 29.97\nquality = 40\n"
+            "[[rungs]]\nbitrate_bps = 3000\nquality = 80.5\n")
+    ladder = read_ladder_toml(write(tmp_path, "l.toml", text))
+    assert ladder.rungs[0].frame_rate_hz == 29.97
+    np.testing.assert_array_equal(ladder.quality, [[40, 80.5]] * 3)
+
+
+def test_toml_size_and_quality_models(tmp_path: Path) -> None:
+    text = ('segment_duration_s = 4.0\nsegment_count = 50\nsize_model = "vbr"\nsize_seed = 5\n'
+            'quality_model = "vmaf"\ntitle_complexity = 1.5\n'
+            '[[rungs]]\nbitrate_bps = 800_000\nheight = 360\n'
+            '[[rungs]]\nbitrate_bps = 3_000_000\nwidth = 1280\nheight = 720\ncodec = "hevc"\n')
+    ladder = read_ladder_toml(write(tmp_path, "m.toml", text))
+    expected = vbr_size_bits([800e3, 3e6], 4.0, 50, np.random.default_rng(5))
+    assert ladder.size_bits.tobytes() == expected.tobytes()
+    np.testing.assert_allclose(ladder.size_bits.mean(axis=0), [3.2e6, 12e6])
+    model = RateQualityModel()
+    np.testing.assert_allclose(ladder.quality[0], [
+        model.quality(800e3, None, 360, 30, "h264", complexity=1.5),
+        model.quality(3e6, 1280, 720, 30, "hevc", complexity=1.5),
+    ])
+    fixed = read_ladder_toml(write(tmp_path, "f.toml", text.replace("size_seed = 5", "size_seed = 5\n"
+                                                                  "size_variation = 0.0")))
+    np.testing.assert_allclose(fixed.size_bits, cbr_size_bits([800e3, 3e6], 4.0, 50))
+
+
+MODEL_TOML_ERRORS = [
+    ('sizes = "s.csv"\nsize_model = "vbr"\n',
+     "field 'size_model': give either a sizes table or a size_model"),
+    ('size_model = "abr"\n', "field 'size_model': unknown size model 'abr'; expected one of: cbr, vbr"),
+    ("size_seed = 3\n", "field 'size_seed': applies to size_model = \"vbr\" only"),
+    ('size_model = "vbr"\nsize_seed = -1\n', "field 'size_seed': expected an integer >= 0"),
+    ('size_model = "vbr"\nsize_variation = -0.1\n', "field 'size_variation'"),
+    ('quality_model = "psnr"\n', "field 'quality_model': unknown quality model 'psnr'"),
+    ("title_complexity = 2\n", "field 'title_complexity': applies with a quality_model only"),
+    ('quality_model = "vmaf"\n', "field 'rungs[0].height': missing key; the quality model needs"),
+    ('quality_model = "vmaf"\ntitle_complexity = 0\n',
+     "field 'title_complexity': expected a finite number > 0"),
+]
+
+
+@pytest.mark.parametrize(("prefix", "expected"), MODEL_TOML_ERRORS)
+def test_toml_model_key_errors(tmp_path: Path, prefix: str, expected: str) -> None:
+    write(tmp_path, "s.csv", CSV_OK)
+    path = write(tmp_path, "l.toml", prefix + TOML_OK)
+    with pytest.raises(InputError) as exc:
+        read_ladder_toml(path)
+    assert expected in str(exc.value)
+    assert "l.toml" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("rungs", "expected"),
+    [
+        ("[[rungs]]\nbitrate_bps = 1\nquality = 50\n[[rungs]]\nbitrate_bps = 2\n",
+         "field 'rungs[1].quality': missing key; a per-rung quality must be given on every rung"),
+        ("[[rungs]]\nbitrate_bps = 1\nquality = 101\n", "field 'rungs[0].quality': expected a quality score"),
+        ("[[rungs]]\nbitrate_bps = 1\nframe_rate_hz = 0\n", "field 'rungs[0].frame_rate_hz'"),
+    ],
+)
+def test_toml_rung_errors(tmp_path: Path, rungs: str, expected: str) -> None:
+    with pytest.raises(InputError, match=re.escape(expected)):
+        read_ladder_toml(write(tmp_path, "l.toml", "segment_duration_s = 2.0\n" + rungs))
+
+
+def test_toml_two_quality_sources(tmp_path: Path) -> None:
+    rungs = TOML_OK.replace("bitrate_bps = 1000\n", "bitrate_bps = 1000\nquality = 5\n")
+    text = 'quality_model = "vmaf"\n' + rungs
+    with pytest.raises(InputError, match="quality is given by both quality_model and rungs"):
+        read_ladder_toml(write(tmp_path, "l.toml", text))
+
+
+# -------------------------------------------------------------------------------- writer
+
+
+def same_ladder(a: Ladder, b: Ladder) -> None:
+    assert a.rungs == b.rungs
+    assert a.segment_duration_s == b.segment_duration_s
+    assert a.size_bits.tobytes() == b.size_bits.tobytes()
+    assert (a.quality is None) == (b.quality is None)
+    if a.quality is not None:
+        assert a.quality.tobytes() == b.quality.tobytes()
+    assert (a.name, a.description) == (b.name, b.description)
+
+
+def test_write_ladder_toml_round_trips(tmp_path: Path, vbr_ladder: Ladder) -> None:
+    rungs = (Rung(145e3, 416, 234, "h264", 29.97), Rung(2.5e6 + 1 / 3, 1280, 720, "hevc"))
+    cbr = Ladder.cbr(rungs, 6.0, 7, name='odd "name"')
+    paths = write_ladder_toml(cbr, tmp_path / "cbr.toml")
+    assert [p.name for p in paths] == ["cbr.toml"]
+    same_ladder(read_ladder_toml(paths[0]), cbr)
+
+    paths = write_ladder_toml(vbr_ladder, tmp_path / "vbr.toml")
+    assert [p.name for p in paths] == ["vbr.toml", "vbr.sizes.csv"]
+    same_ladder(read_ladder_toml(paths[0]), vbr_ladder)
+
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0, 100, vbr_ladder.size_bits.shape)
+    with_table = Ladder(vbr_ladder.rungs, 3.0, vbr_ladder.size_bits, scores, name="q", description="table")
+    paths = write_ladder_toml(with_table, tmp_path / "q.toml")
+    assert [p.name for p in paths] == ["q.toml", "q.sizes.csv", "q.quality.csv"]
+    same_ladder(read_ladder_toml(paths[0]), with_table)
+
+    per_rung = Ladder(rungs, 6.0, cbr.size_bits, np.tile([30.5, 90.25], (7, 1)), name="p")
+    paths = write_ladder_toml(per_rung, tmp_path / "p.toml")
+    assert "quality = 90.25" in paths[0].read_text()
+    same_ladder(read_ladder_toml(paths[0]), per_rung)
+    with pytest.raises(ValueError, match='"size_model" must be one of cbr, vbr or None'):
+        write_ladder_toml(cbr, tmp_path / "x.toml", size_model="table")
+
+
+# -------------------------------------------------------------------------- encoding models
+
+
+def test_codec_family() -> None:
+    assert codec_family("avc1.64001f") == "h264"
+    assert codec_family("mp4a.40.2, hev1.1.6.L93.B0") == "hevc"
+    assert codec_family("vp09.00.10.08") == "vp9"
+    assert codec_family("dvh1.05.06") == "dvh1"
+    assert codec_family("mp4a.40.2,ec-3") == ""
+    assert set(CODEC_EFFICIENCY) >= {"h264", "hevc", "vp9", "av1"}
+
+
+def test_vbr_sizes_have_the_calibrated_shape() -> None:
+    model = VbrModel(variation=0.2)
+    sizes = vbr_size_bits(np.geomspace(300e3, 6e6, 8), 4.0, 20_000, np.random.default_rng(9), model)
+    np.testing.assert_allclose(sizes.mean(axis=0), np.geomspace(300e3, 6e6, 8) * 4.0, rtol=1e-12)
+    logs = np.log(sizes / sizes.mean(axis=0))
+    assert np.all(np.abs(logs.std(axis=0) - 0.2) < 0.01)
+    adjacent = [np.corrcoef(logs[:, k], logs[:, k + 1])[0, 1] for k in range(7)]
+    assert np.allclose(adjacent, 0.87, atol=0.02)
+    assert np.corrcoef(logs[:, 0], logs[:, 7])[0, 1] == pytest.approx(0.87**7, abs=0.03)
+    lag1 = [np.corrcoef(logs[:-1, k], logs[1:, k])[0, 1] for k in range(8)]
+    assert np.allclose(lag1, -0.3, atol=0.03)
+
+
+def test_vbr_title_variation_is_drawn_per_title() -> None:
+    spreads = [np.log(s / s.mean(axis=0)).std() for s in
+               (vbr_size_bits([1e6, 2e6], 2.0, 500, np.random.default_rng(seed)) for seed in range(40))]
+    assert 0.08 < np.median(spreads) < 0.2
+    assert max(spreads) / min(spreads) > 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"variation": -0.1}, '"variation"'),
+        ({"rung_correlation": 1.5}, '"rung_correlation"'),
+        ({"segment_autocorrelation": 1.0}, '"segment_autocorrelation"'),
+        ({"median_variation": 0.0}, '"median_variation"'),
+    ],
+)
+def test_vbr_model_validates(kwargs: dict[str, float], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        VbrModel(**kwargs)
+
+
+def test_vbr_size_bits_validates() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match='"bitrates_bps"'):
+        vbr_size_bits([0.0], 2.0, 3, rng)
+    with pytest.raises(ValueError, match='"segment_count"'):
+        vbr_size_bits([1e6], 2.0, 0, rng)
+    with pytest.raises(ValueError, match='"segment_duration_s"'):
+        vbr_size_bits([1e6], 0.0, 3, rng)
+
+
+def test_rate_quality_model_shape() -> None:
+    model = RateQualityModel()
+    bitrates = np.geomspace(100e3, 20e6, 50)
+    for height in (234, 360, 540, 720, 1080):
+        curve = model.quality(bitrates, None, height)
+        assert np.all(np.diff(curve) >= 0)
+        assert curve.min() >= 0 and curve.max() <= model.ceiling(height) <= 100
+    assert float(model.ceiling(1080)) == 100.0 and float(model.ceiling(2160)) == 100.0
+    # curves cross: 360p beats 1080p at 400 kbit/s, 1080p wins at 6 Mbit/s
+    assert model.quality(400e3, 640, 360) > model.quality(400e3, 1920, 1080)
+    assert model.quality(6e6, 1920, 1080) > model.quality(6e6, 640, 360)
+    # HEVC at b looks like H.264 at 1.6 b; a harder title needs proportionally more bits
+    assert model.quality(2e6, None, 720, codec="hevc") == pytest.approx(model.quality(3.2e6, None, 720))
+    assert model.quality(2e6, None, 720, complexity=2.0) == pytest.approx(model.quality(1e6, None, 720))
+    with pytest.raises(ValueError, match="no efficiency for codec 'mpeg2'"):
+        model.quality(1e6, None, 720, codec="mpeg2")
+    with pytest.raises(ValueError, match='"bitrate_bps" must be finite and > 0'):
+        model.quality(0.0, None, 720)
+    with pytest.raises(ValueError, match='"shape" must be finite and > 0'):
+        RateQualityModel(shape=0.0)
+
+
+def test_rate_quality_model_fits_envivio() -> None:
+    """The calibration (tools/fit_quality_model.py): rung means within 1.5 VMAF RMSE."""
+    folder = VIDEOS / "envivio"
+    if not folder.is_dir():
+        pytest.skip("shared videos not present")
+    vmaf = read_size_csv(folder / "chunk_sizes.csv", 4.0, quality_path=folder / "vmaf.csv").quality
+    widths, heights = [320, 640, 768, 1024, 1280, 1920], [180, 360, 432, 576, 720, 1080]
+    bitrates = [300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3]
+    predicted = RateQualityModel().quality(
+        np.array(bitrates), np.array(widths), np.array(heights), 30000 / 1001
+    )
+    rmse = float(np.sqrt(np.mean((predicted - vmaf[:48].mean(axis=0)) ** 2)))
+    assert rmse < 1.5, rmse
+
+
+def test_model_quality_per_rung() -> None:
+    rungs = [Rung(500e3, 640, 360), Rung(3e6, 1280, 720, "hevc", 60.0)]
+    quality = model_quality(rungs, 4)
+    assert quality.shape == (4, 2)
+    assert np.all(quality[0] == quality[3])
+    varied = model_quality(rungs, 4, segment_complexity=[1.0, 2.0, 0.5, 1.0])
+    assert varied[1, 0] < varied[0, 0] < varied[2, 0]
+    with pytest.raises(ValueError, match=r"rung 0 \(h264 500k\) has no height"):
+        model_quality([Rung(500e3)], 4)
+    with pytest.raises(ValueError, match="rung 0 .*no efficiency for codec 'mpeg2'"):
+        model_quality([Rung(500e3, 640, 360, "mpeg2")], 4)
+
+
+# ------------------------------------------------------------------------- per-title ladder
+
+
+def naive_upper_hull(rates: list[float], scores: list[float]) -> set[tuple[float, float]]:
+    """Points (best per bitrate) up to the best that no chord between two others passes above."""
+    best: dict[float, float] = {}
+    for r, q in zip(rates, scores):
+        best[r] = max(best.get(r, -np.inf), q)
+    points = sorted(best.items())
+    top = max(points, key=lambda p: (p[1], -p[0]))
+    hull = set()
+    for r, q in points:
+        if r > top[0]:
+            continue
+        above = False
+        for ra, qa in points:
+            for rb, qb in points:
+                if ra < r < rb and qa + (qb - qa) * (r - ra) / (rb - ra) >= q - 1e-9 * max(1.0, abs(q)):
+                    above = True
+        if not above:
+            hull.add((r, q))
+    return hull
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 60), st.integers(0, 100)), min_size=1, max_size=25))
+def test_upper_convex_hull_matches_a_naive_twin(points: list[tuple[int, int]]) -> None:
+    rates = [float(r) for r, _ in points]
+    scores = [float(q) for _, q in points]
+    index = upper_convex_hull(rates, scores)
+    got = {(rates[i], scores[i]) for i in index}
+    assert got == naive_upper_hull(rates, scores)
+    assert np.all(np.diff(np.array(rates)[index]) > 0)
+
+
+def test_select_rungs() -> None:
+    rates = np.geomspace(100e3, 10e6, 40)
+    scores = np.linspace(10, 96, 40)
+    chosen = select_rungs(rates, scores, rung_count=6)
+    assert chosen[0] == 0 and chosen[-1] == 39 and len(set(chosen)) == 6
+    ratios = np.diff(np.log(rates[chosen]))
+    assert np.allclose(ratios, ratios.mean(), rtol=0.15)  # log-even
+    stepped = select_rungs(rates, scores, quality_step=15)
+    assert np.all(np.diff(scores[stepped])[:-1] >= 15)
+    assert stepped[-1] == 39
+    assert select_rungs(rates[:3], scores[:3], rung_count=3).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="only 3 points; expected at least 4"):
+        select_rungs(rates[:3], scores[:3], rung_count=4)
+    with pytest.raises(ValueError, match="exactly one of rung_count and quality_step"):
+        select_rungs(rates, scores)
+
+
+def test_pertitle_ladder_from_the_model() -> None:
+    ladder = pertitle_ladder(rung_count=7, segment_count=20, name="t")
+    assert ladder.rung_count == 7
+    assert ladder.name == "t"
+    heights = [r.height for r in ladder.rungs]
+    assert heights == sorted(heights) and heights[0] < heights[-1]
+    assert ladder.quality is not None
+    assert np.all(np.diff(ladder.quality[0]) > 0)
+    assert 95 <= ladder.quality[0, -1] < 100  # topped at the first hull point reaching 95
+    harder = pertitle_ladder(rung_count=7, title_complexity=2.0, segment_count=20)
+    assert harder.bitrates_bps[-1] > ladder.bitrates_bps[-1]  # a harder title needs more bits
+    stepped = pertitle_ladder(quality_step=8, segment_count=20)
+    assert np.all(np.diff(stepped.quality[0])[:-1] >= 8)
+    vbr = pertitle_ladder(rung_count=4, size_model="vbr", size_seed=1, segment_count=30)
+    np.testing.assert_allclose(vbr.size_bits.mean(axis=0), vbr.bitrates_bps * 4.0)
+
+
+def test_pertitle_ladder_from_measured_curves(tmp_path: Path) -> None:
+    csv_text = ("width,height,bitrate_kbps,quality,codec\n"
+                "640,360,300,40,avc1.42e01e\n640,360,800,62,h264\n640,360,2000,70,h264\n"
+                "1280,720,800,55,h264\n1280,720,2000,80,h264\n1280,720,4000,88,h264\n"
+                "1920,1080,2000,75,h264\n1920,1080,4000,90,h264\n1920,1080,8000,96,h264\n")
+    points = read_quality_curves(write(tmp_path, "curves.csv", csv_text))
+    assert points.codec[0] == "h264"
+    ladder = pertitle_ladder(points, quality_step=1, max_quality=None, segment_count=10)
+    assert [(r.bitrate_bps, r.height) for r in ladder.rungs] == [
+        (300e3, 360), (800e3, 360), (2000e3, 720), (4000e3, 1080), (8000e3, 1080)
+    ]
+    np.testing.assert_array_equal(ladder.quality[0], [40, 62, 80, 90, 96])
+    expected = "field 'rung_count': the hull has only 5 points; expected at least 6"
+    with pytest.raises(InputError, match=expected):
+        pertitle_ladder(points, rung_count=6, max_quality=None)
+    with pytest.raises(InputError, match="no candidate encode between"):
+        pertitle_ladder(points, rung_count=2, min_bitrate_bps=9e6, max_bitrate_bps=1e7)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("width,height,bitrate_kbps\n640,360,300\n", "curves.csv:1: missing column 'quality'"),
+        ("width,height,bitrate_kbps,quality\n640,360,300,101\n",
+         "curves.csv:2, field 'quality': expected a quality"),
+        ("width,height,bitrate_kbps,quality\n640,360,0,50\n", "curves.csv:2, field 'bitrate_kbps'"),
+        ("width,height,bitrate_kbps,quality\n640.5,360,10,50\n",
+         "curves.csv:2, field 'width': expected an integer"),
+        ("width,height,bitrate_kbps,quality\n", "curves.csv:1: no data rows"),
+    ],
+)
+def test_read_quality_curves_errors(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(InputError, match=re.escape(expected)):
+        read_quality_curves(write(tmp_path, "curves.csv", text))
+
+
+# ------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_ladders_list_and_show(tmp_path: Path) -> None:
+    from abrsim.cli import cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["ladders", "list"])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.output.splitlines()[2:]] == available_ladders()
+    result = runner.invoke(cli, ["ladders", "show", "hls"])
+    assert result.exit_code == 0, result.output
+    assert "9 rungs, 100 segments of 6 s (600 s)" in result.output
+    assert "1920x1080" in result.output
+    result = runner.invoke(cli, ["ladders", "show", "nosuch"])
+    assert result.exit_code == 2
+    assert "unknown ladder 'nosuch'" in result.output
+
+
+def test_cli_ladders_pertitle(tmp_path: Path) -> None:
+    from abrsim.cli import cli
+
+    out = tmp_path / "pt" / "title.toml"
+    result = CliRunner().invoke(cli, ["ladders", "pertitle", "-o", str(out), "--rungs", "6",
+                                      "--title-complexity", "1.3", "--duration-s", "120"])
+    assert result.exit_code == 0, result.output
+    ladder = load_ladder(out)
+    assert (ladder.rung_count, ladder.segment_count, ladder.name) == (6, 30, "title")
+    assert ladder.quality is not None
+    expected = pertitle_ladder(rung_count=6, title_complexity=1.3, segment_count=30, name="title")
+    assert ladder.rungs == expected.rungs
+    result = CliRunner().invoke(cli, ["ladders", "pertitle", "-o", str(out)])
+    assert result.exit_code == 2
+    assert "give exactly one of --rungs and --quality-step" in result.output
+    result = CliRunner().invoke(cli, ["ladders", "pertitle", "-o", str(out), "--rungs", "3",
+                                      "--resolutions", "1280by720"])
+    assert result.exit_code == 2
+    assert "expected WIDTHxHEIGHT" in result.output

@@ -12,15 +12,23 @@ from hypothesis import strategies as st
 
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.trace import (
+    OUTAGE_THRESHOLD_BPS,
     TRACE_FORMATS,
     Trace,
+    interval_means_bps,
+    lag1_autocorrelation,
     load_trace,
     load_traces,
     read_abrsim_csv,
     read_mahimahi,
     read_pensieve_cooked,
     read_sabre_json,
+    trace_stats,
     write_abrsim_csv,
+    write_mahimahi,
+    write_pensieve_cooked,
+    write_sabre_json,
+    write_trace,
 )
 
 SHARED_TRACES = Path(__file__).resolve().parents[1].parent / "shared" / "traces"
@@ -567,3 +575,210 @@ def test_shared_dataset_matches_its_index(dataset: str) -> None:
         assert trace.duration_s == float(row["duration_s"])
         assert trace.start_s.size == int(row["n_samples"])
         assert trace.mean_bandwidth_bps / 1e6 == pytest.approx(float(row["mean_mbps"]), rel=1e-4, abs=1e-6)
+
+
+# ------------------------------------------------------------------- writers for other formats
+
+
+def test_write_pensieve_cooked_text_and_round_trip(tmp_path: Path) -> None:
+    trace = Trace([0.0, 1.5, 4.0], [4792831.0, 0.0, 500000.0], 5.25, name="p")
+    path = write_pensieve_cooked(trace, tmp_path / "p")
+    assert path.read_text() == "0\t4.792831\n1.5\t4.792831\n4\t0\n5.25\t0.5\n"
+    assert_same_trace(read_pensieve_cooked(path), trace)
+
+
+def test_write_sabre_json_text_and_round_trip(tmp_path: Path) -> None:
+    trace = Trace([0.0, 1.5], [4792831.0, 500000.0], 3.0, latency_s=[0.02, 0.035], name="s")
+    path = write_sabre_json(trace, tmp_path / "s.json")
+    assert json.loads(path.read_text()) == [
+        {"duration_ms": 1500, "bandwidth_kbps": 4792.831, "latency_ms": 20},
+        {"duration_ms": 1500, "bandwidth_kbps": 500, "latency_ms": 35},
+    ]
+    assert_same_trace(read_sabre_json(path), trace)
+
+
+def test_write_sabre_json_needs_a_latency(tmp_path: Path) -> None:
+    trace = Trace([0.0, 1.0], [1e6, 2e6], 2.0, name="s")
+    with pytest.raises(InputError, match="needs latency_ms on every sample"):
+        write_sabre_json(trace, tmp_path / "s.json")
+    read = read_sabre_json(write_sabre_json(trace, tmp_path / "s.json", latency_s=0.04))
+    assert list(read.latency_s) == [0.04, 0.04]
+    assert read.bandwidth_bps.tobytes() == trace.bandwidth_bps.tobytes()
+    with pytest.raises(ValueError, match='"latency_s" must be finite and >= 0'):
+        write_sabre_json(trace, tmp_path / "s.json", latency_s=-1.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(trace=traces())
+def test_pensieve_and_sabre_round_trips_are_exact(
+    tmp_path_factory: pytest.TempPathFactory, trace: Trace
+) -> None:
+    folder = tmp_path_factory.mktemp("formats")
+    sabre = read_sabre_json(write_sabre_json(trace, folder / "random.json", latency_s=0.05))
+    assert sabre.start_s.tobytes() == trace.start_s.tobytes()
+    assert sabre.bandwidth_bps.tobytes() == trace.bandwidth_bps.tobytes()
+    assert sabre.duration_s == trace.duration_s
+    if trace.latency_s is not None:
+        assert_same_trace(sabre, trace)
+    without_latency = Trace(trace.start_s, trace.bandwidth_bps, trace.duration_s, name="random")
+    cooked = read_pensieve_cooked(write_pensieve_cooked(without_latency, folder / "random"))
+    assert_same_trace(cooked, without_latency)
+
+
+def test_writers_refuse_to_drop_latencies(tmp_path: Path) -> None:
+    trace = Trace([0.0, 1.0], [1e6, 2e6], 2.0, latency_s=[0.01, 0.02], name="t")
+    for fmt in ("pensieve", "mahimahi"):
+        with pytest.raises(InputError, match=f"which the {fmt} format cannot hold") as exc:
+            write_trace(trace, tmp_path / "t", fmt)
+        assert "t" in str(exc.value)
+        write_trace(trace, tmp_path / "t", fmt, drop_latency=True)
+    with pytest.raises(UnknownNameError, match="unknown trace format 'csv'"):
+        write_trace(trace, tmp_path / "t", "csv")
+
+
+def cumulative_bits(trace: Trace, at_s: np.ndarray) -> np.ndarray:
+    edges = np.append(trace.start_s, trace.duration_s)
+    bits = np.concatenate(([0.0], np.cumsum(trace.bandwidth_bps * trace.sample_duration_s)))
+    return np.interp(at_s, edges, bits)
+
+
+def test_write_mahimahi_text(tmp_path: Path) -> None:
+    # 120 kbit/s for 0.1 s = one packet, then 0.1 s of outage, then 240 kbit/s = two packets
+    trace = Trace([0.0, 0.1, 0.2], [120e3, 0.0, 240e3], 0.3, name="m")
+    path = write_mahimahi(trace, tmp_path / "m")
+    assert path.read_text() == "50\n225\n300\n"  # packet j at (j - 1/2) packets; the last at the period
+    read = read_mahimahi(path)
+    assert list(np.rint(read.bandwidth_bps * read.sample_duration_s)) == [12000, 0, 24000]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    levels_kbps=st.lists(st.integers(0, 20000), min_size=1, max_size=40),
+    sample_ms=st.sampled_from([100, 250, 1000, 1500]),
+)
+def test_mahimahi_round_trip_keeps_bits_to_half_a_packet(
+    tmp_path_factory: pytest.TempPathFactory, levels_kbps: list[int], sample_ms: int
+) -> None:
+    levels_kbps = [*levels_kbps, 500]  # the last 100 ms carry at least one packet (see below)
+    count = len(levels_kbps)
+    trace = Trace(np.arange(count) * sample_ms / 1000, np.array(levels_kbps) * 1e3, count * sample_ms / 1000,
+                  name="m")
+    folder = tmp_path_factory.mktemp("mahimahi")
+    once = read_mahimahi(write_mahimahi(trace, folder / "m"))
+    assert once.duration_s == trace.duration_s
+    edges_s = np.append(once.start_s, once.duration_s)
+    error_bits = cumulative_bits(once, edges_s) - cumulative_bits(trace, edges_s)
+    assert np.max(np.abs(error_bits)) <= 6000 * (1 + 1e-9)  # at every 100 ms edge, to half a packet
+    twice = read_mahimahi(write_mahimahi(once, folder / "m2"))
+    np.testing.assert_array_equal(twice.start_s, once.start_s)
+    np.testing.assert_array_equal(np.rint(twice.bandwidth_bps * twice.sample_duration_s),
+                                  np.rint(once.bandwidth_bps * once.sample_duration_s))
+
+
+def test_write_mahimahi_trace_ending_in_an_outage(tmp_path: Path) -> None:
+    # the last packet moves to the loop period, so one more packet shifts to the end
+    trace = Trace([0.0, 1.0], [120e3, 0.0], 2.0, name="m")
+    path = write_mahimahi(trace, tmp_path / "m")
+    timestamps = [int(v) for v in path.read_text().split()]
+    assert len(timestamps) == 10
+    assert timestamps[-1] == 2000
+    assert timestamps[:-1] == [50 + 100 * k for k in range(9)]
+
+
+def test_write_mahimahi_too_few_bits(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="expected at least one 12000-bit packet"):
+        write_mahimahi(Trace([0.0], [1000.0], 1.0), tmp_path / "m")
+
+
+# ------------------------------------------------------------------------------- statistics
+
+
+def test_interval_means() -> None:
+    trace = Trace([0.0, 0.5, 2.0], [2e6, 4e6, 0.0], 3.7)
+    np.testing.assert_allclose(interval_means_bps(trace), [3e6, 4e6, 0.0])
+    np.testing.assert_allclose(interval_means_bps(trace, 2.0), [3.5e6])
+    assert interval_means_bps(Trace([0.0], [1e6], 0.5)).size == 0
+    with pytest.raises(ValueError, match='"interval_s" must be finite and > 0'):
+        interval_means_bps(trace, 0.0)
+
+
+def test_trace_stats() -> None:
+    trace = Trace([0.0, 10.0, 30.0, 31.0], [1e6, 3e6, 0.0, 2e6], 40.0, name="s")
+    stats = trace_stats(trace)
+    assert stats.name == "s"
+    assert (stats.duration_s, stats.samples) == (40.0, 4)
+    assert stats.mean_bps == pytest.approx((10 * 1e6 + 20 * 3e6 + 9 * 2e6) / 40)
+    # time-weighted: 0 for 1 s, 1 Mbit/s for 10 s, 2 for 9 s, 3 for 20 s
+    assert (stats.p10_bps, stats.p50_bps, stats.p90_bps) == (1e6, 2e6, 3e6)
+    assert (stats.min_bps, stats.max_bps) == (0.0, 3e6)
+    assert stats.outage_fraction == pytest.approx(1 / 40)
+    assert stats.lag1_autocorrelation == pytest.approx(lag1_autocorrelation(interval_means_bps(trace)))
+    assert OUTAGE_THRESHOLD_BPS == 50e3
+
+
+def test_lag1_autocorrelation() -> None:
+    assert lag1_autocorrelation(np.array([1.0, 2.0, 1.0, 2.0])) == pytest.approx(-0.75)
+    assert math.isnan(lag1_autocorrelation(np.ones(5)))
+    assert math.isnan(lag1_autocorrelation(np.array([1.0, 2.0])))
+
+
+# ------------------------------------------------------------------------------------- CLI
+
+
+def run_cli(*args: str):
+    from click.testing import CliRunner
+
+    from abrsim.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.mark.parametrize("fmt", ["pensieve", "sabre", "abrsim"])
+def test_cli_convert_round_trip_is_exact(tmp_path: Path, fmt: str) -> None:
+    trace = Trace([0.0, 0.7, 2.0], [1.5e6, 0.0, 3.25e6], 4.5, name="x")
+    original = write_abrsim_csv(trace, tmp_path / "x.csv")
+    middle = tmp_path / f"x.{fmt}"
+    extra = ["--latency-ms", "0"] if fmt == "sabre" else []
+    result = run_cli("traces", "convert", str(original), "-o", str(middle), "--to", fmt, *extra)
+    assert result.exit_code == 0, result.output
+    back = tmp_path / "back" / "x.csv"
+    result = run_cli("traces", "convert", str(middle), "-o", str(back), "--to", "abrsim", "--from", fmt)
+    assert result.exit_code == 0, result.output
+    if fmt == "sabre":  # Sabre adds the latency it must carry
+        assert read_abrsim_csv(back).latency_s.tolist() == [0.0, 0.0, 0.0]
+    else:
+        assert back.read_bytes() == original.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--to", "sabre"], "--latency-ms"),
+        (["--to", "pensieve", "--from", "sabre"], "invalid JSON"),
+        (["--to", "xml"], "Invalid value for '--to'"),
+    ],
+)
+def test_cli_convert_errors(tmp_path: Path, args: list[str], expected: str) -> None:
+    source = write_abrsim_csv(Trace([0.0], [1e6], 2.0), tmp_path / "x.csv")
+    result = run_cli("traces", "convert", str(source), "-o", str(tmp_path / "out"), *args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_stats(tmp_path: Path) -> None:
+    first = write_abrsim_csv(Trace([0.0, 2.0], [1e6, 0.0], 4.0, name="a"), tmp_path / "a.csv")
+    second = write_abrsim_csv(Trace([0.0], [3e6], 4.0, name="b"), tmp_path / "b.csv")
+    result = run_cli("traces", "stats", str(first), str(second))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:4] == ["trace", "duration_s", "samples", "mean"]
+    assert lines[2].split()[:4] == ["a", "4", "2", "0.500"]
+    assert "50.00" in lines[2]  # half the time in outage
+    assert lines[4].startswith("all 2 (1 s means)")
+    rows = json.loads(run_cli("traces", "stats", str(tmp_path), "--format", "json").output)
+    assert [r["name"] for r in rows] == ["a", "b"]
+    assert rows[1]["mean_bps"] == 3e6
+    result = run_cli("traces", "stats", str(tmp_path / "nope.csv"))
+    assert result.exit_code == 2
+    assert "nope.csv" in result.output
