@@ -19,7 +19,7 @@ from abrsim import __version__
 from abrsim.engine.fast import BatchRun
 from abrsim.qoe import METRICS
 
-__all__ = ["IDENTITY_FIELDS", "RESULT_FIELDS", "format_rows", "rows_from_batch", "summarize_rows"]
+__all__ = ["IDENTITY_FIELDS", "RESULT_FIELDS", "format_rows", "format_table", "rows_from_batch", "summarize_rows"]
 
 IDENTITY_FIELDS = ("scenario", "trace", "ladder", "model", "policy", "params", "seed", "abrsim_version")
 RESULT_FIELDS = IDENTITY_FIELDS + METRICS
@@ -72,7 +72,7 @@ def _cell(name: str, value: Any) -> str:
     return str(value)
 
 
-def _table(columns: Sequence[str], cells: Sequence[Sequence[str]], text_columns: int) -> str:
+def format_table(columns: Sequence[str], cells: Sequence[Sequence[str]], text_columns: int) -> str:
     """Align a table: the first ``text_columns`` columns to the left, the rest to the right."""
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
 
@@ -108,7 +108,7 @@ def format_rows(rows: Sequence[Row], fmt: str, summary: Iterable[Row] = ()) -> s
         for row in rows:
             writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
         return buffer.getvalue()
-    text = _table(TABLE_COLUMNS, [[_cell(c, row[c]) for c in TABLE_COLUMNS] for row in rows], 2)
+    text = format_table(TABLE_COLUMNS, [[_cell(c, row[c]) for c in TABLE_COLUMNS] for row in rows], 2)
     summary = list(summary)
     if summary:
         cells = [
@@ -117,5 +117,5 @@ def format_rows(rows: Sequence[Row], fmt: str, summary: Iterable[Row] = ()) -> s
             for row in summary
         ]
         text += "\n\nper-algorithm summary (mean / median over sessions)\n"
-        text += _table(["policy", "sessions", *SUMMARY_METRICS], cells, 1)
+        text += format_table(["policy", "sessions", *SUMMARY_METRICS], cells, 1)
     return text + "\n"

@@ -1,0 +1,436 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import shared_path
+
+from abrsim import __version__
+from abrsim.abr import available
+from abrsim.cli import cli
+from abrsim.compare import load_results
+from abrsim.engine.fast import run_batch
+from abrsim.errors import AbrsimError, InputError
+from abrsim.ladder import load_ladder
+from abrsim.results import RESULT_FIELDS, rows_from_batch
+from abrsim.sweep import load_spec, parse_spec, plan_sweep, run_sweep
+from abrsim.trace import load_traces
+
+REPO = Path(__file__).resolve().parents[1]
+MARKOV = ("params = { state_bandwidths_bps = [0.4e6, 1.5e6, 4e6], mean_dwell_s = 8.0, duration_s = 90.0, "
+          "noise_cv = 0.2 }")
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    """A folder with a tiny ladder (3 rungs, 15 segments) and three short traces."""
+    folder = tmp_path / "data"
+    (folder / "links").mkdir(parents=True)
+    (folder / "tiny.toml").write_text(textwrap.dedent("""\
+        name = "tiny"
+        segment_duration_s = 4.0
+        segment_count = 15
+        [[rungs]]
+        bitrate_bps = 300_000
+        [[rungs]]
+        bitrate_bps = 1_000_000
+        [[rungs]]
+        bitrate_bps = 3_000_000
+        """))
+    for name, rows in {"slow": "0,0.5\n30,1.2\n", "fast": "0,5\n20,0.8\n40,6\n", "flat": "0,2\n"}.items():
+        (folder / "links" / f"{name}.csv").write_text(f"# duration_s=60\ntime_s,bandwidth_mbps\n{rows}")
+    (folder / "links" / "README.md").write_text("not a trace\n")
+    return folder
+
+
+def write_spec(folder: Path, body: str, name: str = "spec.toml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+@pytest.fixture
+def spec_path(data) -> Path:
+    """A small grid: 2 seeds x 1 ladder x 2 models x 3 algorithm configurations x (3 + 4) traces."""
+    return write_spec(data, f"""\
+        name = "unit"
+        seed = 7
+        replications = 2
+        chunk_sessions = 2
+        ladders = ["tiny.toml"]
+        models = ["abrsim", {{ name = "small_buffer", fields = {{ max_buffer_s = 12.0 }} }}]
+        algorithms = ["throughput", {{ name = "bola", grid = {{ gamma_p = [3.0, 6.0] }} }}]
+
+        [[traces]]
+        path = "links"
+
+        [[traces]]
+        name = "gen"
+        profile = "markov"
+        count = 4
+        {MARKOV}
+        """)
+
+
+def rows_of(out: Path) -> list[dict]:
+    return load_results(out / "results.csv")
+
+
+# ---------------------------------------------------------------- the spec
+
+
+def test_spec_grid_and_plan(spec_path):
+    spec = load_spec(spec_path)
+    assert spec.name == "unit"
+    assert len(spec.seeds) == 2 and spec.seeds == tuple(
+        int(c.generate_state(1, np.uint32)[0]) for c in np.random.SeedSequence(7).spawn(2))
+    assert [m.name for m in spec.models] == ["abrsim", "small_buffer"]
+    assert spec.models[1].max_buffer_s == 12.0
+    assert [(a.name, dict(a.params)) for a in spec.algorithms] == [
+        ("throughput", {}), ("bola", {"gamma_p": 3.0}), ("bola", {"gamma_p": 6.0})]
+    assert [a.label for a in spec.algorithms] == ["throughput", "bola(gamma_p=3)", "bola(gamma_p=6)"]
+    plan = plan_sweep(spec)
+    assert plan.sessions == 2 * 1 * 2 * 3 * (3 + 4)
+    assert all(chunk.sessions <= 2 for chunk in plan.chunks)
+    assert [c.index for c in plan.chunks] == list(range(len(plan.chunks)))
+    # file traces are packed once for both seeds; generated ones per seed
+    names = {name for group in plan.groups for name in group.names}
+    assert {"links/fast", "links/flat", "links/slow", "gen/0", "gen/3"} <= names
+    assert len(plan.groups) == 2 + 2 * 2
+    assert plan_sweep(load_spec(spec_path)).sha256 == plan.sha256
+
+
+def test_generated_traces_depend_on_the_seed_only(data):
+    def bandwidths(seeds: str, count: int) -> list[list[np.ndarray]]:
+        spec = parse_spec(f'name = "g"\n{seeds}\n[[traces]]\nprofile = "markov"\ncount = {count}\n{MARKOV}\n',
+                          source=data / "x.toml")
+        plan = plan_sweep(spec)
+        return [group.bandwidth_bps for group in plan.groups]
+
+    one, again = bandwidths("seeds = [1, 2]", 3), bandwidths("seeds = [1, 2]", 3)
+    assert all(np.array_equal(a, b) for a, b in zip(one, again))
+    assert not np.array_equal(one[0], one[1])  # another seed, other traces
+    more = bandwidths("seeds = [1]", 5)[0]
+    assert np.array_equal(more[: one[0].size], one[0])  # draws do not depend on the count
+
+
+@pytest.mark.parametrize("profile", ["constant", "step", "default_corpus", "3g"])
+def test_generators(data, profile):
+    params = {
+        "constant": "params = { bandwidth_bps = 2e6, duration_s = 60.0 }",
+        "step": "params = { levels_bps = [3e6, 0.5e6], step_duration_s = 30.0 }",
+        "default_corpus": "",
+        "3g": "params = { duration_s = 120.0 }",
+    }[profile]
+    text = f'name = "g"\nalgorithms = ["throughput"]\n[[traces]]\nprofile = "{profile}"\n{params}\n'
+    spec = parse_spec(text, source=data / "x.toml")
+    plan = plan_sweep(spec)
+    assert plan.sessions == (6 if profile == "default_corpus" else 1)
+    assert plan.groups[0].names[0].startswith(f"{profile}/")
+
+
+def test_glob_sets_and_limits(data):
+    spec = parse_spec('name = "g"\n[[traces]]\nglob = "links/*.csv"\nlimit = 2\n', source=data / "x.toml")
+    assert spec.traces[0].name == "links"
+    assert plan_sweep(spec).groups[0].names == ("links/fast", "links/flat")
+
+
+def test_traces_root_overrides(data, tmp_path):
+    spec_file = write_spec(tmp_path, 'name = "r"\ntraces_root = "data"\n[[traces]]\npath = "links"\n')
+    assert load_spec(spec_file).traces[0].path == tmp_path / "data" / "links"
+    assert load_spec(spec_file, traces_root=data).traces[0].path == data / "links"
+    with pytest.raises(InputError, match=r"traces\[0\].path"):
+        load_spec(spec_file, traces_root=tmp_path / "elsewhere")
+
+
+def test_the_project_experiments_parse():
+    spec = load_spec(REPO / "experiments" / "smoke.toml")
+    assert spec.name == "smoke"
+    assert plan_sweep(spec).sessions > 0
+    shared_path("traces")
+    spec = load_spec(REPO / "experiments" / "all_algorithms_shared_traces.toml")
+    assert {a.name for a in spec.algorithms} == set(available())
+    assert [s.name for s in spec.traces] == ["fcc_broadband", "hsdpa_norway_3g", "lte_belgium_4g",
+                                             "lumos5g_mmwave_5g"]
+
+
+TRACES = '[[traces]]\npath = "links"\n'
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ('name = "x"\nalgoritms = "all"\n' + TRACES, "algoritms", "unknown key"),
+    (TRACES, "name", "missing key"),
+    ('name = "a b"\n' + TRACES, "name", "expected letters, digits"),
+    ('name = "x"\n', "traces", "missing key"),
+    ('name = "x"\n[[traces]]\npath = "links"\nglob = "*.csv"\n', "traces[0]", "exactly one of"),
+    ('name = "x"\n[[traces]]\npath = "nowhere"\n', "traces[0].path", "does not exist"),
+    ('name = "x"\n[[traces]]\nprofile = "lte"\n', "traces[0].profile", "unknown trace profile 'lte'"),
+    ('name = "x"\n[[traces]]\nprofile = "markov"\ncount = 0\n', "traces[0].count",
+     "expected an integer >= 1"),
+    ('name = "x"\n[[traces]]\npath = "links"\ncount = 2\n', "traces[0].count", "applies to profile sets"),
+    ('name = "x"\n[[traces]]\npath = "links"\nformat = "csv"\n', "traces[0].format", "expected one of"),
+    ('name = "x"\n[[traces]]\npath = "links"\n[[traces]]\npath = "links"\n', "traces[1].name", "duplicate"),
+    ('name = "x"\n[[traces]]\npath = "links"\nladders = ["hls"]\n', "traces[0].ladders",
+     "top-level keys must come before"),
+    ('name = "x"\nalgorithms = ["bolla"]\n' + TRACES, "algorithms[0].name", "unknown algorithm 'bolla'"),
+    ('name = "x"\nalgorithms = [{ name = "bola", grid = { gama_p = [1.0] } }]\n' + TRACES,
+     "algorithms[0].grid.gama_p", "gamma_p"),
+    ('name = "x"\nalgorithms = [{ name = "bola", params = { gamma_p = "big" } }]\n' + TRACES,
+     "algorithms[0].params.gamma_p", "expected a float"),
+    ('name = "x"\nalgorithms = [{ name = "bola", grid = { gamma_p = [] } }]\n' + TRACES,
+     "algorithms[0].grid.gamma_p", "non-empty array"),
+    ('name = "x"\nalgorithms = ["bola", { name = "bola", params = { gamma_p = 5.0 } }]\n' + TRACES,
+     "algorithms[1]", "repeats the configuration of algorithms[0]"),
+    ('name = "x"\nalgorithms = "some"\n' + TRACES, "algorithms", 'expected "all"'),
+    ('name = "x"\nalgorithms = [{ name = "bola", params = { buffer_target_s = 2.0 } }]\n' + TRACES,
+     "algorithms[0]", "ladder 'hls'"),
+    ('name = "x"\nmodels = ["dashjs"]\n' + TRACES, "models[0].preset", "unknown player model 'dashjs'"),
+    ('name = "x"\nmodels = [{ fields = { max_bufer_s = 9.0 } }]\n' + TRACES,
+     "models[0].fields.max_bufer_s", "unknown player model field"),
+    ('name = "x"\nmodels = [{ grid = { max_buffer_s = [-1.0] } }]\n' + TRACES,
+     "models[0].grid.max_buffer_s", "max_buffer_s"),
+    ('name = "x"\nmodels = ["abrsim", { preset = "abrsim" }]\n' + TRACES, "models[1]",
+     "duplicate model name"),
+    ('name = "x"\nmodels = [{ fields = { max_buffer_s = 2.0 } }]\n' + TRACES, "models[0]",
+     "model 'abrsim(max_buffer_s=2)': max_buffer_s got 2, expected at least one segment"),
+    ('name = "x"\nladders = ["hsl"]\n' + TRACES, "ladders[0]", "unknown ladder 'hsl'"),
+    ('name = "x"\nladders = [{ segment_duration_s = 4 }]\n' + TRACES, "ladders[0].path", "missing key"),
+    ('name = "x"\nseeds = [1, 1]\n' + TRACES, "seeds", "distinct"),
+    ('name = "x"\nseeds = [1]\nseed = 3\n' + TRACES, "seed", "either seeds"),
+    ('name = "x"\nreplications = 0\n' + TRACES, "replications", "expected an integer >= 1"),
+    ('name = "x"\nseed = "one"\n' + TRACES, "seed", "expected an integer"),
+    ('name = "x"\nchunk_sessions = 0\n' + TRACES, "chunk_sessions", "expected an integer >= 1"),
+    ('name = "x"\n[failures]\nslow_start = "yes"\n' + TRACES, "failures.slow_start", "expected false"),
+])
+def test_spec_errors_name_file_and_key(data, body, field, message):
+    path = write_spec(data, body, "bad.toml")
+    with pytest.raises(InputError) as info:
+        load_spec(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}, field '{field}'"), text
+    assert message in text, text
+    assert "\n" not in text
+
+
+def test_spec_syntax_error_names_the_line(data):
+    path = write_spec(data, 'name = "x"\n\nseed = = 3\n', "bad.toml")
+    with pytest.raises(InputError, match=r"bad\.toml:3: invalid TOML"):
+        load_spec(path)
+    with pytest.raises(InputError, match="file not found"):
+        load_spec(data / "missing.toml")
+
+
+def test_cli_spec_error_is_one_line_exit_2(data):
+    path = write_spec(data, 'name = "x"\nalgorithms = ["bolla"]\n' + TRACES, "bad.toml")
+    result = CliRunner().invoke(cli, ["sweep", str(path), "--out", str(data / "out")])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert result.output.startswith(f"abrsim: error: {path}, field 'algorithms[0].name': unknown algorithm")
+
+
+# ---------------------------------------------------------------- running and the output folder
+
+
+def test_results_are_the_engine_rows_in_session_order(spec_path, tmp_path):
+    out = tmp_path / "out"
+    calls = []
+    report = run_sweep(spec_path, out, progress=lambda done, total: calls.append((done, total)))
+    spec = load_spec(spec_path)
+    assert report.sessions == report.sessions_run == 84
+    assert calls[0] == (0, 84) and calls[-1] == (84, 84)
+    assert sorted(p.name for p in out.iterdir()) == ["chunks", "meta.json", "results.csv", "results.parquet",
+                                                     "spec.toml"]
+    assert (out / "spec.toml").read_text() == spec_path.read_text()
+    header = (out / "results.csv").read_text().splitlines()[0]
+    assert header == ",".join(RESULT_FIELDS)
+
+    rows = rows_of(out)
+    assert len(rows) == 84
+    keys = [(r["trace"], r["ladder"], r["model"], r["policy"], r["params"], r["seed"]) for r in rows]
+    assert len(set(keys)) == 84
+    assert {r["scenario"] for r in rows} == {"unit"}
+    # session order: seed, ladder, model, algorithm configuration, trace set, trace
+    assert [r["seed"] for r in rows] == [s for s in spec.seeds for _ in range(42)]
+    assert [r["model"] for r in rows[:42]] == ["abrsim"] * 21 + ["small_buffer"] * 21
+    assert [r["trace"] for r in rows[:7]] == ["links/fast", "links/flat", "links/slow", "gen/0", "gen/1",
+                                              "gen/2", "gen/3"]
+    # the same numbers as the engine gives directly, to the last bit
+    traces = load_traces(spec_path.parent / "links")
+    direct = rows_from_batch(run_batch(traces, load_ladder(spec_path.parent / "tiny.toml"), "throughput",
+                                       spec.models[0], spec.seeds[0]), "unit")
+    for got, want in zip(rows[:3], direct):
+        assert got["trace"] == "links/" + want["trace"]
+        for name in (f for f in RESULT_FIELDS if f != "trace"):
+            assert got[name] == want[name] or (got[name] != got[name] and want[name] != want[name]), name
+
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "complete"
+    assert meta["sessions"] == 84 and meta["chunks"] == report.chunks
+    assert meta["spec_sha256"] == spec.sha256
+    assert meta["abrsim_version"] == __version__
+    assert meta["started"] <= meta["finished"]
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pq.read_table(out / "results.parquet")
+    assert table.column_names == list(RESULT_FIELDS)
+    from_parquet = load_results(out / "results.parquet")
+    assert len(from_parquet) == len(rows)
+    for a, b in zip(from_parquet, rows):
+        assert [str(a[k]) for k in RESULT_FIELDS] == [str(b[k]) for k in RESULT_FIELDS]
+
+
+def test_identical_results_whatever_the_executor_or_jobs(spec_path, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    outs = {}
+    outs["local1"] = run_sweep(spec_path, tmp_path / "local1", jobs=1).out_dir
+    outs["local2"] = run_sweep(spec_path, tmp_path / "local2", jobs=2).out_dir
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        outs["dask_threads"] = run_sweep(spec_path, tmp_path / "dask_threads", executor="dask",
+                                         scheduler=cluster.scheduler_address).out_dir
+    outs["dask_local"] = run_sweep(spec_path, tmp_path / "dask_local", executor="dask", jobs=1).out_dir
+    reference = (outs["local1"] / "results.csv").read_bytes()
+    parquet = (outs["local1"] / "results.parquet").read_bytes()
+    for name, out in outs.items():
+        assert (out / "results.csv").read_bytes() == reference, name
+        assert (out / "results.parquet").read_bytes() == parquet, name
+    assert json.loads((outs["dask_local"] / "meta.json").read_text())["executor"] == "dask"
+
+
+def test_out_folder_protection(spec_path, data, tmp_path):
+    out = tmp_path / "out"
+    run_sweep(spec_path, out)
+    with pytest.raises(InputError, match="holds a sweep already; pass --resume"):
+        run_sweep(spec_path, out)
+    changed = write_spec(data, spec_path.read_text().replace("seed = 7", "seed = 8"), "changed.toml")
+    with pytest.raises(InputError, match="different spec"):
+        run_sweep(changed, out, resume=True)
+    (data / "links" / "flat.csv").write_text("# duration_s=60\ntime_s,bandwidth_mbps\n0,2.5\n")
+    with pytest.raises(InputError, match="different inputs"):
+        run_sweep(spec_path, out, resume=True)
+
+
+def test_resume_keeps_finished_chunks_and_redoes_the_rest(spec_path, tmp_path):
+    out = tmp_path / "out"
+    first = run_sweep(spec_path, out)
+    reference = (out / "results.csv").read_bytes()
+    chunks = sorted((out / "chunks").iterdir())
+    assert len(chunks) == first.chunks
+    # as after a kill: some chunks missing, a half-written chunk, no results yet
+    removed = chunks[3::4]
+    for path in removed:
+        path.unlink()
+    (out / "chunks" / (removed[0].name + ".tmp")).write_text('{"chunk": 3, "rows": [[')
+    (out / "results.csv").unlink()
+    (out / "results.parquet").unlink()
+    (out / "results.csv.tmp").write_text("scenario,tr")
+    resumed = run_sweep(spec_path, out, resume=True, jobs=2)
+    assert resumed.chunks_run == len(removed)
+    assert (out / "results.csv").read_bytes() == reference
+    assert not list(out.glob("**/*.tmp"))
+    # resuming a finished sweep runs nothing and rewrites the same files
+    again = run_sweep(spec_path, out, resume=True)
+    assert again.chunks_run == 0
+    assert (out / "results.csv").read_bytes() == reference
+
+
+def test_resume_after_sigkill(spec_path, tmp_path):
+    """A real sweep process killed mid-run, then `abrsim sweep --resume`: nothing lost, nothing twice."""
+    reference = tmp_path / "reference"
+    run_sweep(spec_path, reference)
+    out = tmp_path / "killed"
+    # The driver slows each chunk down a little (in the progress callback) so that the kill
+    # surely lands mid-sweep; the sweep itself is the real code.
+    driver = textwrap.dedent(f"""\
+        import time
+        from abrsim.sweep import run_sweep
+        run_sweep({str(spec_path)!r}, {str(out)!r}, progress=lambda done, total: time.sleep(0.05))
+        """)
+    process = subprocess.Popen([sys.executable, "-c", driver], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list((out / "chunks").glob("chunk-*.json"))) < 5:
+            assert process.poll() is None, "the sweep ended before it could be killed"
+            assert time.monotonic() < deadline, "the sweep wrote no chunks"
+            time.sleep(0.005)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    done = len(list((out / "chunks").glob("chunk-*.json")))
+    total = json.loads((out / "meta.json").read_text())["chunks"]
+    assert 5 <= done < total
+    assert not (out / "results.csv").exists()
+    assert json.loads((out / "meta.json").read_text())["status"] == "running"
+
+    result = subprocess.run([sys.executable, "-m", "abrsim", "sweep", str(spec_path), "--out", str(out),
+                             "--resume", "--jobs", "2"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"({done} kept from before)" in result.stderr.replace(",", "")
+    assert (out / "results.csv").read_bytes() == (reference / "results.csv").read_bytes()
+    rows = rows_of(out)
+    keys = [(r["trace"], r["model"], r["policy"], r["params"], r["seed"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 84
+
+
+def test_cli_sweep(spec_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["sweep", str(spec_path), "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "results" / "unit"  # the default --out
+    assert (out / "results.csv").is_file()
+    assert "84 sessions in" in result.output
+    assert "bola(gamma_p=3)" in result.output
+    assert "slow_start" in result.output
+    result = CliRunner().invoke(cli, ["sweep", str(spec_path), "--scheduler", "tcp://x:1"])
+    assert result.exit_code == 2
+    assert "--scheduler needs --executor dask" in result.output
+    result = CliRunner().invoke(cli, ["compare", str(out), "--baseline", "policy=throughput",
+                                      "--candidate", "policy=bola,params.gamma_p=3", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["pairs"] == 28  # 2 seeds x 2 models x 7 traces
+    assert doc["pair_fields"] == ["trace", "ladder", "model", "seed"]
+
+
+def test_all_algorithms_on_a_shared_family(data, tmp_path):
+    """A slice of the all-algorithms experiment on real traces: every algorithm, every trace."""
+    folder = shared_path("traces", "hsdpa_norway_3g")
+    spec = write_spec(data, f"""\
+        name = "shared_slice"
+        ladders = ["tiny.toml"]
+        [[traces]]
+        path = {str(folder)!r}
+        limit = 2
+        """)
+    report = run_sweep(spec, tmp_path / "out")
+    rows = rows_of(tmp_path / "out")
+    assert report.sessions == len(rows) == 2 * len(available())
+    assert {r["policy"] for r in rows} == set(available())
+    assert all(r["trace"].startswith("hsdpa_norway_3g/") for r in rows)
+
+
+def test_optional_extras_missing(spec_path, tmp_path, monkeypatch):
+    """Without pyarrow the sweep writes CSV only; without Dask `--executor dask` says what to install."""
+    reference = run_sweep(spec_path, tmp_path / "with")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    report = run_sweep(spec_path, tmp_path / "without")
+    assert [f.name for f in report.files] == ["results.csv"]
+    assert not (tmp_path / "without" / "results.parquet").exists()
+    assert (tmp_path / "without" / "results.csv").read_bytes() == (
+        reference.out_dir / "results.csv").read_bytes()
+    loaded = load_results(tmp_path / "with")  # reads the CSV, since pyarrow is missing
+    assert [str(row) for row in loaded] == [str(row) for row in rows_of(tmp_path / "with")]
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(AbrsimError, match=r"needs Dask distributed: pip install 'abrsim\[dask\]'"):
+        run_sweep(spec_path, tmp_path / "dask", executor="dask")
+    assert not (tmp_path / "dask").exists()
