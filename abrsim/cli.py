@@ -23,12 +23,14 @@ def cli(debug: bool) -> None:
 @click.option("--trace-format", type=click.Choice(["abrsim", "pensieve", "sabre", "mahimahi"]),
               default=None, help="Trace format (default: detect from the file).")
 @click.option("--ladder", default="hls", show_default=True,
-              help="Built-in ladder name or a .toml / Sabre .json / size .csv file.")
+              help="Built-in ladder name, a .toml / Sabre movie .json / size .csv file, or a folder "
+                   "of Pensieve video_size_* files.")
 @click.option("--segment-duration-s", type=float, default=None,
               help="Segment duration for a size .csv ladder.")
 @click.option("--abr", "algorithms", multiple=True,
               help="Algorithm (repeatable). Default: bola and throughput. See `abrsim algorithms`.")
-@click.option("--model", "model_name", default="abrsim", show_default=True, help="Player model preset.")
+@click.option("--model", "model_name", default="abrsim", show_default=True,
+              help="Player model preset: abrsim, sabre or pensieve (see `abrsim models`).")
 @click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
               help="Algorithm parameter or player-model field, e.g. gamma_p=4, bola.guard=o, "
                    "max_buffer_s=30 (repeatable).")
@@ -37,28 +39,35 @@ def cli(debug: bool) -> None:
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the output to this file instead of stdout.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw the first trace's session of each algorithm (bandwidth, bitrate, buffer, "
+                   "stalls) into this .png, .svg or .pdf file.")
 @abrsim_command
 def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
         segment_duration_s: float | None, algorithms: tuple[str, ...], model_name: str,
-        param_items: tuple[str, ...], seed: int, fmt: str, out: Path | None) -> None:
+        param_items: tuple[str, ...], seed: int, fmt: str, out: Path | None, plot: Path | None) -> None:
     """Replay traces with ABR algorithms and report QoE per session.
 
     With no options, runs the default scenario: the built-in trace corpus, the
     `hls` ladder, BOLA and the throughput rule.
     """
     from abrsim._data import data_dir
-    from abrsim.ladder import load_ladder
     from abrsim.model import get_preset
     from abrsim.results import format_rows, summarize_rows
-    from abrsim.runner import DEFAULT_ALGORITHMS, parse_params
+    from abrsim.runner import DEFAULT_ALGORITHMS, load_any_ladder, parse_params
     from abrsim.runner import run as run_traces
     from abrsim.trace import load_traces
 
+    if plot is not None:
+        from abrsim.cli_report import check_plot_path, plot_run
+
+        check_plot_path(plot)
     default = not (trace_paths or algorithms or param_items) and ladder == "hls"
     traces = load_traces(list(trace_paths) or [data_dir("traces")], format=trace_format)
+    encoding = load_any_ladder(ladder, segment_duration_s=segment_duration_s)
     rows = run_traces(
         traces,
-        load_ladder(ladder, segment_duration_s=segment_duration_s),
+        encoding,
         algorithms or DEFAULT_ALGORITHMS,
         model=get_preset(model_name),
         params=parse_params(param_items),
@@ -67,6 +76,10 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
         progress=progress,
     )
     write_output(format_rows(rows, fmt, summarize_rows(rows) if len(rows) > 1 else ()), out)
+    if plot is not None:
+        plot_run(plot, traces[0], encoding, algorithms or DEFAULT_ALGORITHMS, get_preset(model_name),
+                 parse_params(param_items), seed)
+        click.echo(f"abrsim: wrote {plot} (trace {traces[0].name!r})", err=True)
 
 
 @cli.command()
@@ -79,8 +92,24 @@ def algorithms() -> None:
         click.echo(f"{spec.name}: {spec.summary}")
         click.echo(f"  cites: {spec.citation}")
         for param in spec.params:
-            choices = f" (one of: {', '.join(param.choices)})" if param.choices else ""
-            click.echo(f"  {param.name} = {param.default!r}: {param.doc}{choices}")
+            extra = f" (one of: {', '.join(param.choices)})" if param.choices else ""
+            if param.maximum is not None:
+                extra += f" (at most {param.maximum:g})"
+            click.echo(f"  {param.name} = {param.default!r}: {param.doc}{extra}")
+        click.echo("")
+
+
+@cli.command()
+@abrsim_command
+def models() -> None:
+    """List the player-model presets and how each differs from abrsim's own model."""
+    from abrsim.model import PRESETS
+
+    for name, model in PRESETS.items():
+        click.echo(f"{name}:")
+        for line in (model.describe() or "(abrsim's own model)").splitlines():
+            if not line.startswith("name ="):
+                click.echo(f"  {line}")
         click.echo("")
 
 

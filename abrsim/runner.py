@@ -14,12 +14,26 @@ from abrsim.model import PlayerModel
 from abrsim.results import Row, rows_from_batch
 from abrsim.trace import Trace
 
-__all__ = ["DEFAULT_ALGORITHMS", "parse_params", "resolve_params", "run"]
+__all__ = ["DEFAULT_ALGORITHMS", "load_any_ladder", "parse_params", "resolve_params", "run"]
 
 #: Algorithms ``abrsim run`` compares when none is named.
 DEFAULT_ALGORITHMS = ("bola", "throughput")
 
 T = TypeVar("T")
+
+
+def load_any_ladder(spec: str, segment_duration_s: float | None = None) -> Ladder:
+    """A ladder by built-in name or path, including a folder of Pensieve ``video_size_*`` files.
+
+    Raises:
+        AbrsimError: if the name or file cannot be read as a ladder.
+    """
+    from abrsim.ladder import load_ladder
+    from abrsim.peer_formats import is_pensieve_video, read_pensieve_video
+
+    if is_pensieve_video(spec):
+        return read_pensieve_video(spec, segment_duration_s=segment_duration_s or 4.0)
+    return load_ladder(spec, segment_duration_s=segment_duration_s)
 
 
 def parse_params(items: Iterable[str]) -> dict[str, str]:

@@ -466,8 +466,10 @@ def _bolae_abandon(params, state, obs, bitrates_bps):
     target = NO_RUNG
     for rung in range(current):
         other_bits = size_bits * kbps[rung] / kbps[current]
+        if other_bits >= left_bits:
+            break  # sizes grow with the rung: no higher rung is smaller either
         other_score = (v_ms * (gamma_p + utilities[rung]) - level_ms) / other_bits
-        if other_bits < left_bits and other_score > score:
+        if other_score > score:
             score = other_score
             target = rung
     return target
