@@ -2,7 +2,7 @@
 
 >>> from abrsim.abr import available, make
 >>> available()
-['bb', 'bba0', 'bola', 'bolae', 'dynamic', 'dynamicdash', 'fastmpc', 'robustmpc', 'throughput']
+['bb', 'bba0', 'bola', 'bolae', 'dashjs', 'dynamic', 'dynamicdash', 'fastmpc', 'robustmpc', 'throughput']
 >>> make("bola", gamma_p=4.0).params["gamma_p"]
 4.0
 """
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from abrsim.abr import _kernels
+from abrsim.abr import _dashjs, _kernels
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder
 from abrsim.model import PlayerModel
@@ -269,6 +269,18 @@ ALGORITHMS: Mapping[str, AlgorithmSpec] = MappingProxyType({
         citation="Yin, Jindal, Sekar, Sinopoli, ACM SIGCOMM 2015; as coded in Pensieve's test/mpc.py",
         params=(_MPC_PARAMS[0], ParamSpec("robust", True, "divide the prediction by 1 + max recent "
                                           "error"), *_MPC_PARAMS[1:]),
+    ),
+    "dashjs": AlgorithmSpec(
+        name="dashjs",
+        algo_id=_kernels.ALGO_DASHJS,
+        summary="dash.js v5.1.1's default rules: DYNAMIC switching between BOLA (BOLA-O, placeholder) "
+                "and the throughput rule at 18 s / 9 s of buffer, insufficient-buffer, switch-history "
+                "and abandon-requests rules, the minimum of their answers; dash.js's own EWMA 3/8 x 0.9.",
+        citation="Dash-Industry-Forum dash.js v5.1.1 (ABRRulesCollection, BolaRule, ThroughputRule, "
+                 "InsufficientBufferRule, SwitchHistoryRule, AbandonRequestsRule); Spiteri, Sitaraman, "
+                 "Sparacio, ACM MMSys 2018",
+        params=tuple(ParamSpec(name, default, doc, minimum=None if isinstance(default, bool) else 0.0)
+                     for name, default, doc in _dashjs.DASHJS_PARAMS),
     ),
     "fastmpc": AlgorithmSpec(
         name="fastmpc",

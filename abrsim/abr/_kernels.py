@@ -24,6 +24,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# dash.js's rules live in their own module; it refers to this module's helpers by attribute, so
+# the circular import is resolved when the kernels compile, not when the modules load.
+from abrsim.abr import _dashjs
+
 # Algorithm ids, fixed: they index the dispatch below.
 ALGO_BOLA = 0
 ALGO_THROUGHPUT = 1
@@ -33,6 +37,7 @@ ALGO_DYNAMICDASH = 4
 ALGO_BB = 5
 ALGO_BBA0 = 6
 ALGO_MPC = 7
+ALGO_DASHJS = 8
 
 # Events reported to abr_event.
 EVENT_WAIT = 0
@@ -804,6 +809,8 @@ def abr_state_size(algo_id, rungs):
         return 1 + BOLAE_SCALARS + 2 * rungs + THROUGHPUT_STATE
     if algo_id == ALGO_MPC:
         return 2 + 2 * MPC_HISTORY
+    if algo_id == ALGO_DASHJS:
+        return _dashjs.dashjs_state_size(rungs)
     return 1
 
 
@@ -826,6 +833,8 @@ def abr_reset(algo_id, params, state, bitrates_bps, segment_duration_s):
         bolae_params, bolae_state, _, tput_state = _dynamicdash_parts(params, state, rungs)
         _bolae_reset(bolae_params, bolae_state, bitrates_bps, segment_duration_s)
         _throughput_reset(tput_state)
+    elif algo_id == ALGO_DASHJS:
+        _dashjs.dashjs_reset(params, state, bitrates_bps, segment_duration_s)
 
 
 @njit(cache=True)
@@ -845,6 +854,8 @@ def abr_choose(algo_id, params, state, obs, bitrates_bps, size_bits):
         return _bb_choose(params, obs, bitrates_bps), 0.0
     if algo_id == ALGO_BBA0:
         return _bba0_choose(params, obs, bitrates_bps), 0.0
+    if algo_id == ALGO_DASHJS:
+        return _dashjs.dashjs_choose(params, state, obs, bitrates_bps, size_bits)
     return _mpc_choose(params, state, obs, bitrates_bps, size_bits), 0.0
 
 
@@ -863,6 +874,8 @@ def abr_event(algo_id, params, state, obs, event, bitrates_bps):
         _bolae_event(bolae_params, bolae_state, obs, event, bitrates_bps)
     elif algo_id == ALGO_MPC:
         _mpc_event(state, obs, event)
+    elif algo_id == ALGO_DASHJS:
+        _dashjs.dashjs_event(params, state, obs, event, bitrates_bps)
 
 
 @njit(cache=True)
@@ -883,6 +896,8 @@ def abr_abandon(algo_id, params, state, obs, bitrates_bps):
         if state[0] != 0.0:
             return _bolae_abandon(bolae_params, bolae_state, obs, bitrates_bps)
         return _throughput_abandon(tput_params, tput_state, obs, bitrates_bps)
+    if algo_id == ALGO_DASHJS:
+        return _dashjs.dashjs_abandon(params, state, obs, bitrates_bps)
     return NO_RUNG
 
 
@@ -893,4 +908,6 @@ def abr_can_abandon(algo_id, params):
         return params[4] != 0.0
     if algo_id == ALGO_THROUGHPUT:
         return params[2] != 0.0
+    if algo_id == ALGO_DASHJS:
+        return _dashjs.dashjs_can_abandon(params)
     return algo_id in (ALGO_BOLAE, ALGO_DYNAMIC, ALGO_DYNAMICDASH)

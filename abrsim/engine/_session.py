@@ -421,9 +421,9 @@ def run_batch(trace_offsets, start_s, bandwidth_bps, latency_s, has_latency, dur
 
 def _refresh_cache() -> None:
     from abrsim import _jit
-    from abrsim.abr import _kernels
+    from abrsim.abr import _dashjs, _kernels
 
-    _jit.flush_if_dependencies_changed([run_session, run_batch], [_kernels])
+    _jit.flush_if_dependencies_changed([run_session, run_batch], [_kernels, _dashjs])
 
 
 _refresh_cache()
