@@ -97,6 +97,9 @@ def algorithms() -> None:
                 extra += f" (at most {param.maximum:g})"
             click.echo(f"  {param.name} = {param.default!r}: {param.doc}{extra}")
         click.echo("")
+    click.echo("oracle: the offline optimum: the rung sequence with the highest QoE_lin for the whole trace, "
+               "found by a dominance-pruned search over exact partial sessions (abrsim.oracle); it knows the "
+               "future, so it is a bound, not a policy. Usable with `abrsim run --abr oracle`.")
 
 
 @cli.command()

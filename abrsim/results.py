@@ -23,7 +23,8 @@ __all__ = ["IDENTITY_FIELDS", "RESULT_FIELDS", "format_rows", "format_table", "r
 
 IDENTITY_FIELDS = ("scenario", "trace", "ladder", "model", "policy", "params", "seed", "abrsim_version")
 RESULT_FIELDS = IDENTITY_FIELDS + METRICS
-_INTEGER_METRICS = frozenset({"rebuffer_count", "switch_count", "abandoned"})
+#: Metrics that are counts, written as integers.
+INTEGER_METRICS = frozenset({"rebuffer_count", "switch_count", "abandoned", "abandoned_downloads"})
 
 Row = dict[str, Any]
 
@@ -43,7 +44,7 @@ def rows_from_batch(batch: BatchRun, scenario: str = "run") -> list[Row]:
     for trace, values in zip(batch.traces, batch.metrics().tolist(), strict=True):
         row: Row = {"trace": trace, **identity}
         for name, value in zip(METRICS, values, strict=True):
-            row[name] = int(value) if name in _INTEGER_METRICS else value
+            row[name] = int(value) if name in INTEGER_METRICS else value
         rows.append({key: row[key] for key in RESULT_FIELDS})
     return rows
 

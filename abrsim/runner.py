@@ -11,13 +11,16 @@ from abrsim.engine.fast import pack_traces, run_batch
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder
 from abrsim.model import PlayerModel
-from abrsim.results import Row, rows_from_batch
+from abrsim.qoe import METRICS
+from abrsim.results import INTEGER_METRICS, RESULT_FIELDS, Row, rows_from_batch
 from abrsim.trace import Trace
 
-__all__ = ["DEFAULT_ALGORITHMS", "load_any_ladder", "parse_params", "resolve_params", "run"]
+__all__ = ["DEFAULT_ALGORITHMS", "ORACLE", "load_any_ladder", "oracle_rows", "parse_params", "resolve_params", "run"]
 
 #: Algorithms ``abrsim run`` compares when none is named.
 DEFAULT_ALGORITHMS = ("bola", "throughput")
+#: The offline optimum (:mod:`abrsim.oracle`): not an online policy, it knows the whole trace.
+ORACLE = "oracle"
 
 T = TypeVar("T")
 
@@ -120,13 +123,42 @@ def run(
         AbrsimError: on an unknown algorithm or parameter, or a value that does not fit.
     """
     model = PlayerModel() if model is None else model
+    choices = [*available_algorithms(), ORACLE]
     for name in algorithms:
-        if name not in available_algorithms():
-            raise UnknownNameError("algorithm", name, available_algorithms())
-    per_algorithm, model = resolve_params(params or {}, algorithms, model)
-    policies = [make(name, **per_algorithm[name]) for name in dict.fromkeys(algorithms)]
+        if name not in choices:
+            raise UnknownNameError("algorithm", name, choices)
+    online = [name for name in dict.fromkeys(algorithms) if name != ORACLE]
+    per_algorithm, model = resolve_params(params or {}, online, model)
+    policies = [make(name, **per_algorithm[name]) for name in online]
     packed = pack_traces(traces)
     rows: list[Row] = []
     for policy in progress(policies, "simulating"):
         rows += rows_from_batch(run_batch(packed, ladder, policy, model, seed), scenario)
+    if ORACLE in algorithms:
+        rows += oracle_rows(traces, ladder, model, seed, scenario, progress)
+    return rows
+
+
+def oracle_rows(
+    traces: Sequence[Trace],
+    ladder: Ladder,
+    model: PlayerModel,
+    seed: int = 0,
+    scenario: str = "run",
+    progress: Callable[[Iterable[Any], str], Iterable[Any]] = _identity,
+) -> list[Row]:
+    """Results rows of the offline optimum (highest QoE_lin) on each trace, replayed exactly."""
+    from abrsim import __version__
+    from abrsim.oracle import optimal_session, replay_rungs
+
+    rows: list[Row] = []
+    for trace in progress(list(traces), "oracle"):
+        best = optimal_session(trace, ladder, model)
+        replay = replay_rungs(trace, ladder, model, best.rungs)
+        row: Row = {"scenario": scenario, "trace": trace.name, "ladder": ladder.name, "model": model.name,
+                    "policy": ORACLE, "params": "{}", "seed": int(seed), "abrsim_version": __version__}
+        for name in METRICS:
+            value = replay.metrics[name]
+            row[name] = int(value) if name in INTEGER_METRICS else float(value)
+        rows.append({key: row[key] for key in RESULT_FIELDS})
     return rows
