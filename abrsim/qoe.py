@@ -12,6 +12,10 @@ Definitions (segment ``i`` played at rung ``q_i`` with nominal bitrate ``R_i``):
 - ``rebuffer_ratio``: ``rebuffer_s / (played_s + rebuffer_s)``, the stalled share of watch time.
 - ``mean_bitrate_bps``: mean of ``R_i`` over played segments.
 - ``mean_quality``: mean of the ladder's per-segment quality (e.g. VMAF); NaN without one.
+- ``mean_quality_change``: mean absolute quality change between consecutive played segments
+  (every pair, switch or not); NaN without quality.
+- ``below_quality_floor_s``: media played at a quality below :data:`QUALITY_FLOOR` (60 on
+  VMAF's scale, where "fair" begins), seconds; NaN without quality.
 - ``switch_count``: number of ``i`` with ``q_i != q_{i-1}``.
 - ``switch_magnitude_bps``: mean ``|R_i - R_{i-1}|`` over those switches (0 without switches).
 - ``qoe_lin``: Pensieve's linear QoE (Mao et al., SIGCOMM 2017, Sec. 5.1), summed over all
@@ -32,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["METRICS", "REBUFFER_PENALTY_HD", "REBUFFER_PENALTY_LIN", "REBUFFER_PENALTY_LOG", "hd_scores", "metrics_table"]
+__all__ = ["METRICS", "QUALITY_FLOOR", "REBUFFER_PENALTY_HD", "REBUFFER_PENALTY_LIN", "REBUFFER_PENALTY_LOG", "hd_scores", "metrics_table"]
 
 #: Metric names, in the column order of :func:`metrics_table`.
 METRICS = (
@@ -43,6 +47,8 @@ METRICS = (
     "played_s",
     "mean_bitrate_bps",
     "mean_quality",
+    "mean_quality_change",
+    "below_quality_floor_s",
     "switch_count",
     "switch_magnitude_bps",
     "qoe_lin",
@@ -58,6 +64,8 @@ METRICS = (
 REBUFFER_PENALTY_LIN = 4.3
 REBUFFER_PENALTY_LOG = 2.66
 REBUFFER_PENALTY_HD = 8.0
+#: Quality below which a played segment counts towards ``below_quality_floor_s`` (VMAF scale).
+QUALITY_FLOOR = 60.0
 #: Pensieve's HD scores and the bitrates (bit/s) they belong to.
 HD_BITRATES_BPS = np.array([300e3, 750e3, 1200e3, 1850e3, 2850e3, 4300e3])
 HD_SCORES = np.array([1.0, 2.0, 3.0, 12.0, 15.0, 20.0])
@@ -76,6 +84,9 @@ def _session_metrics(rungs, stall_s, size_bits, downloaded_bits, abandoned, bitr
     log_sum = 0.0
     hd_sum = 0.0
     quality_sum = 0.0
+    quality_change_sum = 0.0
+    below_floor = 0
+    previous_quality = 0.0
     switch_sum_bps = 0.0
     log_switch_sum = 0.0
     hd_switch_sum = 0.0
@@ -99,7 +110,13 @@ def _session_metrics(rungs, stall_s, size_bits, downloaded_bits, abandoned, bitr
         log_sum += log_value
         hd_sum += hd_score[rung]
         if quality.shape[0] > 0:
-            quality_sum += quality[played, rung]
+            value = quality[played, rung]
+            quality_sum += value
+            if value < QUALITY_FLOOR:
+                below_floor += 1
+            if played > 0:
+                quality_change_sum += abs(value - previous_quality)
+            previous_quality = value
         if previous >= 0 and rung != previous:
             switches += 1
             switch_sum_bps += abs(rate_bps - bitrates_bps[previous])
@@ -114,16 +131,19 @@ def _session_metrics(rungs, stall_s, size_bits, downloaded_bits, abandoned, bitr
     out[3] = rebuffer_s / (played_s + rebuffer_s)
     out[4] = played_s
     out[5] = bitrate_sum_bps / played
-    out[6] = quality_sum / played if quality.shape[0] > 0 else np.nan
-    out[7] = switches
-    out[8] = switch_sum_bps / switches if switches > 0 else 0.0
-    out[9] = (bitrate_sum_bps - switch_sum_bps) / 1e6 - REBUFFER_PENALTY_LIN * rebuffer_s
-    out[10] = log_sum - REBUFFER_PENALTY_LOG * rebuffer_s - log_switch_sum
-    out[11] = hd_sum - REBUFFER_PENALTY_HD * rebuffer_s - hd_switch_sum
-    out[12] = 0.0
-    out[13] = wasted_downloads
-    out[14] = wasted_bits
-    out[15] = total_bits
+    has_quality = quality.shape[0] > 0
+    out[6] = quality_sum / played if has_quality else np.nan
+    out[7] = (quality_change_sum / (played - 1) if played > 1 else 0.0) if has_quality else np.nan
+    out[8] = below_floor * segment_duration_s if has_quality else np.nan
+    out[9] = switches
+    out[10] = switch_sum_bps / switches if switches > 0 else 0.0
+    out[11] = (bitrate_sum_bps - switch_sum_bps) / 1e6 - REBUFFER_PENALTY_LIN * rebuffer_s
+    out[12] = log_sum - REBUFFER_PENALTY_LOG * rebuffer_s - log_switch_sum
+    out[13] = hd_sum - REBUFFER_PENALTY_HD * rebuffer_s - hd_switch_sum
+    out[14] = 0.0
+    out[15] = wasted_downloads
+    out[16] = wasted_bits
+    out[17] = total_bits
 
 
 @njit(cache=True)

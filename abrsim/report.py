@@ -222,6 +222,8 @@ _METRIC_AXES: Mapping[str, MetricAxis] = {
     "played_s": MetricAxis("Media played", "s", 1.0),
     "mean_bitrate_bps": MetricAxis("Mean bitrate", "Mbit/s", 1e-6, "higher"),
     "mean_quality": MetricAxis("Mean quality", "ladder quality score, e.g. VMAF", 1.0, "higher"),
+    "mean_quality_change": MetricAxis("Quality change", "mean |change| between segments", 1.0, "lower"),
+    "below_quality_floor_s": MetricAxis("Below quality floor", "s of media", 1.0, "lower"),
     "switch_count": MetricAxis("Bitrate switches", "count", 1.0, "lower"),
     "switch_magnitude_bps": MetricAxis("Mean switch size", "Mbit/s", 1e-6, "lower"),
     "switches_per_min": MetricAxis("Switch rate", "switches per minute of media", 1.0, "lower"),

@@ -23,6 +23,8 @@ def test_metrics_match_their_definitions(name, tiny_trace, vbr_ladder):
     for key, value in naive.qoe(records, startup_s, events, vbr_ladder).items():
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
     assert math.isnan(got["mean_quality"])
+    assert math.isnan(got["mean_quality_change"])
+    assert math.isnan(got["below_quality_floor_s"])
     assert got["abandoned"] == 0
     assert got["wasted_bits"] == 0
 
@@ -43,6 +45,8 @@ def test_hand_computed_session():
     assert got["rebuffer_ratio"] == pytest.approx(1.5 / 9.5)
     assert got["mean_bitrate_bps"] == 2e6
     assert got["mean_quality"] == 60.0
+    assert got["mean_quality_change"] == pytest.approx((40 + 0 + 40) / 3)
+    assert got["below_quality_floor_s"] == 4.0  # the two segments at quality 40
     assert got["switch_count"] == 2
     assert got["switch_magnitude_bps"] == 2e6
     assert got["qoe_lin"] == pytest.approx((1 + 3 + 3 + 1) - 4.3 * 1.5 - (2 + 2))
@@ -101,3 +105,26 @@ def test_rows_schema_and_formats(tiny_trace, vbr_ladder):
     assert float(table[1]["qoe_lin"]) == rows[1]["qoe_lin"]  # full precision
     text = format_rows(rows, "table", summary)
     assert "per-algorithm summary" in text
+
+
+def test_bola_quality_utility(vbr_ladder, tiny_trace):
+    from abrsim.abr import make, quality_utilities
+    from abrsim.errors import InputError
+
+    with pytest.raises(InputError, match="quality"):
+        run_batch([tiny_trace], vbr_ladder, make("bola", utility="quality"))
+    # With quality proportional to log-bitrate, the quality utility is the log-bitrate utility.
+    rates = vbr_ladder.bitrates_bps
+    quality = np.tile(10 + 20 * np.log(rates / rates[0]), (vbr_ladder.segment_count, 1))
+    rated = Ladder(vbr_ladder.rungs, vbr_ladder.segment_duration_s, vbr_ladder.size_bits, quality=quality)
+    np.testing.assert_allclose(quality_utilities(rated), np.log(rates / rates[0]), atol=1e-12)
+    by_quality = run_batch([tiny_trace], rated, make("bola", utility="quality")).session_log(0)
+    by_bitrate = run_batch([tiny_trace], rated, make("bola")).session_log(0)
+    np.testing.assert_array_equal(by_quality.rung, by_bitrate.rung)
+    # A quality curve that saturates early makes BOLA settle lower.
+    flat = np.tile(np.minimum(95.0, 60 + 200 * (rates - rates[0]) / rates[-1]), (vbr_ladder.segment_count, 1))
+    saturated = Ladder(vbr_ladder.rungs, vbr_ladder.segment_duration_s, vbr_ladder.size_bits, quality=flat)
+    steady = Trace([0.0], [20e6], 1.0)
+    top_by_quality = run_batch([steady], saturated, make("bola", utility="quality")).session_log(0).rung
+    top_by_bitrate = run_batch([steady], saturated, make("bola")).session_log(0).rung
+    assert top_by_quality.mean() <= top_by_bitrate.mean()

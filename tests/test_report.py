@@ -55,8 +55,9 @@ def synthetic_rows(rng: np.random.Generator, sessions: int = 40, policies=POLICI
                 wasted_bits=0.0,
             )
             row["rebuffer_ratio"] = row["rebuffer_s"] / (row["played_s"] + row["rebuffer_s"])
-            if "mean_quality" in row:
-                row["mean_quality"] = float("nan")  # no quality table: all NaN
+            for name in ("mean_quality", "mean_quality_change", "below_quality_floor_s"):
+                if name in row:
+                    row[name] = float("nan")  # no quality table: all NaN
             if cdn:
                 row.update(
                     link_utilisation=float(rng.uniform(0.5, 1.0)),

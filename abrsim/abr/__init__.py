@@ -32,6 +32,7 @@ __all__ = [
     "available",
     "estimator_arrays",
     "make",
+    "quality_utilities",
 ]
 
 
@@ -146,6 +147,13 @@ class AlgorithmSpec:
         raise UnknownNameError(f"parameter of {self.name}", name, [p.name for p in self.params])
 
 
+def _check_bola(params: Mapping[str, Any], ladder: Ladder) -> None:
+    _check_buffer_target(params, ladder)
+    if params.get("utility") == "quality" and ladder.quality is None:
+        raise InputError(f"got 'quality', but ladder {ladder.name!r} has no quality table; expected "
+                         "log_bitrate, or a ladder with quality (a table or quality_model)", field="bola.utility")
+
+
 def _check_buffer_target(params: Mapping[str, Any], ladder: Ladder) -> None:
     if float(params["buffer_target_s"]) <= ladder.segment_duration_s:
         raise InputError(
@@ -200,8 +208,11 @@ ALGORITHMS: Mapping[str, AlgorithmSpec] = MappingProxyType({
         summary=f"BOLA: utility ln(b/b0), BOLA-U guard, V scaled near start and end, abandonment; {_SABRE}.",
         citation="Spiteri, Urgaonkar, Sitaraman, BOLA, IEEE INFOCOM 2016 (Alg. 1); "
                  "Spiteri, Sitaraman, Sparacio, ACM MMSys 2018 (BOLA-U/BOLA-O)",
-        params=_BOLA_PARAMS,
-        check_ladder=_check_buffer_target,
+        params=(*_BOLA_PARAMS,
+                ParamSpec("utility", "log_bitrate", "what a rung is worth: log_bitrate (ln(b/b0)) or "
+                          "quality (the ladder's mean quality per rung, scaled to the same span)",
+                          choices=("log_bitrate", "quality"))),
+        check_ladder=_check_bola,
     ),
     "bolae": AlgorithmSpec(
         name="bolae",
@@ -351,9 +362,19 @@ class KernelPolicy:
         """The parameters as canonical JSON (sorted keys), for results tables."""
         return json.dumps(self.params, sort_keys=True, separators=(",", ":"))
 
-    def param_array(self) -> np.ndarray:
-        """Parameters in the order the kernel reads them."""
-        return np.array([p.encode(self.params[p.name]) for p in self.spec.params], dtype=np.float64)
+    def param_array(self, ladder: Ladder | None = None) -> np.ndarray:
+        """Parameters in the order the kernel reads them (plus per-rung data some options need).
+
+        Raises:
+            InputError: if an option needs the ladder and none is given.
+        """
+        values = [p.encode(self.params[p.name]) for p in self.spec.params]
+        if self.params.get("utility") == "quality":
+            if ladder is None or ladder.quality is None:
+                raise InputError("BOLA's quality utility needs a ladder with a quality table",
+                                 field=f"{self.name}.utility")
+            values += quality_utilities(ladder).tolist()
+        return np.array(values, dtype=np.float64)
 
     def check(self, ladder: Ladder) -> None:
         """Validate the parameters against a ladder (scikit-learn style: at first use).
@@ -374,7 +395,7 @@ class KernelPolicy:
         self.check(ladder)
         self.ladder_ = ladder
         self.segments_ = model.segments_played(ladder)
-        self.params_ = self.resolved(model).param_array()
+        self.params_ = self.resolved(model).param_array(ladder)
         self.state_ = self.state_array(ladder)
         _kernels.abr_reset(self.spec.algo_id, self.params_, self.state_, ladder.bitrates_bps,
                            ladder.segment_duration_s)
@@ -393,6 +414,27 @@ class KernelPolicy:
         rung, pause_s = _kernels.abr_choose(self.spec.algo_id, self.params_, self.state_, values,
                                             ladder.bitrates_bps, ladder.size_bits)
         return int(rung), float(pause_s)
+
+
+def quality_utilities(ladder: Ladder) -> np.ndarray:
+    """Per-rung utilities from the ladder's quality: mean quality per rung, shifted so rung 0 is 0 and
+    scaled to the span of the log-bitrate utilities ``ln(b_top / b_0)``, so ``gamma_p`` keeps its meaning.
+
+    Raises:
+        InputError: if the ladder has no quality table or its mean quality does not rise with the rung.
+    """
+    if ladder.quality is None:
+        raise InputError(f"ladder {ladder.name!r} has no quality table", field="quality")
+    mean_quality = ladder.quality.mean(axis=0)
+    span = mean_quality[-1] - mean_quality[0]
+    if ladder.rung_count > 1 and not span > 0:
+        raise InputError(f"ladder {ladder.name!r}: mean quality of the top rung ({mean_quality[-1]:g}) is not "
+                         f"above rung 0's ({mean_quality[0]:g}); expected quality rising with the rung",
+                         field="quality")
+    if ladder.rung_count == 1:
+        return np.zeros(1)
+    log_span = float(np.log(ladder.bitrates_bps[-1] / ladder.bitrates_bps[0]))
+    return (mean_quality - mean_quality[0]) / span * log_span
 
 
 def estimator_arrays(model: PlayerModel, segment_duration_s: float) -> tuple[np.ndarray, np.ndarray]:

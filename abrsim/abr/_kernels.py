@@ -205,7 +205,8 @@ def insufficient_buffer_rung(rung, safety, buffer_s, latency_s, throughput_bps, 
 # Videos", IEEE INFOCOM 2016, Algorithm 1; BOLA-U/BOLA-O and abandonment from "From Theory to
 # Practice: Improving Bitrate Adaptation in the DASH Reference Player", ACM MMSys 2018, Sec. 3.)
 #
-# params = [buffer_target_s, gamma_p, guard, scale_v, abandon]
+# params = [buffer_target_s, gamma_p, guard, scale_v, abandon(, utility, u_0 .. u_{R-1})]: the
+#          standalone algorithm may add a utility mode (1: quality) and its per-rung utilities.
 # state  = [v_s, last_quality, utility_0 .. utility_{R-1}]
 # ----------------------------------------------------------------------------------------------
 BOLA_PARAMS = 5
@@ -232,8 +233,12 @@ def bola_best_rung(buffer_s, utilities, bitrates_bps, v_s, gamma_p):
 @njit(cache=True)
 def _bola_reset(params, state, bitrates_bps, segment_duration_s):
     rungs = bitrates_bps.shape[0]
+    quality_utility = params.shape[0] > BOLA_PARAMS and params[BOLA_PARAMS] != 0.0
     for rung in range(rungs):
-        state[BOLA_SCALARS + rung] = np.log(bitrates_bps[rung]) - np.log(bitrates_bps[0])
+        if quality_utility:  # per-rung utilities from the ladder's quality, after the parameters
+            state[BOLA_SCALARS + rung] = params[BOLA_PARAMS + 1 + rung]
+        else:
+            state[BOLA_SCALARS + rung] = np.log(bitrates_bps[rung]) - np.log(bitrates_bps[0])
     top_utility = state[BOLA_SCALARS + rungs - 1]
     state[0] = (params[0] - segment_duration_s) / (top_utility + params[1])
     state[1] = 0.0

@@ -199,7 +199,7 @@ def run_batch(
         used = kernel.run_batch(
             packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
             packed.duration_s, ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
-            params, policy.spec.algo_id, policy.param_array(), policy.state_array(ladder).size,
+            params, policy.spec.algo_id, policy.param_array(ladder), policy.state_array(ladder).size,
             est_params, log, rungs, session,
         )
         if used >= 0:
