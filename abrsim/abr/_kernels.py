@@ -110,6 +110,17 @@ def estimator_update(est_params, est_state, throughput_bps, weight_s, latency_s)
 
 
 @njit(cache=True)
+def _sliding_mean(est_params, est_state, window, ring):
+    """Mean of the last ``est_params[2 + window]`` samples of the ring starting at ``est_state[ring]``."""
+    count = int(est_state[0])
+    used = min(int(est_params[2 + window]), count, SLIDING_MAX_SAMPLES)
+    total = 0.0
+    for back in range(1, used + 1):
+        total += est_state[ring + (count - back) % SLIDING_MAX_SAMPLES]
+    return total / used
+
+
+@njit(cache=True)
 def estimator_throughput_bps(est_params, est_state):
     """Current throughput estimate, bit/s; 0 before the first sample."""
     kind = int(est_params[0])
@@ -123,15 +134,10 @@ def estimator_throughput_bps(est_params, est_state):
             value = est_state[2 + i] / (1.0 - 0.5 ** (est_state[0] / half_life_s))
             best = min(best, value)
         return best
-    count = int(est_state[0])
-    if count == 0:
+    if est_state[0] == 0.0:
         return 0.0
     for i in range(n):
-        used = min(int(est_params[2 + i]), count, SLIDING_MAX_SAMPLES)
-        total = 0.0
-        for back in range(1, used + 1):
-            total += est_state[8 + (count - back) % SLIDING_MAX_SAMPLES]
-        best = min(best, total / used)
+        best = min(best, _sliding_mean(est_params, est_state, i, 8))
     return best
 
 
@@ -151,15 +157,10 @@ def estimator_latency_s(est_params, est_state):
             value = est_state[10 + i] / (1.0 - 0.5 ** (count * segment_duration_s / half_life_s))
             worst = max(worst, value)
         return worst
-    count = int(est_state[0])
-    if count == 0:
+    if est_state[0] == 0.0:
         return 0.0
     for i in range(n):
-        used = min(int(est_params[2 + i]), count, SLIDING_MAX_SAMPLES)
-        total = 0.0
-        for back in range(1, used + 1):
-            total += est_state[28 + (count - back) % SLIDING_MAX_SAMPLES]
-        worst = max(worst, total / used)
+        worst = max(worst, _sliding_mean(est_params, est_state, i, 28))
     return worst
 
 
