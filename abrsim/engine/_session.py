@@ -191,6 +191,29 @@ def transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bi
 
 
 @njit(cache=True)
+def transfer_step(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bits, min_bits, min_s,
+                  sample, loop_start_s):
+    """One abandonment step of a transfer: at least ``min_bits`` and ``min_s`` worth, or the rest.
+
+    A step with no budget left (both minimums <= 0, e.g. when the first step's time budget is used
+    up by the request latency) sends nothing: the player checks at once. A step that fits in the
+    current trace sample is computed in place; any other goes through :func:`transfer`.
+
+    Returns ``(time_s, sent_bits, sample, loop_start_s)``.
+    """
+    if min_bits <= 0.0 and min_s <= 0.0:
+        return time_s, 0.0, sample, loop_start_s
+    rate_bps = bandwidth_bps[sample] * goodput_factor
+    end_s = sample_end_s(start_s, duration_s, sample, loop_start_s)
+    step_bits = max(min_bits, min_s * rate_bps)
+    if (rate_bps > 0.0 and time_s >= loop_start_s + start_s[sample]
+            and step_bits < size_bits and step_bits <= (end_s - time_s) * rate_bps):
+        return time_s + step_bits / rate_bps, step_bits, sample, loop_start_s
+    return transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bits, min_bits, min_s,
+                    sample, loop_start_s)
+
+
+@njit(cache=True)
 def play(buffer_s, elapsed_s, started, stalled):
     """Advance playback by ``elapsed_s``: return ``(buffer_s, stall_s, stalled, new_stall)``."""
     if not started:
@@ -309,19 +332,10 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
             obs[OBS_TTFB_S] = request_latency_s
             step_s = progress_s - request_latency_s  # the first step's time budget includes latency
             while sent_bits < bits:
-                # Fast path: the whole step fits inside the current trace sample.
-                clock_trace_s = clock_s - trace_lag_s
-                rate_bps = bandwidth_bps[sample] * goodput_factor
-                end_s = sample_end_s(start_s, duration_s, sample, loop_start_s)
-                step_bits = max(progress_bits, step_s * rate_bps)
-                if (rate_bps > 0.0 and clock_trace_s >= loop_start_s + start_s[sample]
-                        and step_bits < bits - sent_bits and step_bits <= (end_s - clock_trace_s) * rate_bps):
-                    clock_s = (clock_trace_s + step_bits / rate_bps) + trace_lag_s
-                else:
-                    clock_trace_s, step_bits, sample, loop_start_s = transfer(
-                        start_s, bandwidth_bps, duration_s, goodput_factor, clock_trace_s,
-                        bits - sent_bits, progress_bits, step_s, sample, loop_start_s)
-                    clock_s = clock_trace_s + trace_lag_s
+                clock_trace_s, step_bits, sample, loop_start_s = transfer_step(
+                    start_s, bandwidth_bps, duration_s, goodput_factor, clock_s - trace_lag_s,
+                    bits - sent_bits, progress_bits, step_s, sample, loop_start_s)
+                clock_s = clock_trace_s + trace_lag_s
                 sent_bits += step_bits
                 step_s = progress_s
                 if sent_bits < bits:

@@ -1,0 +1,485 @@
+"""A discrete-event player: the fast engine's session loop, one step at a time, as a simpy process.
+
+:class:`Player` follows :func:`abrsim.engine._session.run_session` statement for statement: the
+same full-buffer waits, decisions (the numba kernels of :mod:`abrsim.abr._kernels`, called one
+decision at a time), request latency, abandonment checkpoints, buffer and stall accounting
+(:func:`abrsim.engine._session.play`) and estimator updates. Only the transfer differs, and only
+when the player shares a link:
+
+- alone on its access link, a transfer (or one abandonment step) is computed by the fast
+  engine's own trace walk (:meth:`AccessLink.transfer`), and the player sleeps until it ends;
+- behind a shared :class:`~abrsim.engine.link.Link`, the player waits for its request latency,
+  starts a flow and sleeps until the flow completes. With abandonment checks, a checkpoint comes
+  once at least ``abandon_check_s`` has passed and at least ``abandon_check_bits`` have arrived
+  since the previous one (the same rule as alone, where the bandwidth is known in advance).
+
+Before the first request the player spends the :class:`~abrsim.scenario.SessionSetup` steps (DNS,
+connection, manifest); a viewer who runs out of patience before the first frame interrupts the
+process, and the download in flight is logged as abandoned. Session times in the log are seconds
+since the player arrived.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import simpy
+
+from abrsim.abr import KernelPolicy, estimator_arrays
+from abrsim.abr._kernels import (
+    EVENT_ABANDONED,
+    EVENT_DONE,
+    EVENT_WAIT,
+    NO_RUNG,
+    OBS_ABANDON_TO,
+    OBS_BUFFER_S,
+    OBS_DOWNLOADED_BITS,
+    OBS_ELAPSED_S,
+    OBS_LAST_RUNG,
+    OBS_LATENCY_S,
+    OBS_RUNG,
+    OBS_SEGMENT,
+    OBS_SEGMENT_DURATION_S,
+    OBS_SEGMENTS,
+    OBS_SIZE,
+    OBS_SIZE_BITS,
+    OBS_THROUGHPUT_BPS,
+    OBS_TTFB_S,
+    OBS_WAIT_S,
+    abr_abandon,
+    abr_can_abandon,
+    abr_choose,
+    abr_event,
+    abr_reset,
+    estimator_latency_s,
+    estimator_throughput_bps,
+    estimator_update,
+)
+from abrsim.engine._session import play
+from abrsim.engine.link import AccessLink, Flow, Link
+from abrsim.ladder import Ladder
+from abrsim.log import SessionLog
+from abrsim.model import PlayerModel
+from abrsim.scenario import SessionSetup
+
+__all__ = ["Player", "PlayerSession", "SegmentRecord"]
+
+
+class SegmentRecord(NamedTuple):
+    """One download attempt, fields as :data:`abrsim.log.LOG_FIELDS`."""
+
+    segment: int
+    rung: int
+    size_bits: float
+    downloaded_bits: float
+    abandoned: bool
+    request_s: float
+    first_byte_s: float
+    done_s: float
+    buffer_before_s: float
+    buffer_after_s: float
+    stall_s: float
+    wait_s: float
+
+
+@dataclass(frozen=True, eq=False)
+class PlayerSession:
+    """What one discrete-event player did.
+
+    Args:
+        player: the player's name (``<group>/<index>``).
+        group: its group.
+        policy: its algorithm (with the model's defaults applied).
+        ladder: the title.
+        model: its player model.
+        arrival_s: simulation time of its arrival; the log's times are relative to it.
+        log: its per-download log; ``startup_s`` includes the setup steps and the first frame's
+            decode, NaN if the viewer left before it.
+        dns_s: DNS lookup time.
+        connect_s: connection and TLS setup time (the first one).
+        manifest_s: manifest fetch time.
+        first_segment_s: from the first segment request to its last byte (NaN if never done).
+        decode_s: first-frame decode time.
+        left_s: session time at which the viewer gave up waiting for the first frame (NaN if not).
+        segments: segments the viewer meant to watch.
+    """
+
+    player: str
+    group: str
+    policy: KernelPolicy
+    ladder: Ladder
+    model: PlayerModel
+    arrival_s: float
+    log: SessionLog
+    dns_s: float
+    connect_s: float
+    manifest_s: float
+    first_segment_s: float
+    decode_s: float
+    left_s: float
+    segments: int
+
+    @property
+    def abandoned(self) -> bool:
+        """Whether the viewer left before the first frame."""
+        return not math.isnan(self.left_s)
+
+
+class Player:
+    """One viewer's player, run as a simpy process by :meth:`run`.
+
+    Args:
+        env: the simulation environment.
+        name: the player's name.
+        policy: a registered algorithm (its parameters, resolved against ``model``).
+        ladder: the title.
+        model: the player model.
+        access: the player's access link (its ``origin_s`` is the arrival time).
+        link: the shared link behind the access link, or None (the player is alone on ``access``).
+        rng: the player's own random generator (setup steps, per-request draws).
+        setup: the steps before the first frame.
+        segments: segments to play (at most the model's); None: the model's.
+        group: the player's group, for reports.
+
+    Raises:
+        ValueError: if the player has neither a limited access link nor a shared link.
+    """
+
+    def __init__(self, env: simpy.Environment, name: str, policy: KernelPolicy, ladder: Ladder,
+                 model: PlayerModel, access: AccessLink, link: Link | None = None,
+                 rng: np.random.Generator | None = None, setup: SessionSetup | None = None,
+                 segments: int | None = None, group: str = "") -> None:
+        if link is None and not access.limited:
+            raise ValueError(f"player {name!r} has an unlimited access link and no shared link")
+        self.env = env
+        self.name = name
+        self.group = group
+        self.policy = policy.resolved(model)
+        self.ladder = ladder
+        self.model = model
+        self.access = access
+        self.link = link
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.setup = setup if setup is not None else SessionSetup()
+        played = model.segments_played(ladder)
+        self.segments = played if segments is None else max(1, min(int(segments), played))
+        self.origin_s = access.origin_s
+        draw = self.rng
+        self.dns_s = self.setup.dns_s.draw(draw)
+        self.connect_s = self.setup.connect_s.draw(draw)
+        self.manifest_s = self.setup.manifest_s.draw(draw)
+        self.decode_s = self.setup.decode_s.draw(draw)
+        self.records: list[SegmentRecord] = []
+        self.started = False
+        self.startup_s = math.nan
+        self.end_s = math.nan
+        self.rebuffer_count = 0
+        self.left_s = math.nan
+        self.process: simpy.Process | None = None
+        self._inflight: tuple[Any, ...] | None = None
+        self._flow: Flow | None = None
+
+    # -- process --------------------------------------------------------------------------
+
+    def start(self) -> simpy.Process:
+        """Start the player's process now (the access link's ``origin_s`` should be now)."""
+        self.process = self.env.process(self.run())
+        return self.process
+
+    def run(self) -> Any:
+        """The player's simpy process: a whole session, or until the viewer leaves."""
+        try:
+            yield from self._session()
+        except simpy.Interrupt:
+            self._leave()
+
+    def lose_patience(self, _event: object = None) -> None:
+        """The viewer gives up unless playback has started (a callback for a patience timer)."""
+        if not self.started and self.process is not None and self.process.is_alive:
+            self.process.interrupt("viewer left")
+
+    def result(self) -> PlayerSession:
+        """The session's outcome (call after the simulation ran)."""
+        records = self.records
+        table = np.array(records, dtype=np.float64) if records else np.zeros((0, len(SegmentRecord._fields)))
+        column = {name: table[:, index] for index, name in enumerate(SegmentRecord._fields)}
+        first_done = next((r for r in records if not r.abandoned), None)
+        log = SessionLog(
+            trace=self.access.name,
+            policy=self.policy.name,
+            segment=column["segment"].astype(np.int64),
+            rung=column["rung"].astype(np.int64),
+            size_bits=column["size_bits"],
+            downloaded_bits=column["downloaded_bits"],
+            abandoned=column["abandoned"] != 0.0,
+            request_s=column["request_s"],
+            first_byte_s=column["first_byte_s"],
+            done_s=column["done_s"],
+            buffer_before_s=column["buffer_before_s"],
+            buffer_after_s=column["buffer_after_s"],
+            stall_s=column["stall_s"],
+            wait_s=column["wait_s"],
+            startup_s=self.startup_s,
+            end_s=self.end_s,
+            rebuffer_count=self.rebuffer_count,
+        )
+        return PlayerSession(
+            player=self.name,
+            group=self.group,
+            policy=self.policy,
+            ladder=self.ladder,
+            model=self.model,
+            arrival_s=self.origin_s,
+            log=log,
+            dns_s=self.dns_s,
+            connect_s=self.connect_s,
+            manifest_s=self.manifest_s,
+            first_segment_s=(first_done.done_s - records[0].request_s) if first_done else math.nan,
+            decode_s=self.decode_s,
+            left_s=self.left_s,
+            segments=self.segments,
+        )
+
+    # -- the session loop (abrsim.engine._session.run_session, step by step) ----------------
+
+    def _session(self) -> Any:
+        env = self.env
+        origin_s = self.origin_s
+        model = self.model
+        ladder = self.ladder
+        access = self.access
+        link = self.link
+        setup = self.setup
+        rng = self.rng
+        policy = self.policy
+        records = self.records
+        algo_id = policy.spec.algo_id
+        abr_params = policy.param_array()
+        abr_state = policy.state_array(ladder)
+        est_params, est_state = estimator_arrays(model, ladder.segment_duration_s)
+        bitrates_bps = ladder.bitrates_bps
+        size_bits = ladder.size_bits
+        segment_duration_s = float(ladder.segment_duration_s)
+        segments = self.segments
+        # Plain floats, so that the kernels always see the same argument types.
+        goodput_factor = float(model.goodput_factor)
+        max_buffer_s = float(model.max_buffer_s)
+        first_rung = int(model.first_rung)
+        cap_next = model.cap_counts_next_segment
+        wait_step_s = float(model.wait_step_s)
+        latency_on_trace = model.latency_on_trace_clock
+        latency_scaled = model.latency_scaled
+        default_latency_s = float(model.request_latency_s)
+        startup_threshold_s = float(model.startup_threshold_s)
+        resume_threshold_s = float(model.resume_threshold_s)
+        checking = model.abandonment and abr_can_abandon(algo_id, abr_params)
+        progress_bits = float(model.abandon_check_bits)
+        progress_s = float(model.abandon_check_s)
+        retry_abr = model.compat_sabre_retry_abr
+        rtt = setup.rtt_s
+        reconnect = None if setup.reuse_connections else setup.connect_s
+        abr_reset(algo_id, abr_params, abr_state, bitrates_bps, segment_duration_s)
+        obs = np.zeros(OBS_SIZE)
+        obs[OBS_SEGMENTS] = segments
+        obs[OBS_SEGMENT_DURATION_S] = segment_duration_s
+
+        # DNS, connection and manifest come before the first request; like request latency,
+        # they do not run the trace clock of a model whose latency is off that clock.
+        time_s = self.dns_s + self.connect_s + self.manifest_s
+        if not latency_on_trace:
+            access.lag_s += time_s
+        buffer_s = 0.0
+        started = False
+        stalled = False
+        startup_s = 0.0
+        rebuffer_count = 0
+        last_rung = NO_RUNG
+        pending_rung = NO_RUNG
+        index = 0
+        while index < segments:
+            stall_s = 0.0
+            wait_s = 0.0
+            excess_s = buffer_s + (segment_duration_s if cap_next else 0.0) - max_buffer_s
+            if excess_s > 0.0:
+                if not started:
+                    started = self.started = True
+                    startup_s = time_s
+                stalled = False
+                wait_s = excess_s
+                if wait_step_s > 0.0:
+                    wait_s = math.ceil(excess_s / wait_step_s) * wait_step_s
+                buffer_s, stall_s, stalled, new = play(buffer_s, wait_s, started, stalled)
+                rebuffer_count += new
+                time_s += wait_s
+                obs[OBS_WAIT_S] = wait_s
+                abr_event(algo_id, abr_params, abr_state, obs, EVENT_WAIT, bitrates_bps)
+            obs[OBS_SEGMENT] = index
+            obs[OBS_BUFFER_S] = buffer_s
+            obs[OBS_LAST_RUNG] = last_rung
+            obs[OBS_THROUGHPUT_BPS] = estimator_throughput_bps(est_params, est_state)
+            obs[OBS_LATENCY_S] = estimator_latency_s(est_params, est_state)
+            pause_s = 0.0
+            if index == 0 and first_rung >= 0 and not records:
+                rung = first_rung
+            elif pending_rung != NO_RUNG:
+                rung = pending_rung
+            else:
+                rung, pause_s = abr_choose(algo_id, abr_params, abr_state, obs, bitrates_bps, size_bits)
+            pending_rung = NO_RUNG
+            if pause_s > 0.0:
+                buffer_s, extra_s, stalled, new = play(buffer_s, pause_s, started, stalled)
+                stall_s += extra_s
+                rebuffer_count += new
+                time_s += pause_s
+                wait_s += pause_s
+            request_s = time_s
+            buffer_request_s = buffer_s
+            # Request latency (plus a new connection per request when connections are not reused).
+            if rtt is None:
+                request_latency_s = access.request_latency_s(time_s, default_latency_s, latency_scaled)
+            else:
+                request_latency_s = rtt.draw(rng)
+            if reconnect is not None and records:
+                request_latency_s += reconnect.draw(rng)
+            if not latency_on_trace:
+                access.lag_s += request_latency_s
+            first_byte_s = time_s + request_latency_s
+            bits = float(size_bits[index, rung])
+            sent_bits = 0.0
+            clock_s = first_byte_s
+            abandon_to = NO_RUNG
+            self._inflight = (index, rung, bits, request_s, first_byte_s, buffer_request_s, stall_s, wait_s,
+                              access.cursor)
+            if link is None:
+                # Alone on the access link: the fast engine's trace walk, then sleep until done.
+                if checking and index > 0:
+                    obs[OBS_RUNG] = rung
+                    obs[OBS_SIZE_BITS] = bits
+                    obs[OBS_TTFB_S] = request_latency_s
+                    step_s = progress_s - request_latency_s
+                    while sent_bits < bits:
+                        clock_s, step_bits = access.step(clock_s, bits - sent_bits, progress_bits, step_s)
+                        sent_bits += step_bits
+                        step_s = progress_s
+                        if sent_bits < bits:
+                            obs[OBS_DOWNLOADED_BITS] = sent_bits
+                            obs[OBS_ELAPSED_S] = clock_s - request_s
+                            obs[OBS_BUFFER_S] = max(0.0, buffer_request_s - (clock_s - request_s))
+                            abandon_to = abr_abandon(algo_id, abr_params, abr_state, obs, bitrates_bps)
+                            if abandon_to != NO_RUNG:
+                                break
+                else:
+                    clock_s, sent_bits = access.transfer(first_byte_s, bits, 0.0, 0.0)
+                delay_s = origin_s + clock_s - env.now
+                if delay_s > 0.0:
+                    yield env.timeout(delay_s)
+            else:
+                # Behind a shared link: wait out the latency, then one flow until it completes.
+                delay_s = origin_s + first_byte_s - env.now
+                if delay_s > 0.0:
+                    yield env.timeout(delay_s)
+                flow = self._flow = link.start(bits / goodput_factor, access if access.limited else None)
+                if checking and index > 0:
+                    obs[OBS_RUNG] = rung
+                    obs[OBS_SIZE_BITS] = bits
+                    obs[OBS_TTFB_S] = request_latency_s
+                    step_s = progress_s - request_latency_s
+                    while True:
+                        done = yield from self._checkpoint(flow, sent_bits, progress_bits, step_s)
+                        if done:
+                            break
+                        sent_bits = link.sent_bits(flow) * goodput_factor
+                        step_s = progress_s
+                        clock_s = env.now - origin_s
+                        obs[OBS_DOWNLOADED_BITS] = sent_bits
+                        obs[OBS_ELAPSED_S] = clock_s - request_s
+                        obs[OBS_BUFFER_S] = max(0.0, buffer_request_s - (clock_s - request_s))
+                        abandon_to = abr_abandon(algo_id, abr_params, abr_state, obs, bitrates_bps)
+                        if abandon_to != NO_RUNG:
+                            sent_bits = link.cancel(flow) * goodput_factor
+                            break
+                else:
+                    yield flow.event
+                self._flow = None
+                clock_s = env.now - origin_s
+            self._inflight = None
+            done_s = clock_s
+            if abandon_to == NO_RUNG:
+                sent_bits = bits
+            buffer_s, extra_s, stalled, new = play(buffer_s, done_s - time_s, started, stalled)
+            stall_s += extra_s
+            rebuffer_count += new
+            time_s = done_s
+            obs[OBS_RUNG] = rung
+            obs[OBS_SIZE_BITS] = bits
+            obs[OBS_DOWNLOADED_BITS] = sent_bits
+            obs[OBS_ELAPSED_S] = done_s - request_s
+            obs[OBS_TTFB_S] = request_latency_s
+            if abandon_to != NO_RUNG:
+                records.append(SegmentRecord(index, rung, bits, sent_bits, True, request_s, first_byte_s,
+                                             done_s, buffer_request_s, buffer_s, stall_s, wait_s))
+                obs[OBS_BUFFER_S] = buffer_s
+                obs[OBS_ABANDON_TO] = abandon_to
+                abr_event(algo_id, abr_params, abr_state, obs, EVENT_ABANDONED, bitrates_bps)
+                if not retry_abr:
+                    pending_rung = abandon_to
+                continue
+            buffer_s += segment_duration_s
+            transfer_s = done_s - first_byte_s
+            estimator_update(est_params, est_state, bits / transfer_s, transfer_s, request_latency_s)
+            last_segment = index == segments - 1
+            if not started:
+                if buffer_s >= startup_threshold_s or last_segment:
+                    started = self.started = True
+                    startup_s = time_s
+            elif stalled and (buffer_s >= resume_threshold_s or last_segment):
+                stalled = False
+            records.append(SegmentRecord(index, rung, bits, sent_bits, False, request_s, first_byte_s, done_s,
+                                         buffer_request_s, buffer_s, stall_s, wait_s))
+            obs[OBS_BUFFER_S] = buffer_s
+            abr_event(algo_id, abr_params, abr_state, obs, EVENT_DONE, bitrates_bps)
+            last_rung = rung
+            index += 1
+        # The first frame shows decode_s after playback starts; the whole playout shifts with it.
+        self.startup_s = startup_s + self.decode_s
+        self.end_s = time_s + buffer_s + self.decode_s
+        self.rebuffer_count = rebuffer_count
+
+    def _checkpoint(self, flow: Flow, sent_bits: float, min_bits: float, min_s: float) -> Any:
+        """Wait for one abandonment step on a shared link; return whether the flow completed.
+
+        A step ends once at least ``min_s`` has passed and at least ``min_bits`` more bits have
+        arrived, as in :func:`abrsim.engine._session.run_session` (with both <= 0, at once).
+        """
+        link = self.link
+        assert link is not None
+        if min_s > 0.0:
+            yield self.env.any_of((self.env.timeout(min_s), flow.event))
+            if flow.done:
+                return True
+        if min_bits > 0.0:
+            target_bits = (sent_bits + min_bits) / self.model.goodput_factor
+            if link.sent_bits(flow) < target_bits:
+                yield link.wait(flow, target_bits)
+        return flow.done
+
+    def _leave(self) -> None:
+        """The viewer gave up: log the download in flight as abandoned and stop."""
+        now_s = self.env.now - self.origin_s
+        self.left_s = now_s
+        if self._inflight is None:
+            return
+        index, rung, bits, request_s, first_byte_s, buffer_request_s, stall_s, wait_s, cursor = self._inflight
+        if self._flow is not None:
+            sent_bits = self.link.cancel(self._flow) * self.model.goodput_factor  # type: ignore[union-attr]
+        elif self.link is None:
+            sent_bits = self.access.sent_bits_between(cursor, first_byte_s, now_s, bits)
+        else:  # still waiting for the first byte
+            sent_bits = 0.0
+        self.records.append(SegmentRecord(index, rung, bits, sent_bits, True, request_s, first_byte_s, now_s,
+                                          buffer_request_s, buffer_request_s, stall_s, wait_s))
+        self._inflight = None
+        self._flow = None

@@ -1,0 +1,653 @@
+"""Discrete-event scenarios: players, links, traces, ladders and algorithms in one TOML file.
+
+:func:`load_scenario` reads a scenario file into frozen dataclasses (:class:`Scenario`), which
+:func:`abrsim.engine.des.simulate` runs. Every problem is one :class:`~abrsim.errors.InputError`
+naming the file and the key (the line, for TOML syntax errors). The format is described in
+``docs/des.md``; in short::
+
+    name = "evening"
+    seed = 7
+    ladder = "hls"                           # default for every player group
+    model = "abrsim"                         # or { preset = "sabre", fields = { max_buffer_s = 30 } }
+
+    [traces.uplink]                          # named traces: path, builtin or bandwidth_bps
+    builtin = "4g_high"
+    scale = 2.0
+
+    [bottleneck]                             # optional shared link: trace = NAME or bandwidth_bps
+    trace = "uplink"
+
+    [setup]                                  # the steps before the first frame
+    dns_s = { dist = "uniform", low_s = 0.01, high_s = 0.05 }
+
+    [abandonment]
+    startup_threshold_s = 3.0
+    probability = 0.5
+
+    [[players]]
+    name = "bola"
+    count = 10
+    abr = "bola"
+    arrivals = { process = "poisson", rate_per_s = 0.5 }
+
+Durations that may vary (the setup steps, the per-request RTT, watch time, trace offset) are a
+number of seconds or a distribution table (:class:`Duration`), drawn with the scenario's seeded
+generator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from abrsim.abr import KernelPolicy, make
+from abrsim.errors import AbrsimError, InputError, UnknownNameError
+from abrsim.ladder import Ladder, available_ladders, load_ladder
+from abrsim.model import PlayerModel, get_preset
+from abrsim.trace import TRACE_FORMATS, Trace, load_trace
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib
+
+__all__ = [
+    "ARRIVAL_PROCESSES",
+    "DISTRIBUTIONS",
+    "Abandonment",
+    "Arrivals",
+    "Bottleneck",
+    "Duration",
+    "PlayerGroup",
+    "Scenario",
+    "SessionSetup",
+    "load_scenario",
+    "parse_scenario",
+]
+
+#: Distribution kinds of a :class:`Duration`, with the keys each takes.
+DISTRIBUTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "constant": ("value_s",),
+    "uniform": ("low_s", "high_s"),
+    "exponential": ("mean_s",),
+    "lognormal": ("median_s", "sigma"),
+})
+#: Arrival processes of a player group, with the keys each takes.
+ARRIVAL_PROCESSES: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "schedule": ("times_s",),
+    "periodic": ("start_s", "interval_s"),
+    "poisson": ("start_s", "rate_per_s"),
+})
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A duration in seconds: a constant or a distribution.
+
+    Args:
+        kind: one of :data:`DISTRIBUTIONS`.
+        values: the parameters, in the order :data:`DISTRIBUTIONS` lists them (seconds, except
+            the lognormal ``sigma``).
+
+    Raises:
+        ValueError: if the kind is unknown or a parameter is out of range.
+    """
+
+    kind: str = "constant"
+    values: tuple[float, ...] = (0.0,)
+
+    def __post_init__(self) -> None:
+        if self.kind not in DISTRIBUTIONS:
+            raise ValueError(f'"kind" must be one of {", ".join(DISTRIBUTIONS)}, got {self.kind!r}')
+        values = tuple(float(v) for v in self.values)
+        object.__setattr__(self, "values", values)
+        names = DISTRIBUTIONS[self.kind]
+        if len(values) != len(names):
+            raise ValueError(f'"values" of a {self.kind} duration must be ({", ".join(names)}), '
+                             f"got {values!r}")
+        for name, value in zip(names, values, strict=True):
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f'"{name}" must be finite and >= 0, got {value!r}')
+        if self.kind == "uniform" and values[1] < values[0]:
+            raise ValueError(f'"high_s" must be >= low_s ({values[0]!r}), got {values[1]!r}')
+
+    @classmethod
+    def constant(cls, value_s: float) -> Duration:
+        """A fixed duration."""
+        return cls("constant", (value_s,))
+
+    @property
+    def is_zero(self) -> bool:
+        """Whether every draw is 0 (and draws consume no randomness)."""
+        return self.kind == "constant" and self.values[0] == 0.0
+
+    def draw(self, rng: np.random.Generator) -> float:
+        """One value, seconds; a constant uses no randomness."""
+        if self.kind == "constant":
+            return self.values[0]
+        if self.kind == "uniform":
+            return float(rng.uniform(self.values[0], self.values[1]))
+        if self.kind == "exponential":
+            return float(rng.exponential(self.values[0])) if self.values[0] > 0 else 0.0
+        median_s, sigma = self.values
+        return float(median_s * math.exp(sigma * rng.standard_normal())) if median_s > 0 else 0.0
+
+
+_ZERO = Duration()
+
+
+@dataclass(frozen=True)
+class SessionSetup:
+    """The steps a player takes before its first frame, as a streaming service breaks them down.
+
+    Playback starts with a DNS lookup, connection and TLS setup and the manifest fetch (in that
+    order, before the first segment request), then the segment downloads of the player model;
+    the first frame shows ``decode_s`` after playback starts. All are 0 by default, which makes
+    a discrete-event player identical to the fast engine.
+
+    Args:
+        dns_s: DNS lookup (streaming services see about 10-50 ms).
+        connect_s: TCP connection and TLS setup (about 50-200 ms).
+        manifest_s: manifest fetch.
+        decode_s: decoding the first frame (about 50-100 ms): delays the whole playout.
+        rtt_s: each request's time to first byte, drawn per request; None: the player model's
+            (the trace's latency, or ``request_latency_s``).
+        reuse_connections: keep the connection for all requests; False pays ``connect_s``
+            (drawn again) in every segment request's time to first byte.
+    """
+
+    dns_s: Duration = _ZERO
+    connect_s: Duration = _ZERO
+    manifest_s: Duration = _ZERO
+    decode_s: Duration = _ZERO
+    rtt_s: Duration | None = None
+    reuse_connections: bool = True
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """When a group's players arrive, seconds of simulation time.
+
+    Args:
+        process: ``schedule`` (the times in ``times_s``), ``periodic`` (from ``start_s`` every
+            ``interval_s``; 0: all at once) or ``poisson`` (from ``start_s`` at ``rate_per_s``).
+        times_s: the arrival times of a schedule.
+        start_s: first arrival (periodic) or start of the process (poisson).
+        interval_s: spacing of periodic arrivals.
+        rate_per_s: rate of Poisson arrivals.
+
+    Raises:
+        ValueError: if a value is out of range.
+    """
+
+    process: str = "periodic"
+    times_s: tuple[float, ...] = ()
+    start_s: float = 0.0
+    interval_s: float = 0.0
+    rate_per_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.process not in ARRIVAL_PROCESSES:
+            raise ValueError(f'"process" must be one of {", ".join(ARRIVAL_PROCESSES)}, got {self.process!r}')
+        object.__setattr__(self, "times_s", tuple(float(t) for t in self.times_s))
+        for name in ("start_s", "interval_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f'"{name}" must be finite and >= 0, got {value!r}')
+        if not (math.isfinite(self.rate_per_s) and self.rate_per_s > 0.0):
+            raise ValueError(f'"rate_per_s" must be finite and > 0, got {self.rate_per_s!r}')
+        if any(not (math.isfinite(t) and t >= 0.0) for t in self.times_s):
+            raise ValueError(f'"times_s" must be finite and >= 0, got {self.times_s!r}')
+
+    def draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` arrival times, sorted."""
+        if self.process == "schedule":
+            return np.sort(np.array(self.times_s[:count], dtype=np.float64))
+        if self.process == "periodic":
+            return self.start_s + self.interval_s * np.arange(count, dtype=np.float64)
+        return self.start_s + np.cumsum(rng.exponential(1.0 / self.rate_per_s, count))
+
+
+@dataclass(frozen=True)
+class Abandonment:
+    """Viewers who give up waiting for the first frame.
+
+    A viewer whose first frame has not shown ``startup_threshold_s`` after arriving leaves then
+    with probability ``probability`` (drawn once per viewer).
+
+    Raises:
+        ValueError: if a value is out of range.
+    """
+
+    startup_threshold_s: float = 3.0
+    probability: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.startup_threshold_s) and self.startup_threshold_s >= 0.0):
+            raise ValueError(f'"startup_threshold_s" must be finite and >= 0, '
+                             f"got {self.startup_threshold_s!r}")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f'"probability" must be in [0, 1], got {self.probability!r}')
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """The shared link between every player's access link and the server."""
+
+    trace: Trace
+
+
+@dataclass(frozen=True, eq=False)
+class PlayerGroup:
+    """Players that share an algorithm, a ladder, a model, an access trace and an arrival process.
+
+    Args:
+        name: label of the group; players are named ``<group>/<index>``.
+        count: number of players.
+        policy: the ABR algorithm with its parameters.
+        ladder: the title they watch.
+        model: their player model.
+        arrivals: when they arrive.
+        access: their access links' trace, or None for access links that never limit (then the
+            scenario needs a bottleneck).
+        trace_offset_s: where in the access trace each player starts (drawn per player).
+        watch_s: how much of the title each viewer watches (drawn per player, rounded up to whole
+            segments); None: all of it.
+        setup: the steps before the first frame.
+    """
+
+    name: str
+    count: int
+    policy: KernelPolicy
+    ladder: Ladder
+    model: PlayerModel
+    arrivals: Arrivals = field(default_factory=Arrivals)
+    access: Trace | None = None
+    trace_offset_s: Duration = _ZERO
+    watch_s: Duration | None = None
+    setup: SessionSetup = field(default_factory=SessionSetup)
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """A discrete-event scenario: player groups, their links, the shared bottleneck and a seed."""
+
+    name: str
+    groups: tuple[PlayerGroup, ...]
+    bottleneck: Bottleneck | None = None
+    abandonment: Abandonment = field(default_factory=Abandonment)
+    seed: int = 0
+    description: str = ""
+    source: Path | None = None
+
+    @property
+    def players(self) -> int:
+        """Number of players in all groups."""
+        return sum(group.count for group in self.groups)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading TOML
+# ---------------------------------------------------------------------------------------------
+
+_TOP_KEYS = ("name", "description", "seed", "ladder", "model", "traces", "bottleneck", "setup",
+             "abandonment", "players")
+_TRACE_KEYS = ("path", "builtin", "bandwidth_bps", "duration_s", "format", "scale")
+_SETUP_KEYS = ("dns_s", "connect_s", "manifest_s", "decode_s", "rtt_s", "reuse_connections")
+_GROUP_KEYS = ("name", "count", "abr", "params", "ladder", "model", "access_trace", "arrivals",
+               "trace_offset_s", "watch_s", "setup")
+_MODEL_KEYS = ("preset", "fields")
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_KINDS = {str: "a string", int: "an integer", float: "a number", list: "an array", dict: "a table",
+          bool: "true or false"}
+
+
+class _Reader:
+    """Typed access to a parsed TOML document; errors name the file and the key."""
+
+    def __init__(self, source: Path | str) -> None:
+        self.source = source
+
+    def error(self, message: str, key: str) -> InputError:
+        return InputError(message, source=self.source, field=key)
+
+    def keys(self, table: Mapping[str, Any], allowed: Sequence[str], key: str) -> None:
+        for name in table:
+            if name not in allowed:
+                where = f"{key}.{name}" if key else name
+                hint = (" (in TOML, top-level keys must come before the first [table] or [[table]])"
+                        if key and name in _TOP_KEYS else "")
+                raise self.error(f"unknown key; expected one of {', '.join(allowed)}{hint}", where)
+
+    def get(self, table: Mapping[str, Any], name: str, types: tuple[type, ...], key: str,
+            default: Any = None) -> Any:
+        if name not in table:
+            return default
+        value = table[name]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            expected = " or ".join(dict.fromkeys(_KINDS[t] for t in types))
+            raise self.error(f"got {value!r}; expected {expected}", key)
+        return value
+
+    def number(self, table: Mapping[str, Any], name: str, key: str, default: float | None = None, *,
+               minimum: float = 0.0, strict: bool = False) -> float:
+        value = self.get(table, name, (int, float), key, default)
+        if value is None:
+            raise self.error("missing key", key)
+        value = float(value)
+        if not (math.isfinite(value) and (value > minimum if strict else value >= minimum)):
+            raise self.error(f"got {value!r}; expected a finite number {'>' if strict else '>='} {minimum:g}",
+                             key)
+        return value
+
+    def name(self, table: Mapping[str, Any], key: str, default: str | None) -> str:
+        value = self.get(table, "name", (str,), key, default)
+        if value is None:
+            raise self.error("missing key", key)
+        if not _NAME_PATTERN.match(value):
+            raise self.error(f"got {value!r}; expected letters, digits and _ . + - "
+                             "(starting with a letter or digit)", key)
+        return str(value)
+
+    def duration(self, value: Any, key: str) -> Duration:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not (math.isfinite(value) and value >= 0):
+                raise self.error(f"got {value!r}; expected a number of seconds >= 0 or a distribution "
+                                 "table", key)
+            return Duration.constant(float(value))
+        if not isinstance(value, dict):
+            raise self.error(f"got {value!r}; expected a number of seconds or a table such as "
+                             '{ dist = "uniform", low_s = 0.01, high_s = 0.05 }', key)
+        kind = self.get(value, "dist", (str,), f"{key}.dist")
+        if kind not in DISTRIBUTIONS:
+            raise self.error(f"got {kind!r}; expected one of {', '.join(DISTRIBUTIONS)}", f"{key}.dist")
+        names = DISTRIBUTIONS[kind]
+        self.keys(value, ("dist", *names), key)
+        values = tuple(self.number(value, name, f"{key}.{name}") for name in names)
+        try:
+            return Duration(kind, values)
+        except ValueError as exc:
+            raise self.error(str(exc), key) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file.
+
+    Relative trace and ladder paths start at the file's folder.
+
+    Raises:
+        InputError: naming the file and the key (or line), if the file cannot be read or is invalid.
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the file: {exc}", source=source) from None
+    return parse_scenario(text, source=source)
+
+
+def parse_scenario(text: str, source: str | Path | None = None) -> Scenario:
+    """Validate a scenario given as TOML text (relative paths start at ``source``'s folder).
+
+    Raises:
+        InputError: naming the file (``<scenario>`` without one) and the key.
+    """
+    path = None if source is None else Path(source)
+    read = _Reader(path if path is not None else "<scenario>")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        raise InputError(f"invalid TOML: {exc}", source=read.source,
+                         line=int(match[1]) if match else None) from None
+    read.keys(doc, _TOP_KEYS, "")
+    base_dir = path.parent if path is not None else Path(".")
+    name = read.name(doc, "name", None)
+    description = read.get(doc, "description", (str,), "description", "")
+    seed = read.get(doc, "seed", (int,), "seed", 0)
+    if seed < 0:
+        raise read.error(f"got {seed}; expected an integer >= 0", "seed")
+    traces = _read_traces(read, doc, base_dir)
+    bottleneck = _read_bottleneck(read, doc, traces)
+    default_ladder = _read_ladder(read, doc.get("ladder", "hls"), "ladder", base_dir)
+    default_model = _read_model(read, doc.get("model", "abrsim"), "model")
+    setup_table = read.get(doc, "setup", (dict,), "setup", {})
+    default_setup = _read_setup(read, setup_table, "setup", SessionSetup())
+    table = read.get(doc, "abandonment", (dict,), "abandonment", {})
+    read.keys(table, ("startup_threshold_s", "probability"), "abandonment")
+    threshold_s = read.number(table, "startup_threshold_s", "abandonment.startup_threshold_s", 3.0)
+    probability = read.number(table, "probability", "abandonment.probability", 0.0)
+    if probability > 1.0:
+        raise read.error(f"got {probability!r}; expected a probability in [0, 1]", "abandonment.probability")
+    abandonment = Abandonment(threshold_s, probability)
+    groups = _read_groups(read, doc, traces, base_dir, default_ladder, default_model, default_setup,
+                          bottleneck is not None)
+    return Scenario(name=name, groups=groups, bottleneck=bottleneck, abandonment=abandonment, seed=seed,
+                    description=description, source=path)
+
+
+def _read_traces(read: _Reader, doc: Mapping[str, Any], base_dir: Path) -> dict[str, Trace]:
+    from abrsim._data import data_dir
+
+    traces: dict[str, Trace] = {}
+    for trace_name, entry in read.get(doc, "traces", (dict,), "traces", {}).items():
+        key = f"traces.{trace_name}"
+        if not _NAME_PATTERN.match(trace_name):
+            raise read.error("expected a name of letters, digits and _ . + -", key)
+        if not isinstance(entry, dict):
+            raise read.error(f"got {entry!r}; expected a table with path, builtin or bandwidth_bps", key)
+        read.keys(entry, _TRACE_KEYS, key)
+        kinds = [k for k in ("path", "builtin", "bandwidth_bps") if k in entry]
+        if len(kinds) != 1:
+            raise read.error("expected exactly one of path, builtin or bandwidth_bps", key)
+        kind = kinds[0]
+        if kind != "bandwidth_bps" and "duration_s" in entry:
+            raise read.error("applies to bandwidth_bps traces only", f"{key}.duration_s")
+        if kind != "path" and "format" in entry:
+            raise read.error("applies to path traces only", f"{key}.format")
+        if kind == "bandwidth_bps":
+            bandwidth_bps = read.number(entry, "bandwidth_bps", f"{key}.bandwidth_bps", strict=True)
+            duration_s = read.number(entry, "duration_s", f"{key}.duration_s", 1.0, strict=True)
+            trace = Trace([0.0], [bandwidth_bps], duration_s, name=trace_name)
+        else:
+            value = read.get(entry, kind, (str,), f"{key}.{kind}")
+            fmt = read.get(entry, "format", (str,), f"{key}.format")
+            if fmt is not None and fmt not in TRACE_FORMATS:
+                raise read.error(f"got {fmt!r}; expected one of {', '.join(TRACE_FORMATS)}", f"{key}.format")
+            if kind == "builtin":
+                file = data_dir("traces") / f"{value}.csv"
+                if not file.is_file():
+                    names = sorted(p.stem for p in data_dir("traces").glob("*.csv"))
+                    raise read.error(f"unknown built-in trace {value!r}; expected one of {', '.join(names)}",
+                                     f"{key}.builtin")
+            else:
+                file = base_dir / value
+                if not file.is_file():
+                    raise read.error(f"{file} is not a file (relative paths start at {base_dir})",
+                                     f"{key}.path")
+            trace = load_trace(file, fmt)  # its own errors name the trace file and line
+        scale = read.number(entry, "scale", f"{key}.scale", 1.0, strict=True)
+        trace = Trace(trace.start_s, trace.bandwidth_bps * scale, trace.duration_s, trace.latency_s,
+                      name=trace_name)
+        traces[trace_name] = trace
+    return traces
+
+
+def _trace_ref(read: _Reader, value: Any, key: str, traces: Mapping[str, Trace]) -> Trace:
+    if not isinstance(value, str):
+        raise read.error(f"got {value!r}; expected the name of a [traces.NAME] table", key)
+    if value not in traces:
+        known = ", ".join(traces) if traces else "none defined"
+        raise read.error(f"no trace named {value!r}; expected one of the [traces] tables ({known})", key)
+    return traces[value]
+
+
+def _read_bottleneck(read: _Reader, doc: Mapping[str, Any], traces: Mapping[str, Trace]) -> Bottleneck | None:
+    table = read.get(doc, "bottleneck", (dict,), "bottleneck")
+    if table is None:
+        return None
+    read.keys(table, ("trace", "bandwidth_bps"), "bottleneck")
+    if ("trace" in table) == ("bandwidth_bps" in table):
+        raise read.error("expected exactly one of trace or bandwidth_bps", "bottleneck")
+    if "trace" in table:
+        return Bottleneck(_trace_ref(read, table["trace"], "bottleneck.trace", traces))
+    bandwidth_bps = read.number(table, "bandwidth_bps", "bottleneck.bandwidth_bps", strict=True)
+    return Bottleneck(Trace([0.0], [bandwidth_bps], 1.0, name="bottleneck"))
+
+
+def _read_ladder(read: _Reader, value: Any, key: str, base_dir: Path) -> Ladder:
+    segment_duration_s = None
+    if isinstance(value, dict):
+        read.keys(value, ("path", "segment_duration_s"), key)
+        target = read.get(value, "path", (str,), f"{key}.path")
+        if target is None:
+            raise read.error("missing key", f"{key}.path")
+        if "segment_duration_s" in value:
+            segment_duration_s = read.number(value, "segment_duration_s", f"{key}.segment_duration_s",
+                                             strict=True)
+    elif isinstance(value, str):
+        target = value
+    else:
+        raise read.error(f"got {value!r}; expected a ladder name, a path or a table", key)
+    known = target in available_ladders() or Path(target).suffix.lower() not in (".toml", ".json", ".csv")
+    try:
+        return load_ladder(target if known else base_dir / target, segment_duration_s=segment_duration_s)
+    except UnknownNameError as exc:
+        raise read.error(str(exc), key) from None
+
+
+def _read_model(read: _Reader, value: Any, key: str) -> PlayerModel:
+    if isinstance(value, str):
+        value = {"preset": value}
+    if not isinstance(value, dict):
+        raise read.error(f"got {value!r}; expected a preset name or a table", key)
+    read.keys(value, _MODEL_KEYS, key)
+    preset_name = read.get(value, "preset", (str,), f"{key}.preset", "abrsim")
+    try:
+        model = get_preset(preset_name)
+    except UnknownNameError as exc:
+        raise read.error(str(exc), f"{key}.preset") from None
+    fields = dict(read.get(value, "fields", (dict,), f"{key}.fields", {}))
+    for name, item in fields.items():  # one at a time, to name the culprit
+        if isinstance(getattr(model, name, None), float) and type(item) is int:
+            fields[name] = float(item)
+        try:
+            model.replace(**{name: fields[name]})
+        except AbrsimError as exc:
+            raise read.error(exc.detail if isinstance(exc, InputError) else str(exc),
+                             f"{key}.fields.{name}") from None
+    try:
+        return model.replace(**fields) if fields else model
+    except AbrsimError as exc:  # fields that do not fit together
+        raise read.error(exc.detail if isinstance(exc, InputError) else str(exc), f"{key}.fields") from None
+
+
+def _read_setup(read: _Reader, table: Any, key: str, base: SessionSetup) -> SessionSetup:
+    if not isinstance(table, dict):
+        raise read.error(f"got {table!r}; expected a table", key)
+    read.keys(table, _SETUP_KEYS, key)
+    changes: dict[str, Any] = {}
+    for name in ("dns_s", "connect_s", "manifest_s", "decode_s", "rtt_s"):
+        if name in table:
+            changes[name] = read.duration(table[name], f"{key}.{name}")
+    if "reuse_connections" in table:
+        changes["reuse_connections"] = read.get(table, "reuse_connections", (bool,),
+                                                f"{key}.reuse_connections")
+    return dataclasses.replace(base, **changes)
+
+
+def _read_arrivals(read: _Reader, table: Any, key: str, count: int | None) -> tuple[Arrivals, int]:
+    if not isinstance(table, dict):
+        raise read.error(f"got {table!r}; expected a table such as "
+                         '{ process = "poisson", rate_per_s = 1 }', key)
+    process = read.get(table, "process", (str,), f"{key}.process", "periodic")
+    if process not in ARRIVAL_PROCESSES:
+        raise read.error(f"got {process!r}; expected one of {', '.join(ARRIVAL_PROCESSES)}", f"{key}.process")
+    read.keys(table, ("process", *ARRIVAL_PROCESSES[process]), key)
+    if process == "schedule":
+        times = read.get(table, "times_s", (list,), f"{key}.times_s")
+        if not times or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
+                                and math.isfinite(t) and t >= 0 for t in times):
+            raise read.error(f"got {times!r}; expected a non-empty array of times >= 0", f"{key}.times_s")
+        if count is not None and count != len(times):
+            raise read.error(f"count is {count} but times_s has {len(times)} times", f"{key}.times_s")
+        return Arrivals("schedule", times_s=tuple(times)), len(times)
+    if count is None:
+        count = 1
+    start_s = read.number(table, "start_s", f"{key}.start_s", 0.0)
+    if process == "periodic":
+        return Arrivals("periodic", start_s=start_s,
+                        interval_s=read.number(table, "interval_s", f"{key}.interval_s", 0.0)), count
+    rate = read.number(table, "rate_per_s", f"{key}.rate_per_s", strict=True)
+    return Arrivals("poisson", start_s=start_s, rate_per_s=rate), count
+
+
+def _read_groups(read: _Reader, doc: Mapping[str, Any], traces: Mapping[str, Trace], base_dir: Path,
+                 default_ladder: Ladder, default_model: PlayerModel, default_setup: SessionSetup,
+                 has_bottleneck: bool) -> tuple[PlayerGroup, ...]:
+    from abrsim.engine.fast import model_array
+
+    entries = read.get(doc, "players", (list,), "players")
+    if not entries:
+        raise read.error("missing key; expected one or more [[players]] tables", "players")
+    groups: list[PlayerGroup] = []
+    for index, entry in enumerate(entries):
+        key = f"players[{index}]"
+        if not isinstance(entry, dict):
+            raise read.error(f"got {entry!r}; expected a table", key)
+        read.keys(entry, _GROUP_KEYS, key)
+        abr = read.get(entry, "abr", (str,), f"{key}.abr")
+        if abr is None:
+            raise read.error("missing key", f"{key}.abr")
+        name = read.name(entry, f"{key}.name", abr)
+        if any(group.name == name for group in groups):
+            raise read.error(f"duplicate group name {name!r}; give each [[players]] table its own name",
+                             f"{key}.name")
+        count = read.get(entry, "count", (int,), f"{key}.count")
+        if count is not None and count < 1:
+            raise read.error(f"got {count}; expected an integer >= 1", f"{key}.count")
+        arrivals, count = _read_arrivals(read, entry.get("arrivals", {}), f"{key}.arrivals", count)
+        ladder = _read_ladder(read, entry["ladder"], f"{key}.ladder", base_dir) if "ladder" in entry \
+            else default_ladder
+        model = _read_model(read, entry["model"], f"{key}.model") if "model" in entry else default_model
+        params = read.get(entry, "params", (dict,), f"{key}.params", {})
+        try:
+            policy = make(abr, **params).resolved(model)
+            policy.check(ladder)
+        except UnknownNameError as exc:
+            where = f"{key}.abr" if exc.kind == "algorithm" else f"{key}.params"
+            raise read.error(str(exc), where) from None
+        except InputError as exc:
+            param = (exc.field or "").rpartition(".")[2]
+            raise read.error(exc.detail, f"{key}.params.{param}" if param else f"{key}.params") from None
+        try:
+            model_array(model, ladder)
+        except InputError as exc:
+            raise read.error(f"{exc.field}: {exc.detail}", f"{key}.model") from None
+        access = None
+        if "access_trace" in entry:
+            access = _trace_ref(read, entry["access_trace"], f"{key}.access_trace", traces)
+        elif not has_bottleneck:
+            raise read.error("a player needs an access_trace or a [bottleneck] link, or its downloads "
+                             "would take no time", f"{key}.access_trace")
+        setup = default_setup
+        if "setup" in entry:
+            setup = _read_setup(read, entry["setup"], f"{key}.setup", default_setup)
+        offset = read.duration(entry.get("trace_offset_s", 0.0), f"{key}.trace_offset_s")
+        if not offset.is_zero and access is None:
+            raise read.error("applies to players with an access_trace only", f"{key}.trace_offset_s")
+        watch = read.duration(entry["watch_s"], f"{key}.watch_s") if "watch_s" in entry else None
+        groups.append(PlayerGroup(name=name, count=count, policy=policy, ladder=ladder, model=model,
+                                  arrivals=arrivals, access=access, trace_offset_s=offset, watch_s=watch,
+                                  setup=setup))
+    return tuple(groups)
