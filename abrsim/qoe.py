@@ -125,14 +125,16 @@ def _session_metrics(rungs, stall_s, size_bits, downloaded_bits, abandoned, bitr
         previous = rung
         played += 1
     played_s = played * segment_duration_s
+    # A viewer who left before any segment played has no rates to average: those means are NaN.
+    watched_s = played_s + rebuffer_s
     out[0] = startup_s
     out[1] = rebuffer_s
     out[2] = rebuffer_count
-    out[3] = rebuffer_s / (played_s + rebuffer_s)
+    out[3] = rebuffer_s / watched_s if watched_s > 0.0 else 0.0
     out[4] = played_s
-    out[5] = bitrate_sum_bps / played
+    out[5] = bitrate_sum_bps / played if played > 0 else np.nan
     has_quality = quality.shape[0] > 0
-    out[6] = quality_sum / played if has_quality else np.nan
+    out[6] = quality_sum / played if has_quality and played > 0 else np.nan
     out[7] = (quality_change_sum / (played - 1) if played > 1 else 0.0) if has_quality else np.nan
     out[8] = below_floor * segment_duration_s if has_quality else np.nan
     out[9] = switches

@@ -128,3 +128,14 @@ def test_bola_quality_utility(vbr_ladder, tiny_trace):
     top_by_quality = run_batch([steady], saturated, make("bola", utility="quality")).session_log(0).rung
     top_by_bitrate = run_batch([steady], saturated, make("bola")).session_log(0).rung
     assert top_by_quality.mean() <= top_by_bitrate.mean()
+
+
+def test_a_session_that_played_nothing_has_nan_means():
+    row = metrics_table(np.array([2]), np.array([0.0]), np.array([6e6]), np.array([1e6]), np.array([1.0]),
+                        np.array([0]), np.array([1]), np.array([3.5]), np.array([0]),
+                        np.array([1e6, 2e6, 3e6]), None, 2.0)[0]
+    got = dict(zip(METRICS, row))
+    assert got["played_s"] == 0.0
+    assert math.isnan(got["mean_bitrate_bps"])
+    assert got["rebuffer_ratio"] == 0.0
+    assert got["wasted_bits"] == 1e6

@@ -111,6 +111,8 @@ class ParamSpec:
                     bound = "" if self.minimum is None else f" >= {self.minimum:g}"
                     bound += "" if self.maximum is None else f" and <= {self.maximum:g}"
                     raise InputError(f"got {value!r}, expected a finite number{bound}", field=where)
+        except InputError:
+            raise
         except (KeyError, TypeError, ValueError):
             raise InputError(
                 f"got {value!r}, expected a {type(self.default).__name__}", field=where

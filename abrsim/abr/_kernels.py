@@ -525,7 +525,7 @@ def _throughput_abandon(params, state, obs, bitrates_bps):
         return NO_RUNG
     elapsed_s = obs[OBS_ELAPSED_S]
     transfer_s = elapsed_s - obs[OBS_TTFB_S]
-    if elapsed_s < ABANDON_GRACE_S - TIME_EPSILON_S or transfer_s <= 0.0:
+    if elapsed_s < ABANDON_GRACE_S - TIME_EPSILON_S or transfer_s <= 0.0 or obs[OBS_DOWNLOADED_BITS] <= 0.0:
         return NO_RUNG
     current = int(obs[OBS_RUNG])
     size_bits = obs[OBS_SIZE_BITS]
