@@ -104,12 +104,15 @@ def _sabre_rows(folder: Path, rows: list[dict[str, str]], inputs: _Inputs,
             log = batch.session_log(index)
             played_kbps = ladder.bitrates_bps[log.rung[log.completed]] / 1000.0
             play_s = log.end_s
+            events = row["total_rebuffer_events"]
             checks = [
-                _close("time_average_played_bitrate", played_kbps.sum() * ladder.segment_duration_s / play_s,
+                _close("time_average_played_bitrate",
+                       played_kbps.sum() * ladder.segment_duration_s / play_s,
                        float(row["time_average_played_bitrate"]), 0.005),
-                _close("total_rebuffer", float(log.stall_s.sum()), float(row["total_rebuffer"]), 0.005, 0.010),
-                "" if log.rebuffer_count == round(float(row["total_rebuffer_events"])) else
-                f"total_rebuffer_events: abrsim {log.rebuffer_count} vs reference {row['total_rebuffer_events']}",
+                _close("total_rebuffer", float(log.stall_s.sum()), float(row["total_rebuffer"]),
+                       0.005, 0.010),
+                "" if log.rebuffer_count == round(float(events)) else
+                f"total_rebuffer_events: abrsim {log.rebuffer_count} vs reference {events}",
                 _close("startup_s", log.startup_s, float(row["startup_s"]), 0.0, 0.001),
                 _close("total_bitrate_change", float(np.abs(np.diff(played_kbps)).sum()),
                        float(row["total_bitrate_change"]), 0.005, 1e-9),
@@ -143,7 +146,8 @@ def _pensieve_rows(folder: Path, rows: list[dict[str, str]], inputs: _Inputs,
     for (dataset, algorithm), members in progress(list(groups.items()), "pensieve"):
         if algorithm not in chunk_logs:
             chunk_logs[algorithm] = _pensieve_chunks(folder, algorithm)
-        traces: list[Trace] = [load_trace(inputs.find(r["trace"], dataset), format="pensieve") for r in members]
+        traces: list[Trace] = [load_trace(inputs.find(r["trace"], dataset), format="pensieve")
+                               for r in members]
         name = PENSIEVE_ALGORITHMS.get(algorithm, algorithm)
         batch = run_batch(traces, ladder, name, PENSIEVE)
         for index, row in enumerate(members):

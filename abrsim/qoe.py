@@ -36,7 +36,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["METRICS", "QUALITY_FLOOR", "REBUFFER_PENALTY_HD", "REBUFFER_PENALTY_LIN", "REBUFFER_PENALTY_LOG", "hd_scores", "metrics_table"]
+__all__ = [
+    "METRICS",
+    "QUALITY_FLOOR",
+    "REBUFFER_PENALTY_HD",
+    "REBUFFER_PENALTY_LIN",
+    "REBUFFER_PENALTY_LOG",
+    "hd_scores",
+    "metrics_table",
+]
 
 #: Metric names, in the column order of :func:`metrics_table`.
 METRICS = (

@@ -19,7 +19,14 @@ from abrsim import __version__
 from abrsim.engine.fast import BatchRun
 from abrsim.qoe import METRICS
 
-__all__ = ["IDENTITY_FIELDS", "RESULT_FIELDS", "format_rows", "format_table", "rows_from_batch", "summarize_rows"]
+__all__ = [
+    "IDENTITY_FIELDS",
+    "RESULT_FIELDS",
+    "format_rows",
+    "format_table",
+    "rows_from_batch",
+    "summarize_rows",
+]
 
 IDENTITY_FIELDS = ("scenario", "trace", "ladder", "model", "policy", "params", "seed", "abrsim_version")
 RESULT_FIELDS = IDENTITY_FIELDS + METRICS

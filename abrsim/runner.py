@@ -15,7 +15,15 @@ from abrsim.qoe import METRICS
 from abrsim.results import INTEGER_METRICS, RESULT_FIELDS, Row, rows_from_batch
 from abrsim.trace import Trace
 
-__all__ = ["DEFAULT_ALGORITHMS", "ORACLE", "load_any_ladder", "oracle_rows", "parse_params", "resolve_params", "run"]
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "ORACLE",
+    "load_any_ladder",
+    "oracle_rows",
+    "parse_params",
+    "resolve_params",
+    "run",
+]
 
 #: Algorithms ``abrsim run`` compares when none is named.
 DEFAULT_ALGORITHMS = ("bola", "throughput")

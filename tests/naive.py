@@ -348,7 +348,7 @@ def qoe(records, startup_s, events, ladder):
         points = [(300e3, 1), (750e3, 2), (1200e3, 3), (1850e3, 12), (2850e3, 15), (4300e3, 20)]
         if rate <= points[0][0]:
             return points[0][1]
-        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
             if rate <= x1:
                 return y0 + (y1 - y0) * (rate - x0) / (x1 - x0)
         return points[-1][1]

@@ -74,8 +74,8 @@ def test_same_seed_same_bytes(invoke, trace_file):
 
 
 def test_oracle_bounds_the_online_algorithms(invoke, trace_file):
-    result = invoke("run", "--trace", str(trace_file), "--ladder", "mobile", "--abr", "oracle", "--abr", "bola",
-                    "--abr", "robustmpc", "--format", "json")
+    result = invoke("run", "--trace", str(trace_file), "--ladder", "mobile", "--abr", "oracle",
+                    "--abr", "bola", "--abr", "robustmpc", "--format", "json")
     assert result.exit_code == 0, result.output
     qoe = {row["policy"]: row["qoe_lin"] for row in json.loads(result.output)}
     assert qoe["oracle"] >= max(qoe["bola"], qoe["robustmpc"]) - 1e-9
@@ -92,8 +92,8 @@ def test_models_lists_presets(invoke):
 def test_pensieve_inputs_as_pensieve_ships_them(invoke):
     cooked = shared_path("reference", "pensieve", "inputs", "cooked", "hsdpa_norway_3g", "norway_bus_1")
     video = shared_path("reference", "pensieve", "inputs")
-    result = invoke("run", "--model", "pensieve", "--trace", str(cooked), "--ladder", str(video), "--abr", "bb",
-                    "--format", "json")
+    result = invoke("run", "--model", "pensieve", "--trace", str(cooked), "--ladder", str(video),
+                    "--abr", "bb", "--format", "json")
     assert result.exit_code == 0, result.output
     row = json.loads(result.output)[0]
     # Pensieve's own QoE_lin for this session is 80.95 over chunks 1..47; abrsim adds chunk 0's 0.75.

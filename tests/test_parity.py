@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from conftest import shared_path
 
 from abrsim.parity import check_reference, summarize
-from conftest import shared_path
 
 
 @pytest.fixture(scope="module")

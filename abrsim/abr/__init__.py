@@ -153,7 +153,8 @@ def _check_bola(params: Mapping[str, Any], ladder: Ladder) -> None:
     _check_buffer_target(params, ladder)
     if params.get("utility") == "quality" and ladder.quality is None:
         raise InputError(f"got 'quality', but ladder {ladder.name!r} has no quality table; expected "
-                         "log_bitrate, or a ladder with quality (a table or quality_model)", field="bola.utility")
+                         "log_bitrate, or a ladder with quality (a table or quality_model)",
+                         field="bola.utility")
 
 
 def _check_buffer_target(params: Mapping[str, Any], ladder: Ladder) -> None:
@@ -430,7 +431,8 @@ def quality_utilities(ladder: Ladder) -> np.ndarray:
     mean_quality = ladder.quality.mean(axis=0)
     span = mean_quality[-1] - mean_quality[0]
     if ladder.rung_count > 1 and not span > 0:
-        raise InputError(f"ladder {ladder.name!r}: mean quality of the top rung ({mean_quality[-1]:g}) is not "
+        raise InputError(f"ladder {ladder.name!r}: mean quality of the top rung ({mean_quality[-1]:g}) "
+                         "is not "
                          f"above rung 0's ({mean_quality[0]:g}); expected quality rising with the rung",
                          field="quality")
     if ladder.rung_count == 1:

@@ -645,7 +645,8 @@ def _bba0_choose(params, obs, bitrates_bps):
         return 0
     if buffer_s >= reservoir_s + cushion_s:
         return top
-    mapped_bps = bitrates_bps[0] + (bitrates_bps[top] - bitrates_bps[0]) * (buffer_s - reservoir_s) / cushion_s
+    span_bps = bitrates_bps[top] - bitrates_bps[0]
+    mapped_bps = bitrates_bps[0] + span_bps * (buffer_s - reservoir_s) / cushion_s
     rate_plus = bitrates_bps[min(last + 1, top)]
     rate_minus = bitrates_bps[max(last - 1, 0)]
     if mapped_bps >= rate_plus:
