@@ -14,7 +14,7 @@ import click
 
 from abrsim._cli_util import abrsim_command, write_output
 
-__all__ = ["format_des_rows", "format_metrics", "register", "write_logs"]
+__all__ = ["format_des_rows", "format_metrics", "register", "write_cdn_tables", "write_logs"]
 
 
 def register(group: click.Group) -> None:
@@ -31,26 +31,44 @@ def register(group: click.Group) -> None:
               help="Write the results table to this file instead of stdout.")
 @click.option("--logs", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write per-player segment logs (segments.csv) and the scenario metrics "
-                   "(summary.json) into this folder.")
+                   "(summary.json) into this folder; with a CDN also cdn_requests.csv, "
+                   "tier_series.csv and outages.csv.")
+@click.option("--compare-fault", is_flag=True, default=False,
+              help="CDN scenarios: run with and without the [[cdn.outages]] on the same seed and "
+                   "print the differences (stream starts per second, startup, rebuffering).")
 @abrsim_command
-def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, logs: Path | None) -> None:
+def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, logs: Path | None,
+             compare_fault: bool) -> None:
     """Run a discrete-event scenario: many players on shared links.
 
     Writes one results row per player (the schema of `abrsim run` plus the startup
-    breakdown); the table format adds per-algorithm and scenario summaries.
+    breakdown, plus the CDN columns when the scenario has a [cdn]); the table format adds
+    per-algorithm and scenario summaries. A [cdn.sweep] runs the scenario once per cache size.
     """
     from abrsim.engine.des import simulate as run_scenario
     from abrsim.results import summarize_rows
     from abrsim.scenario import load_scenario
 
     scenario = load_scenario(scenario_path)
-    run = run_scenario(scenario, seed=seed)
-    rows = run.rows()
-    metrics = run.metrics(rows)
+    if compare_fault:
+        _compare_fault(scenario, seed, fmt, out)
+        return
+    runs = _sweep(scenario, seed) if scenario.cdn is not None and scenario.cdn.sweep_tier else \
+        [(scenario.name, run_scenario(scenario, seed=seed))]
+    rows = [row for label, run in runs for row in _labelled(run.rows(), label)]
     text = format_des_rows(rows, fmt, summarize_rows(rows) if fmt == "table" else ())
-    if fmt == "table":
-        text += "\n" + format_metrics(metrics, f"scenario {run.scenario!r}, seed {run.seed}")
+    metrics = {}
+    for label, run in runs:
+        metrics = run.metrics(_labelled(run.rows(), label))
+        if fmt == "table":
+            text += "\n" + format_metrics(metrics, f"scenario {label!r}, seed {run.seed}")
     write_output(text, out)
+    run = runs[-1][1]
+    if run.cdn is not None and (out is not None or logs is not None):
+        folders = [f for f in (out.parent if out is not None else None, logs) if f is not None]
+        for folder in dict.fromkeys(folders):
+            write_cdn_tables(runs, folder, requests=folder == logs)
+            click.echo(f"abrsim: wrote {folder / 'tier_series.csv'} and {folder / 'outages.csv'}", err=True)
     if logs is not None:
         write_logs(run, metrics, logs)
         click.echo(f"abrsim: wrote {logs / 'segments.csv'} and {logs / 'summary.json'}", err=True)
@@ -58,6 +76,91 @@ def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, 
         keys = ("players", "abandoned_share", "stall_share", "fairness_jain_bitrate", "link_utilisation")
         shown = ", ".join(f"{k} {_number(metrics[k])}" for k in keys)
         click.echo(f"abrsim: {run.scenario}: {shown}", err=True)
+
+
+def _sweep(scenario: Any, seed: int | None) -> list[tuple[str, Any]]:
+    """One run per capacity of the [cdn.sweep], labelled ``<name>@<tier>=<bytes>``."""
+    import dataclasses
+
+    from abrsim.engine.des import simulate as run_scenario
+
+    config = scenario.cdn
+    runs = []
+    for capacity in config.sweep_capacities_bytes:
+        variant = dataclasses.replace(scenario, cdn=config.with_capacity(config.sweep_tier, capacity))
+        label = f"{scenario.name}@{config.sweep_tier}={capacity:g}"
+        run = run_scenario(variant, seed=seed)
+        rows = run.rows()
+        metrics = run.metrics(rows)
+        click.echo(f"abrsim: {label}: {config.sweep_tier} hit ratio "
+                   f"{_number(metrics[f'tier_{config.sweep_tier}_hit_ratio'])}, mean startup "
+                   f"{_number(metrics['mean_startup_s'])} s, "
+                   f"origin offload {_number(metrics['origin_offload'])}",
+                   err=True)
+        runs.append((label, run))
+    return runs
+
+
+def _labelled(rows: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+    for row in rows:
+        row["scenario"] = label
+    return rows
+
+
+def _compare_fault(scenario: Any, seed: int | None, fmt: str, out: Path | None) -> None:
+    from abrsim.engine.des import FAULT_COMPARISON, compare_fault
+
+    result = compare_fault(scenario, seed)
+    figures = {key: result[key] for key in ("control", "fault", "delta")}
+    if fmt == "table":
+        width = max(len(name) for name in FAULT_COMPARISON)
+        lines = [f"control vs fault: scenario {scenario.name!r}, seed {result['fault_run'].seed}",
+                 f"  {'':{width}}  {'control':>10}  {'fault':>10}  {'delta':>10}"]
+        lines += [f"  {name.ljust(width)}  {_number(figures['control'][name]):>10}  "
+                  f"{_number(figures['fault'][name]):>10}  {_number(figures['delta'][name]):>10}"
+                  for name in FAULT_COMPARISON]
+        text = "\n".join(lines) + "\n"
+    elif fmt == "json":
+        text = json.dumps(figures, indent=2).replace("NaN", "null") + "\n"
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(("metric", "control", "fault", "delta"))
+        for name in FAULT_COMPARISON:
+            writer.writerow((name, *(repr(figures[k][name]) for k in ("control", "fault", "delta"))))
+        text = buffer.getvalue()
+    write_output(text, out)
+
+
+def write_cdn_tables(runs: Sequence[tuple[str, Any]], folder: Path, requests: bool = True) -> None:
+    """Write ``tier_series.csv`` (``time_s,tier,hit_ratio``, ...), ``outages.csv`` (``start_s,end_s,tier``)
+    and, if ``requests``, ``cdn_requests.csv`` (one line per segment request) into ``folder``.
+
+    With several runs (a cache-size sweep) each line starts with the run's ``scenario`` label.
+    """
+    from abrsim.engine.des import CDN_REQUEST_FIELDS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    labelled = len(runs) > 1
+
+    def table(name: str, fields: Sequence[str], lines: Any) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow((*fields, "scenario") if labelled else tuple(fields))
+        for label, line in lines:
+            cells = [repr(line[k]) if isinstance(line[k], float) else line[k] for k in fields]
+            writer.writerow((*cells, label) if labelled else cells)
+        (folder / name).write_text(buffer.getvalue())
+
+    series_fields = ("time_s", "tier", "hit_ratio", "byte_hit_ratio", "requests", "hits")
+    table("tier_series.csv", series_fields,
+          ((label, line) for label, run in runs for line in run.tier_series()))
+    faults = [(label, {"start_s": f.start_s, "end_s": f.end_s, "tier": f.tier, "kind": f.kind,
+                       "fraction": f.fraction}) for label, run in runs[:1] for f in run.faults]
+    table("outages.csv", ("start_s", "end_s", "tier", "kind", "fraction"), faults)
+    if requests:
+        table("cdn_requests.csv", CDN_REQUEST_FIELDS,
+              ((label, line) for label, run in runs for line in run.cdn_requests()))
 
 
 def format_des_rows(rows: Sequence[dict[str, Any]], fmt: str, summary: Sequence[dict[str, Any]] = ()) -> str:
@@ -69,7 +172,7 @@ def format_des_rows(rows: Sequence[dict[str, Any]], fmt: str, summary: Sequence[
         return format_rows(rows, fmt, summary)
     # format_rows writes exactly RESULT_FIELDS; same conventions, more columns.
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=DES_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else DES_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from abrsim.abr import KernelPolicy, make
+from abrsim.cdn import Tier, TierChain
 from abrsim.errors import AbrsimError, InputError, UnknownNameError
 from abrsim.ladder import Ladder, available_ladders, load_ladder
 from abrsim.model import PlayerModel, get_preset
@@ -65,6 +66,8 @@ __all__ = [
     "Abandonment",
     "Arrivals",
     "Bottleneck",
+    "CdnConfig",
+    "CdnFault",
     "Duration",
     "PlayerGroup",
     "Scenario",
@@ -276,6 +279,60 @@ class PlayerGroup:
     setup: SessionSetup = field(default_factory=SessionSetup)
 
 
+#: Kinds of a :class:`CdnFault`.
+FAULT_KINDS = ("down", "latency")
+
+
+@dataclass(frozen=True)
+class CdnFault:
+    """A scheduled fault of one CDN tier: down, or slower, for a time window and a share of clients.
+
+    Args:
+        tier: the tier's name.
+        start_s: start of the window, simulation seconds.
+        end_s: end of the window (exclusive), > ``start_s``.
+        kind: ``down`` (requests skip the tier) or ``latency`` (the tier adds ``extra_rtt_s``).
+        fraction: share of the players affected, in (0, 1]; each player draws once whether it is.
+        extra_rtt_s: added round trip of a ``latency`` fault, seconds.
+    """
+
+    tier: str
+    start_s: float
+    end_s: float
+    kind: str = "down"
+    fraction: float = 1.0
+    extra_rtt_s: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class CdnConfig:
+    """The CDN between the players and the origin (see ``docs/cdn.md``).
+
+    Args:
+        chain: the tiers; its client groups are the scenario's player groups.
+        titles: titles per ladder in the catalog; each player watches one.
+        alpha: Zipf exponent of title popularity, > 0.
+        faults: scheduled outages and latency faults.
+        bin_s: width of the time bins of the per-tier series, seconds.
+        sweep_tier: tier whose capacity ``sweep_capacities_bytes`` sweeps (None: no sweep).
+        sweep_capacities_bytes: the capacities of a cache-size sweep.
+    """
+
+    chain: TierChain
+    titles: int = 100
+    alpha: float = 0.8
+    faults: tuple[CdnFault, ...] = ()
+    bin_s: float = 60.0
+    sweep_tier: str | None = None
+    sweep_capacities_bytes: tuple[float, ...] = ()
+
+    def with_capacity(self, tier: str, capacity_bytes: float) -> CdnConfig:
+        """The same CDN with ``tier``'s cache capacity replaced."""
+        tiers = tuple(dataclasses.replace(t, capacity_bytes=capacity_bytes) if t.name == tier else t
+                      for t in self.chain.tiers)
+        return dataclasses.replace(self, chain=TierChain(tiers, dict(self.chain.groups or {})))
+
+
 @dataclass(frozen=True, eq=False)
 class Scenario:
     """A discrete-event scenario: player groups, their links, the shared bottleneck and a seed."""
@@ -287,6 +344,7 @@ class Scenario:
     seed: int = 0
     description: str = ""
     source: Path | None = None
+    cdn: CdnConfig | None = None
 
     @property
     def players(self) -> int:
@@ -299,7 +357,11 @@ class Scenario:
 # ---------------------------------------------------------------------------------------------
 
 _TOP_KEYS = ("name", "description", "seed", "ladder", "model", "traces", "bottleneck", "setup",
-             "abandonment", "players")
+             "abandonment", "players", "cdn")
+_CDN_KEYS = ("titles", "alpha", "bin_s", "groups", "tiers", "outages", "sweep")
+_TIER_KEYS = ("name", "capacity_bytes", "rtt_s", "serving_bandwidth_bps", "upstream_bandwidth_bps", "policy",
+              "admit_after", "next")
+_OUTAGE_KEYS = ("tier", "start_s", "end_s", "kind", "fraction", "extra_rtt_s")
 _TRACE_KEYS = ("path", "builtin", "bandwidth_bps", "duration_s", "format", "scale")
 _SETUP_KEYS = ("dns_s", "connect_s", "manifest_s", "decode_s", "rtt_s", "reuse_connections")
 _GROUP_KEYS = ("name", "count", "abr", "params", "ladder", "model", "access_trace", "arrivals",
@@ -432,8 +494,9 @@ def parse_scenario(text: str, source: str | Path | None = None) -> Scenario:
     abandonment = Abandonment(threshold_s, probability)
     groups = _read_groups(read, doc, traces, base_dir, default_ladder, default_model, default_setup,
                           bottleneck is not None)
+    cdn = _read_cdn(read, doc, groups)
     return Scenario(name=name, groups=groups, bottleneck=bottleneck, abandonment=abandonment, seed=seed,
-                    description=description, source=path)
+                    description=description, source=path, cdn=cdn)
 
 
 def _read_traces(read: _Reader, doc: Mapping[str, Any], base_dir: Path) -> dict[str, Trace]:
@@ -651,3 +714,112 @@ def _read_groups(read: _Reader, doc: Mapping[str, Any], traces: Mapping[str, Tra
                                   arrivals=arrivals, access=access, trace_offset_s=offset, watch_s=watch,
                                   setup=setup))
     return tuple(groups)
+
+
+def _read_cdn(read: _Reader, doc: Mapping[str, Any], groups: Sequence[PlayerGroup]) -> CdnConfig | None:
+    table = read.get(doc, "cdn", (dict,), "cdn")
+    if table is None:
+        return None
+    read.keys(table, _CDN_KEYS, "cdn")
+    titles = read.get(table, "titles", (int,), "cdn.titles", 100)
+    if titles < 1:
+        raise read.error(f"got {titles}; expected an integer >= 1", "cdn.titles")
+    alpha = read.number(table, "alpha", "cdn.alpha", 0.8, strict=True)
+    bin_s = read.number(table, "bin_s", "cdn.bin_s", 60.0, strict=True)
+    entries = read.get(table, "tiers", (list,), "cdn.tiers")
+    if not entries:
+        raise read.error("missing key; expected one or more [[cdn.tiers]] tables, the origin last",
+                         "cdn.tiers")
+    tiers: list[Tier] = []
+    position: dict[str, int] = {}
+    linked = any(isinstance(entry, dict) and "next" in entry for entry in entries)
+    for index, entry in enumerate(entries):
+        key = f"cdn.tiers[{index}]"
+        if not isinstance(entry, dict):
+            raise read.error(f"got {entry!r}; expected a table", key)
+        read.keys(entry, _TIER_KEYS, key)
+        name = read.name(entry, f"{key}.name", None)
+        values: dict[str, Any] = {"name": name}
+        for item in ("capacity_bytes", "rtt_s", "serving_bandwidth_bps", "upstream_bandwidth_bps"):
+            if item in entry:
+                values[item] = float(read.get(entry, item, (int, float), f"{key}.{item}"))
+        if "policy" in entry:
+            values["policy"] = read.get(entry, "policy", (str,), f"{key}.policy")
+        if "admit_after" in entry:
+            values["admit_after"] = read.get(entry, "admit_after", (int,), f"{key}.admit_after")
+        if linked:
+            values["next"] = read.get(entry, "next", (str,), f"{key}.next")
+        elif index + 1 < len(entries) and isinstance(entries[index + 1], dict):
+            following = entries[index + 1].get("name")
+            values["next"] = following if isinstance(following, str) else None
+        values.setdefault("capacity_bytes", None)
+        try:
+            tiers.append(Tier(**values))
+        except InputError as exc:
+            raise read.error(exc.detail, f"{key}.{exc.field}") from None
+        position.setdefault(name, index)
+    group_names = [group.name for group in groups]
+    entry_of = read.get(table, "groups", (dict,), "cdn.groups")
+    chain_groups: dict[str, str] | None = None
+    if entry_of is not None:
+        for group_name, tier_name in entry_of.items():
+            if group_name not in group_names:
+                raise read.error(f"no player group {group_name!r} (known: {', '.join(group_names)})",
+                                 f"cdn.groups.{group_name}")
+            if not isinstance(tier_name, str):
+                raise read.error(f"got {tier_name!r}; expected a tier name", f"cdn.groups.{group_name}")
+        missing = [name for name in group_names if name not in entry_of]
+        if missing:
+            raise read.error(f"player group {missing[0]!r} has no entry tier", "cdn.groups")
+        chain_groups = {name: entry_of[name] for name in group_names}
+    try:
+        chain = TierChain(tuple(tiers), chain_groups)
+    except InputError as exc:
+        tier_name = (exc.source or "").removeprefix("tier ").strip("'\"")
+        if tier_name in position:
+            where = f"cdn.tiers[{position[tier_name]}].{exc.field}"
+        else:
+            where = f"cdn.{exc.field or 'tiers'}"
+        raise read.error(exc.detail, where) from None
+    faults: list[CdnFault] = []
+    for index, entry in enumerate(read.get(table, "outages", (list,), "cdn.outages", [])):
+        key = f"cdn.outages[{index}]"
+        if not isinstance(entry, dict):
+            raise read.error(f"got {entry!r}; expected a table", key)
+        read.keys(entry, _OUTAGE_KEYS, key)
+        tier_name = read.get(entry, "tier", (str,), f"{key}.tier")
+        if tier_name is None:
+            raise read.error("missing key", f"{key}.tier")
+        if tier_name not in chain.names:
+            raise read.error(f"no tier {tier_name!r} (known: {', '.join(chain.names)})", f"{key}.tier")
+        start_s = read.number(entry, "start_s", f"{key}.start_s")
+        end_s = read.number(entry, "end_s", f"{key}.end_s")
+        if end_s <= start_s:
+            raise read.error(f"got {end_s!r}; expected an end after start_s ({start_s!r})", f"{key}.end_s")
+        kind = read.get(entry, "kind", (str,), f"{key}.kind", "down")
+        if kind not in FAULT_KINDS:
+            raise read.error(f"got {kind!r}; expected one of {', '.join(FAULT_KINDS)}", f"{key}.kind")
+        fraction = read.number(entry, "fraction", f"{key}.fraction", 1.0, strict=True)
+        if fraction > 1.0:
+            raise read.error(f"got {fraction!r}; expected a share in (0, 1]", f"{key}.fraction")
+        extra_rtt_s = read.number(entry, "extra_rtt_s", f"{key}.extra_rtt_s", 0.0)
+        if kind == "down" and extra_rtt_s > 0.0:
+            raise read.error('applies to kind = "latency" faults only', f"{key}.extra_rtt_s")
+        faults.append(CdnFault(tier_name, start_s, end_s, kind, fraction, extra_rtt_s))
+    sweep = read.get(table, "sweep", (dict,), "cdn.sweep")
+    sweep_tier = None
+    capacities: tuple[float, ...] = ()
+    if sweep is not None:
+        read.keys(sweep, ("tier", "capacity_bytes"), "cdn.sweep")
+        sweep_tier = read.get(sweep, "tier", (str,), "cdn.sweep.tier")
+        if (sweep_tier is None or sweep_tier not in chain.names
+                or chain.tiers[chain.index(sweep_tier)].is_origin):
+            raise read.error(f"got {sweep_tier!r}; expected a cache tier of the chain", "cdn.sweep.tier")
+        values_list = read.get(sweep, "capacity_bytes", (list,), "cdn.sweep.capacity_bytes")
+        if not values_list or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                                      for v in values_list):
+            raise read.error(f"got {values_list!r}; expected a non-empty array of capacities >= 0",
+                             "cdn.sweep.capacity_bytes")
+        capacities = tuple(float(v) for v in values_list)
+    return CdnConfig(chain=chain, titles=titles, alpha=alpha, faults=tuple(faults), bin_s=bin_s,
+                     sweep_tier=sweep_tier, sweep_capacities_bytes=capacities)

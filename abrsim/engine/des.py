@@ -12,10 +12,17 @@ schedules, spend the setup steps (DNS, connection, manifest), stream, and may gi
 the first frame. :meth:`DesRun.rows` gives one results row per player, in the schema of
 ``abrsim run`` (metrics from :func:`abrsim.qoe.metrics_table`) plus the startup breakdown;
 :meth:`DesRun.metrics` gives the scenario's link utilisation, fairness and stall share.
+
+With a ``[cdn]`` (:class:`~abrsim.scenario.CdnConfig`), every segment request goes through the
+CDN tiers (:class:`~abrsim.engine.link.CdnNetwork`: round trips, caches, serving and upstream
+links, outages and failover); rows add :data:`CDN_FIELDS`, :meth:`DesRun.cdn_requests` and
+:meth:`DesRun.tier_series` give the per-request log and per-tier hit ratios over time, and
+:func:`compare_fault` runs a scenario with and without its faults. See ``docs/des.md``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -28,7 +35,7 @@ import simpy
 from abrsim import __version__
 from abrsim.abr import KernelPolicy, make
 from abrsim.engine.fast import model_array
-from abrsim.engine.link import AccessLink, Link
+from abrsim.engine.link import AccessLink, CdnNetwork, Link
 from abrsim.engine.player import Player, PlayerSession
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
@@ -39,10 +46,13 @@ from abrsim.scenario import PlayerGroup, Scenario, SessionSetup
 from abrsim.trace import Trace
 
 __all__ = [
+    "CDN_FIELDS",
+    "CDN_REQUEST_FIELDS",
     "DES_EXTRA_FIELDS",
     "DES_FIELDS",
     "SCENARIO_METRICS",
     "DesRun",
+    "compare_fault",
     "jain_index",
     "run_session",
     "simulate",
@@ -57,6 +67,10 @@ DES_FIELDS = RESULT_FIELDS + DES_EXTRA_FIELDS
 SCENARIO_METRICS = ("players", "abandoned_players", "abandoned_share", "stall_share", "fairness_jain_bitrate",
                     "mean_startup_s", "p95_startup_s", "link_utilisation", "link_busy_utilisation",
                     "link_delivered_bits", "simulated_s", "segments", "wall_s")
+#: Columns a results row has beyond :data:`DES_FIELDS` when the scenario has a CDN.
+CDN_FIELDS = ("edge_hit_ratio", "origin_bits", "tier_of_first_segment", "playback_failed")
+#: Columns of the per-request CDN log (:meth:`DesRun.cdn_requests`).
+CDN_REQUEST_FIELDS = ("time_s", "player", "segment", "object_id", "tier", "bytes", "visited")
 _INTEGER_METRICS = frozenset({"rebuffer_count", "switch_count", "abandoned", "abandoned_downloads"})
 
 
@@ -84,6 +98,9 @@ class DesRun:
         bottleneck: the shared link's :meth:`~abrsim.engine.link.Link.stats`, or None.
         simulated_s: simulation time when the last viewer finished watching (or left).
         wall_s: wall-clock time the simulation took.
+        cdn: the run's CDN (caches, links, per-request log), or None.
+        bin_s: width of the time bins of :meth:`tier_series`, seconds.
+        faults: the CDN faults of the run (:class:`abrsim.scenario.CdnFault`).
     """
 
     scenario: str
@@ -92,6 +109,9 @@ class DesRun:
     bottleneck: dict[str, Any] | None
     simulated_s: float
     wall_s: float
+    cdn: CdnNetwork | None = None
+    bin_s: float = 60.0
+    faults: tuple[Any, ...] = ()
 
     def __len__(self) -> int:
         return len(self.sessions)
@@ -101,7 +121,10 @@ class DesRun:
 
         ``trace`` is the player's access trace (``unlimited`` without one), ``bottleneck`` the
         shared link's trace (empty without one). A viewer who left before the first frame has
-        ``abandoned`` 1 and NaN metrics (nothing was played).
+        ``abandoned`` 1 and NaN metrics (nothing was played). With a CDN, rows add
+        :data:`CDN_FIELDS`: the share of the player's requests its entry tier served, the bits
+        origins served it, the tier that served its first segment, and whether playback failed
+        (a request found no healthy tier; the session's QoE metrics are then NaN).
         """
         values = _metrics(self.sessions)
         bottleneck = self.bottleneck["link"] if self.bottleneck else ""
@@ -124,8 +147,97 @@ class DesRun:
                        arrival_s=session.arrival_s, dns_s=session.dns_s, connect_s=session.connect_s,
                        manifest_s=session.manifest_s, first_segment_s=session.first_segment_s,
                        decode_s=session.decode_s, left_s=session.left_s)
-            rows.append({key: row[key] for key in DES_FIELDS})
+            if self.cdn is not None:
+                row.update(self._cdn_columns(session))
+                rows.append({key: row[key] for key in DES_FIELDS + CDN_FIELDS})
+            else:
+                rows.append({key: row[key] for key in DES_FIELDS})
         return rows
+
+    def _cdn_columns(self, session: PlayerSession) -> dict[str, Any]:
+        cdn = self.cdn
+        assert cdn is not None
+        served = [item for item in session.cdn_served if item[0] >= 0]
+        entry = cdn.entry[session.group]
+        return {
+            "edge_hit_ratio": (sum(tier == entry for tier, _ in served) / len(served) if served
+                               else math.nan),
+            "origin_bits": float(sum(bits for tier, bits in served if cdn.tiers[tier].is_origin)),
+            "tier_of_first_segment": cdn.names[served[0][0]] if served else "",
+            "playback_failed": int(session.failed),
+        }
+
+    def cdn_requests(self) -> list[dict[str, Any]]:
+        """The per-request CDN log (:data:`CDN_REQUEST_FIELDS`): request time (simulation seconds),
+        player, segment, object id, serving tier (empty if none was healthy), bytes delivered and
+        the tiers looked up (``edge>exchange``)."""
+        if self.cdn is None:
+            return []
+        names = self.cdn.names
+        return [{"time_s": time_s, "player": player, "segment": segment, "object_id": object_id,
+                 "tier": names[tier] if tier >= 0 else "", "bytes": bits / 8.0,
+                 "visited": ">".join(names[k] for k in visited)}
+                for time_s, player, object_id, tier, bits, visited, segment in sorted(
+                    self.cdn.requests, key=lambda r: (r[0], r[1], r[6]))]
+
+    def tier_series(self) -> list[dict[str, Any]]:
+        """Per time bin (by request time) and tier: requests that reached the tier, its hits, hit ratio
+        and byte hit ratio (NaN without requests). A request reaches every tier it looked up; the
+        last one served it."""
+        if self.cdn is None:
+            return []
+        counts: dict[tuple[int, int], list[float]] = {}
+        for time_s, _, _, tier, bits, visited, _ in self.cdn.requests:
+            time_bin = int(time_s // self.bin_s)
+            for k in visited:
+                cell = counts.setdefault((time_bin, k), [0, 0, 0.0, 0.0])
+                cell[0] += 1
+                cell[2] += bits
+                if k == tier:
+                    cell[1] += 1
+                    cell[3] += bits
+        if not counts:
+            return []
+        # Every bin from the first to the last, for every tier: a tier that saw no request in a
+        # bin (down, say) has NaN ratios there, which a plot shows as a gap.
+        first, last = min(b for b, _ in counts), max(b for b, _ in counts)
+        rows = []
+        for time_bin in range(first, last + 1):
+            for k, name in enumerate(self.cdn.names):
+                c = counts.get((time_bin, k), [0, 0, 0.0, 0.0])
+                rows.append({"time_s": time_bin * self.bin_s, "tier": name, "requests": int(c[0]),
+                             "hits": int(c[1]), "hit_ratio": c[1] / c[0] if c[0] else math.nan,
+                             "byte_hit_ratio": c[3] / c[2] if c[2] > 0 else math.nan})
+        return rows
+
+    def cdn_metrics(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """CDN totals: failure rate, origin offload, and per tier hit ratio, byte hit ratio, served
+        and upstream bits and the most bytes its cache held."""
+        cdn = self.cdn
+        if cdn is None:
+            return {}
+        requests = cdn.requests
+        failed = sum(r["playback_failed"] for r in rows)
+        total_bits = float(np.sum(cdn.served_bits))
+        origin_bits = float(sum(cdn.served_bits[k] for k, t in enumerate(cdn.tiers) if t.is_origin))
+        out: dict[str, Any] = {
+            "failed_players": failed,
+            "failure_rate": failed / len(rows) if rows else math.nan,
+            "cdn_requests": len(requests),
+            "origin_offload": 1.0 - origin_bits / total_bits if total_bits > 0 else math.nan,
+        }
+        for k, name in enumerate(cdn.names):
+            reached = [r for r in requests if k in r[5]]
+            hits = [r for r in reached if r[3] == k]
+            reached_bits = sum(r[4] for r in reached)
+            out[f"tier_{name}_hit_ratio"] = len(hits) / len(reached) if reached else math.nan
+            out[f"tier_{name}_byte_hit_ratio"] = (sum(r[4] for r in hits) / reached_bits if reached_bits > 0
+                                            else math.nan)
+            out[f"tier_{name}_served_bits"] = float(cdn.served_bits[k])
+            if not cdn.tiers[k].is_origin:
+                out[f"tier_{name}_upstream_bits"] = float(cdn.upstream_bits[k])
+                out[f"tier_{name}_max_used_bytes"] = int(cdn.max_used_bytes[k])
+        return out
 
     def metrics(self, rows: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Scenario metrics (:data:`SCENARIO_METRICS`).
@@ -137,9 +249,16 @@ class DesRun:
         time 0 until its last flow ended, and over the time some flow was active.
         """
         rows = self.rows() if rows is None else rows
-        watched = [r for r in rows if not r["abandoned"]]
+        watched = [r for r in rows if not r["abandoned"] and not r.get("playback_failed", 0)]
         startup = np.array([r["startup_s"] for r in watched], dtype=np.float64)
         link = self.bottleneck or {}
+        return {
+            **self._scenario_metrics(rows, watched, startup, link),
+            **self.cdn_metrics(rows),
+        }
+
+    def _scenario_metrics(self, rows: Sequence[dict[str, Any]], watched: list[dict[str, Any]],
+                          startup: np.ndarray, link: dict[str, Any]) -> dict[str, Any]:
         return {
             "players": len(rows),
             "abandoned_players": len(rows) - len(watched),
@@ -163,7 +282,7 @@ def _metrics(sessions: Sequence[PlayerSession]) -> np.ndarray:
     out = np.full((len(sessions), len(METRICS)), np.nan)
     by_ladder: dict[int, list[int]] = {}
     for index, session in enumerate(sessions):
-        if not session.abandoned and session.log.completed.any():
+        if not session.abandoned and not session.failed and session.log.completed.any():
             by_ladder.setdefault(id(session.ladder), []).append(index)
     for members in by_ladder.values():
         logs = [sessions[i].log for i in members]
@@ -222,6 +341,11 @@ def simulate(scenario: Scenario, seed: int | None = None) -> DesRun:
     comes from ``np.random.SeedSequence(seed)``: one child per group, and within a group one for
     the arrivals and one per player, so a player's draws do not depend on the others.
 
+    With a CDN (``scenario.cdn``), one more child seeds the CDN draws: for every player, in group
+    order, its title (Zipf over the titles of its ladder) and its share against the faults'
+    ``fraction``; the players' own draws are unchanged, so a run with and without a CDN, or with
+    and without faults, sees the same arrivals, setup steps and request draws.
+
     Args:
         scenario: the scenario.
         seed: overrides the scenario's seed.
@@ -231,9 +355,10 @@ def simulate(scenario: Scenario, seed: int | None = None) -> DesRun:
     env = simpy.Environment()
     link = Link(env, scenario.bottleneck.trace) if scenario.bottleneck is not None else None
     players: list[tuple[float, int, Player, bool]] = []
-    for group, group_seq in zip(scenario.groups, np.random.SeedSequence(seed).spawn(len(scenario.groups)),
-                                strict=True):
+    group_seqs = np.random.SeedSequence(seed).spawn(len(scenario.groups) + 1)
+    for group, group_seq in zip(scenario.groups, group_seqs, strict=False):
         players += _make_players(env, group, group_seq, link, scenario, len(players))
+    cdn = _attach_cdn(env, scenario, [p for _, _, p, _ in players], group_seqs[-1])
     players.sort(key=lambda item: (item[0], item[1]))
     abandonment = scenario.abandonment
 
@@ -252,7 +377,106 @@ def simulate(scenario: Scenario, seed: int | None = None) -> DesRun:
     finished_s = max((s.arrival_s + (s.left_s if s.abandoned else s.log.end_s) for s in sessions),
                      default=0.0)
     return DesRun(scenario.name, seed, sessions, link.stats() if link is not None else None, finished_s,
-                  time.perf_counter() - started)
+                  time.perf_counter() - started, cdn,
+                  scenario.cdn.bin_s if scenario.cdn is not None else 60.0,
+                  scenario.cdn.faults if scenario.cdn is not None else ())
+
+
+#: Figures :func:`compare_fault` compares.
+FAULT_COMPARISON = ("starts_per_s", "fault_window_starts_per_s", "mean_startup_s", "mean_rebuffer_s",
+                    "mean_rebuffer_ratio", "fault_window_mean_startup_s", "fault_window_mean_rebuffer_s",
+                    "failure_rate")
+
+
+def _fault_figures(run: DesRun, rows: Sequence[dict[str, Any]], span_s: float,
+                   windows: Sequence[tuple[float, float]]) -> dict[str, float]:
+    watched = [r for r in rows if not r["abandoned"] and not r.get("playback_failed", 0)]
+    first_frames = [s.arrival_s + s.log.startup_s for s in run.sessions if math.isfinite(s.log.startup_s)]
+    window_s = sum(end - start for start, end in windows)
+    in_window = sum(any(start <= t < end for start, end in windows) for t in first_frames)
+
+    def mean(name: str, only_window: bool = False) -> float:
+        values = [r[name] for r in watched if not math.isnan(r[name])
+                  and (not only_window or any(start <= r["arrival_s"] < end for start, end in windows))]
+        return float(np.mean(values)) if values else math.nan
+
+    return {
+        "starts_per_s": len(first_frames) / span_s if span_s > 0 else math.nan,
+        "fault_window_starts_per_s": in_window / window_s if window_s > 0 else math.nan,
+        "mean_startup_s": mean("startup_s"),
+        "mean_rebuffer_s": mean("rebuffer_s"),
+        "mean_rebuffer_ratio": mean("rebuffer_ratio"),
+        "fault_window_mean_startup_s": mean("startup_s", True),
+        "fault_window_mean_rebuffer_s": mean("rebuffer_s", True),
+        "failure_rate": (sum(r.get("playback_failed", 0) for r in rows) / len(rows)) if rows else math.nan,
+    }
+
+
+def compare_fault(scenario: Scenario, seed: int | None = None) -> dict[str, Any]:
+    """Control versus fault: the scenario with and without its CDN faults, on the same seed.
+
+    Both runs see the same arrivals, titles, setup steps and request draws (see :func:`simulate`).
+    A stream start is a first frame shown; ``starts_per_s`` counts them over the control run's
+    duration, ``fault_window_starts_per_s`` those whose first frame fell inside a fault window
+    over the windows' total length. Startup and rebuffering are means over the viewers who
+    watched (not abandoned, not failed); the ``fault_window_`` means over those who arrived
+    inside a fault window.
+
+    Returns:
+        ``{"control": {...}, "fault": {...}, "delta": {...}}`` over :data:`FAULT_COMPARISON`
+        (delta = fault - control), plus the two runs (``control_run``, ``fault_run``).
+
+    Raises:
+        InputError: if the scenario has no CDN faults.
+    """
+    from abrsim.errors import InputError
+
+    if scenario.cdn is None or not scenario.cdn.faults:
+        raise InputError("the scenario has no [[cdn.outages]] to compare against", source=scenario.source,
+                         field="cdn.outages")
+    control_scenario = dataclasses.replace(scenario, cdn=dataclasses.replace(scenario.cdn, faults=()))
+    control = simulate(control_scenario, seed)
+    fault = simulate(scenario, seed)
+    span_s = control.simulated_s
+    windows = sorted({(f.start_s, f.end_s) for f in scenario.cdn.faults})
+    control_figures = _fault_figures(control, control.rows(), span_s, windows)
+    fault_figures = _fault_figures(fault, fault.rows(), span_s, windows)
+    return {
+        "control": control_figures,
+        "fault": fault_figures,
+        "delta": {k: fault_figures[k] - control_figures[k] for k in FAULT_COMPARISON},
+        "control_run": control,
+        "fault_run": fault,
+    }
+
+
+def _attach_cdn(env: simpy.Environment, scenario: Scenario, players: list[Player],
+                seq: np.random.SeedSequence) -> CdnNetwork | None:
+    """Build the scenario's CDN and give every player (in creation order) a title and a fault share."""
+    config = scenario.cdn
+    if config is None:
+        return None
+    from abrsim.cdn import Catalog, zipf_popularity
+
+    ladders: dict[int, Ladder] = {}
+    for group in scenario.groups:
+        ladders.setdefault(id(group.ladder), group.ladder)
+    block = {key: k * config.titles for k, key in enumerate(ladders)}
+    catalog = Catalog(tuple(ladder for ladder in ladders.values() for _ in range(config.titles)))
+    groups = config.chain.groups or {}
+    entry = {group.name: config.chain.index(groups.get(group.name, groups.get("default", "")))
+             for group in scenario.groups}
+    cdn = CdnNetwork(env, config.chain, catalog.sizes_bytes, entry, config.faults)
+    popularity = np.cumsum(zipf_popularity(config.titles, config.alpha))
+    rng = np.random.default_rng(seq)
+    draws = rng.random((len(players), 2))
+    for player, (title_draw, share) in zip(players, draws.tolist(), strict=True):
+        title = int(np.searchsorted(popularity, title_draw * popularity[-1], side="right"))
+        title = min(title, config.titles - 1)
+        player.cdn = cdn
+        player.first_object = int(catalog.first_object[block[id(player.ladder)] + title])
+        player.cdn_share = share
+    return cdn
 
 
 def _make_players(env: simpy.Environment, group: PlayerGroup, seq: np.random.SeedSequence,

@@ -28,7 +28,7 @@ import simpy
 from abrsim.engine._session import next_sample, sample_end_s, scaled_latency, seek, transfer, transfer_step
 from abrsim.trace import Trace
 
-__all__ = ["TIME_EPSILON_S", "AccessLink", "Flow", "Link"]
+__all__ = ["TIME_EPSILON_S", "AccessLink", "CdnNetwork", "CdnRoute", "Flow", "Link"]
 
 #: Targets due within this much time are treated as reached (guards against rounding loops).
 TIME_EPSILON_S = 1e-9
@@ -577,3 +577,143 @@ class Link:
             "busy_utilisation": (self.delivered_bits / self.busy_capacity_bits
                                  if self.busy_capacity_bits > 0 else math.nan),
         }
+
+
+class CdnRoute:
+    """Where one segment request goes in the CDN: the tiers it visited and the one that serves it.
+
+    Attributes:
+        object_id: the requested object.
+        visited: tier indices looked up, entry first (down tiers are skipped, not visited).
+        tier: the serving tier (the last visited), or -1 if no healthy tier was left.
+        rtt_s: round trips of the visited tiers (plus latency faults), added to the request latency.
+        flows: the flows of this transfer on the tiers' finite links.
+    """
+
+    __slots__ = ("flows", "object_id", "rtt_s", "tier", "visited")
+
+    def __init__(self, object_id: int, visited: list[int], tier: int, rtt_s: float) -> None:
+        self.object_id = object_id
+        self.visited = visited
+        self.tier = tier
+        self.rtt_s = rtt_s
+        self.flows: list[Flow] = []
+
+
+class CdnNetwork:
+    """The CDN tiers of a discrete-event run: caches, round trips, serving and upstream links, faults.
+
+    A request walks its player group's chain from the entry tier, skipping tiers that are down
+    for that player at that time; each visited tier adds its ``rtt_s`` (plus any latency fault)
+    to the request latency and is looked up (:meth:`abrsim.cdn.Cache.lookup`); the first hit,
+    or the origin, serves it. The transfer then runs, at the same time as the player's own
+    path, on the serving link of every visited tier (each serves the one below it, the entry
+    tier serves the player) and the upstream link of every tier that missed; each is a shared
+    :class:`Link` of constant capacity (infinite: no link). The missed tiers are filled
+    (:meth:`abrsim.cdn.Cache.fill`) when the transfer completes.
+
+    Args:
+        env: the simulation environment.
+        chain: the tiers (an :class:`abrsim.cdn.TierChain`).
+        sizes_bytes: object sizes (an :class:`abrsim.cdn.Catalog`'s).
+        entry: player group name -> entry tier index.
+        faults: :class:`abrsim.scenario.CdnFault` entries.
+    """
+
+    def __init__(self, env: simpy.Environment, chain: Any, sizes_bytes: np.ndarray, entry: dict[str, int],
+                 faults: Any = ()) -> None:
+        from abrsim.cdn import CdnState
+
+        self.env = env
+        self.chain = chain
+        self.state = CdnState(chain, sizes_bytes)
+        self.names = chain.names
+        self.tiers = chain.tiers
+        self.entry = entry
+        self.next = [chain.index(t.next) if t.next is not None else -1 for t in self.tiers]
+        self.caches = [None if t.is_origin else self.state.caches[t.name] for t in self.tiers]
+        self.serving = [self._link(env, t.serving_bandwidth_bps, f"{t.name}/serving") for t in self.tiers]
+        self.upstream = [None if t.is_origin
+                         else self._link(env, t.upstream_bandwidth_bps, f"{t.name}/upstream")
+                         for t in self.tiers]
+        self.faults: list[list[Any]] = [[] for _ in self.tiers]
+        for fault in faults:
+            self.faults[chain.index(fault.tier)].append(fault)
+        self.served_bits = np.zeros(len(self.tiers))
+        self.upstream_bits = np.zeros(len(self.tiers))
+        self.max_used_bytes = np.zeros(len(self.tiers), dtype=np.int64)
+        #: One row per request: (time_s, player, object_id, tier, bits, visited, segment).
+        self.requests: list[tuple[float, str, int, int, float, tuple[int, ...], int]] = []
+
+    @staticmethod
+    def _link(env: simpy.Environment, bandwidth_bps: float, name: str) -> Link | None:
+        if math.isinf(bandwidth_bps):
+            return None
+        return Link(env, Trace([0.0], [bandwidth_bps], 1.0, name=name), name)
+
+    def status(self, tier: int, now_s: float, share: float) -> tuple[bool, float]:
+        """Whether ``tier`` is down for a player of ``share`` at ``now_s``, and its extra round trip."""
+        down = False
+        extra_s = 0.0
+        for fault in self.faults[tier]:
+            if fault.start_s <= now_s < fault.end_s and share < fault.fraction:
+                if fault.kind == "down":
+                    down = True
+                else:
+                    extra_s += fault.extra_rtt_s
+        return down, extra_s
+
+    def route(self, group: str, object_id: int, now_s: float, share: float) -> CdnRoute:
+        """Walk ``group``'s chain for ``object_id`` at simulation time ``now_s`` (lookups happen now)."""
+        tier = self.entry[group]
+        visited: list[int] = []
+        rtt_s = 0.0
+        while tier >= 0:
+            down, extra_s = self.status(tier, now_s, share)
+            if not down:
+                rtt_s += self.tiers[tier].rtt_s + extra_s
+                visited.append(tier)
+                cache = self.caches[tier]
+                if cache is None or cache.lookup(object_id):
+                    return CdnRoute(object_id, visited, tier, rtt_s)
+            tier = self.next[tier]
+        return CdnRoute(object_id, visited, -1, rtt_s)
+
+    def start(self, route: CdnRoute, bits: float) -> list[Flow]:
+        """Start the transfer's flows: visited tiers' serving links, missed tiers' upstream links."""
+        flows = []
+        for position, tier in enumerate(route.visited):
+            links = [self.serving[tier]]
+            if position + 1 < len(route.visited):
+                links.append(self.upstream[tier])
+            flows += [link.start(bits) for link in links if link is not None]
+        route.flows = flows
+        return flows
+
+    def finish(self, route: CdnRoute, player: str, request_s: float, segment: int, bits: float,
+               completed: bool) -> None:
+        """Log the request (``bits`` delivered to the player); if completed, fill the tiers that missed."""
+        for flow in route.flows:
+            if not flow.done:
+                flow.link.cancel(flow)
+        route.flows = []
+        self.requests.append((request_s, player, route.object_id, route.tier, bits, tuple(route.visited),
+                              segment))
+        self.served_bits[route.tier] += bits
+        missed = route.visited[:-1]
+        for tier in missed:
+            self.upstream_bits[tier] += bits
+        if completed:
+            for tier in reversed(missed):
+                cache = self.caches[tier]
+                assert cache is not None
+                cache.fill(route.object_id)
+                self.max_used_bytes[tier] = max(self.max_used_bytes[tier], cache.used_bytes)
+
+    def fail(self, route: CdnRoute, player: str, request_s: float, segment: int) -> None:
+        """Log a request that found no healthy tier."""
+        self.requests.append((request_s, player, route.object_id, -1, 0.0, tuple(route.visited), segment))
+
+    def links(self) -> list[Link]:
+        """Every finite serving and upstream link."""
+        return [link for link in (*self.serving, *self.upstream) if link is not None]

@@ -59,7 +59,7 @@ from abrsim.abr._kernels import (
     estimator_update,
 )
 from abrsim.engine._session import play
-from abrsim.engine.link import AccessLink, Flow, Link
+from abrsim.engine.link import AccessLink, CdnNetwork, CdnRoute, Flow, Link
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
 from abrsim.model import PlayerModel
@@ -105,6 +105,10 @@ class PlayerSession:
         decode_s: first-frame decode time.
         left_s: session time at which the viewer gave up waiting for the first frame (NaN if not).
         segments: segments the viewer meant to watch.
+        failed_s: session time at which a request found no healthy CDN tier, ending the session
+            (NaN if it did not happen).
+        cdn_served: per segment request behind a CDN, in order: (serving tier index, bits
+            delivered); tier -1 for the request that failed.
     """
 
     player: str
@@ -121,6 +125,13 @@ class PlayerSession:
     decode_s: float
     left_s: float
     segments: int
+    failed_s: float = math.nan
+    cdn_served: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        """Whether playback failed (a request found no healthy CDN tier)."""
+        return not math.isnan(self.failed_s)
 
     @property
     def abandoned(self) -> bool:
@@ -143,6 +154,10 @@ class Player:
         setup: the steps before the first frame.
         segments: segments to play (at most the model's); None: the model's.
         group: the player's group, for reports.
+        cdn: the CDN the player's requests go through, or None (no CDN: requests cost only the
+            player's own latency and path).
+        first_object: with a CDN, the object id of the title's first object in the catalog.
+        cdn_share: with a CDN, the player's draw in [0, 1) against a fault's ``fraction``.
 
     Raises:
         ValueError: if the player has neither a limited access link nor a shared link.
@@ -151,7 +166,8 @@ class Player:
     def __init__(self, env: simpy.Environment, name: str, policy: KernelPolicy, ladder: Ladder,
                  model: PlayerModel, access: AccessLink, link: Link | None = None,
                  rng: np.random.Generator | None = None, setup: SessionSetup | None = None,
-                 segments: int | None = None, group: str = "") -> None:
+                 segments: int | None = None, group: str = "", cdn: CdnNetwork | None = None,
+                 first_object: int = 0, cdn_share: float = 0.0) -> None:
         if link is None and not access.limited:
             raise ValueError(f"player {name!r} has an unlimited access link and no shared link")
         self.env = env
@@ -181,6 +197,12 @@ class Player:
         self.process: simpy.Process | None = None
         self._inflight: tuple[Any, ...] | None = None
         self._flow: Flow | None = None
+        self.cdn = cdn
+        self.first_object = int(first_object)
+        self.cdn_share = float(cdn_share)
+        self.failed_s = math.nan
+        self.cdn_served: list[tuple[int, float]] = []
+        self._route: CdnRoute | None = None
 
     # -- process --------------------------------------------------------------------------
 
@@ -241,6 +263,8 @@ class Player:
             decode_s=self.decode_s,
             left_s=self.left_s,
             segments=self.segments,
+            failed_s=self.failed_s,
+            cdn_served=tuple(self.cdn_served),
         )
 
     # -- the session loop (abrsim.engine._session.run_session, step by step) ----------------
@@ -256,6 +280,9 @@ class Player:
         rng = self.rng
         policy = self.policy
         records = self.records
+        cdn = self.cdn
+        rung_count = ladder.rung_count
+        ladder_segments = ladder.segment_count
         algo_id = policy.spec.algo_id
         abr_params = policy.param_array()
         abr_state = policy.state_array(ladder)
@@ -344,6 +371,25 @@ class Player:
                 request_latency_s = rtt.draw(rng)
             if reconnect is not None and records:
                 request_latency_s += reconnect.draw(rng)
+            route = None
+            if cdn is not None:
+                # The CDN is looked up when the request leaves; its tiers' round trips add to the latency.
+                delay_s = origin_s + time_s - env.now
+                if delay_s > 0.0:
+                    yield env.timeout(delay_s)
+                object_id = self.first_object + (index % ladder_segments) * rung_count + rung
+                route = self._route = cdn.route(self.group, object_id, origin_s + time_s, self.cdn_share)
+                if route.tier < 0:
+                    # No healthy tier: the request fails and so does playback.
+                    cdn.fail(route, self.name, origin_s + time_s, index)
+                    self.cdn_served.append((-1, 0.0))
+                    self._route = None
+                    self.failed_s = time_s
+                    self.startup_s = startup_s + self.decode_s if started else math.nan
+                    self.end_s = time_s
+                    self.rebuffer_count = rebuffer_count
+                    return
+                request_latency_s += route.rtt_s
             if not latency_on_trace:
                 access.lag_s += request_latency_s
             first_byte_s = time_s + request_latency_s
@@ -353,6 +399,12 @@ class Player:
             abandon_to = NO_RUNG
             self._inflight = (index, rung, bits, request_s, first_byte_s, buffer_request_s, stall_s, wait_s,
                               access.cursor)
+            cdn_flows: list[Flow] = []
+            if route is not None:
+                delay_s = origin_s + first_byte_s - env.now
+                if delay_s > 0.0:
+                    yield env.timeout(delay_s)
+                cdn_flows = cdn.start(route, bits)  # type: ignore[union-attr]
             if link is None:
                 # Alone on the access link: the fast engine's trace walk, then sleep until done.
                 if checking and index > 0:
@@ -376,6 +428,10 @@ class Player:
                 delay_s = origin_s + clock_s - env.now
                 if delay_s > 0.0:
                     yield env.timeout(delay_s)
+                if abandon_to == NO_RUNG and any(not flow.done for flow in cdn_flows):
+                    # The CDN's links carry the segment alongside; it has arrived when all are done.
+                    yield env.all_of([flow.event for flow in cdn_flows if not flow.done])
+                    clock_s = env.now - origin_s
             else:
                 # Behind a shared link: wait out the latency, then one flow until it completes.
                 delay_s = origin_s + first_byte_s - env.now
@@ -404,11 +460,18 @@ class Player:
                 else:
                     yield flow.event
                 self._flow = None
+                if abandon_to == NO_RUNG and any(not flow.done for flow in cdn_flows):
+                    yield env.all_of([flow.event for flow in cdn_flows if not flow.done])
                 clock_s = env.now - origin_s
             self._inflight = None
             done_s = clock_s
             if abandon_to == NO_RUNG:
                 sent_bits = bits
+            if route is not None:
+                cdn.finish(route, self.name, origin_s + request_s, index, sent_bits,  # type: ignore[union-attr]
+                           abandon_to == NO_RUNG)
+                self.cdn_served.append((route.tier, sent_bits))
+                self._route = None
             buffer_s, extra_s, stalled, new = play(buffer_s, done_s - time_s, started, stalled)
             stall_s += extra_s
             rebuffer_count += new
@@ -481,5 +544,9 @@ class Player:
             sent_bits = 0.0
         self.records.append(SegmentRecord(index, rung, bits, sent_bits, True, request_s, first_byte_s, now_s,
                                           buffer_request_s, buffer_request_s, stall_s, wait_s))
+        if self._route is not None and self.cdn is not None:
+            self.cdn.finish(self._route, self.name, self.origin_s + request_s, index, sent_bits, False)
+            self.cdn_served.append((self._route.tier, sent_bits))
+            self._route = None
         self._inflight = None
         self._flow = None
