@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from abrsim.abr import KernelPolicy, make
-from abrsim.cdn import Tier, TierChain
+from abrsim.cdn import ProactiveFill, Tier, TierChain
 from abrsim.errors import AbrsimError, InputError, UnknownNameError
 from abrsim.ladder import Ladder, available_ladders, load_ladder
 from abrsim.model import PlayerModel, get_preset
@@ -87,7 +87,7 @@ DISTRIBUTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 ARRIVAL_PROCESSES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "schedule": ("times_s",),
     "periodic": ("start_s", "interval_s"),
-    "poisson": ("start_s", "rate_per_s"),
+    "poisson": ("start_s", "rate_per_s", "diurnal", "diurnal_period_s"),
 })
 
 
@@ -185,7 +185,11 @@ class Arrivals:
         times_s: the arrival times of a schedule.
         start_s: first arrival (periodic) or start of the process (poisson).
         interval_s: spacing of periodic arrivals.
-        rate_per_s: rate of Poisson arrivals.
+        rate_per_s: rate of Poisson arrivals (where the diurnal multiplier is 1).
+        diurnal: optional rate multipliers over one ``diurnal_period_s`` (e.g. 24 hourly values,
+            >= 0, not all 0), piecewise constant, phased from simulation time 0; Poisson arrivals
+            then follow ``rate_per_s * m(t)``, drawn by thinning (Lewis and Shedler, 1979).
+        diurnal_period_s: the period the multipliers span, seconds (default one day).
 
     Raises:
         ValueError: if a value is out of range.
@@ -196,6 +200,8 @@ class Arrivals:
     start_s: float = 0.0
     interval_s: float = 0.0
     rate_per_s: float = 1.0
+    diurnal: tuple[float, ...] = ()
+    diurnal_period_s: float = 86_400.0
 
     def __post_init__(self) -> None:
         if self.process not in ARRIVAL_PROCESSES:
@@ -209,6 +215,12 @@ class Arrivals:
             raise ValueError(f'"rate_per_s" must be finite and > 0, got {self.rate_per_s!r}')
         if any(not (math.isfinite(t) and t >= 0.0) for t in self.times_s):
             raise ValueError(f'"times_s" must be finite and >= 0, got {self.times_s!r}')
+        object.__setattr__(self, "diurnal", tuple(float(m) for m in self.diurnal))
+        if self.diurnal and (any(not (math.isfinite(m) and m >= 0.0) for m in self.diurnal)
+                             or max(self.diurnal) <= 0.0):
+            raise ValueError(f'"diurnal" must be multipliers >= 0, not all 0, got {self.diurnal!r}')
+        if not (math.isfinite(self.diurnal_period_s) and self.diurnal_period_s > 0.0):
+            raise ValueError(f'"diurnal_period_s" must be finite and > 0, got {self.diurnal_period_s!r}')
 
     def draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
         """``count`` arrival times, sorted."""
@@ -216,7 +228,21 @@ class Arrivals:
             return np.sort(np.array(self.times_s[:count], dtype=np.float64))
         if self.process == "periodic":
             return self.start_s + self.interval_s * np.arange(count, dtype=np.float64)
-        return self.start_s + np.cumsum(rng.exponential(1.0 / self.rate_per_s, count))
+        if not self.diurnal:
+            return self.start_s + np.cumsum(rng.exponential(1.0 / self.rate_per_s, count))
+        # Thinning: candidates at the peak rate, each kept with probability m(t) / max(m).
+        multipliers = np.array(self.diurnal)
+        peak = float(multipliers.max())
+        times = np.empty(count)
+        time_s = self.start_s
+        kept = 0
+        while kept < count:
+            time_s += float(rng.exponential(1.0 / (self.rate_per_s * peak)))
+            part = int((time_s % self.diurnal_period_s) / self.diurnal_period_s * multipliers.size)
+            if float(rng.random()) * peak < multipliers[min(part, multipliers.size - 1)]:
+                times[kept] = time_s
+                kept += 1
+        return times
 
 
 @dataclass(frozen=True)
@@ -316,6 +342,8 @@ class CdnConfig:
         bin_s: width of the time bins of the per-tier series, seconds.
         sweep_tier: tier whose capacity ``sweep_capacities_bytes`` sweeps (None: no sweep).
         sweep_capacities_bytes: the capacities of a cache-size sweep.
+        fills: proactive fills: pushes of the most popular titles into a tier's cache during a
+            window, at a rate limit (objects land in the cache as the fill delivers them).
     """
 
     chain: TierChain
@@ -325,6 +353,7 @@ class CdnConfig:
     bin_s: float = 60.0
     sweep_tier: str | None = None
     sweep_capacities_bytes: tuple[float, ...] = ()
+    fills: tuple[ProactiveFill, ...] = ()
 
     def with_capacity(self, tier: str, capacity_bytes: float) -> CdnConfig:
         """The same CDN with ``tier``'s cache capacity replaced."""
@@ -358,7 +387,8 @@ class Scenario:
 
 _TOP_KEYS = ("name", "description", "seed", "ladder", "model", "traces", "bottleneck", "setup",
              "abandonment", "players", "cdn")
-_CDN_KEYS = ("titles", "alpha", "bin_s", "groups", "tiers", "outages", "sweep")
+_CDN_KEYS = ("titles", "alpha", "bin_s", "groups", "tiers", "outages", "fills", "sweep")
+_FILL_KEYS = ("tier", "start_s", "duration_s", "rate_bps", "rungs")
 _TIER_KEYS = ("name", "capacity_bytes", "rtt_s", "serving_bandwidth_bps", "upstream_bandwidth_bps", "policy",
               "admit_after", "next")
 _OUTAGE_KEYS = ("tier", "start_s", "end_s", "kind", "fraction", "extra_rtt_s")
@@ -652,7 +682,13 @@ def _read_arrivals(read: _Reader, table: Any, key: str, count: int | None) -> tu
         return Arrivals("periodic", start_s=start_s,
                         interval_s=read.number(table, "interval_s", f"{key}.interval_s", 0.0)), count
     rate = read.number(table, "rate_per_s", f"{key}.rate_per_s", strict=True)
-    return Arrivals("poisson", start_s=start_s, rate_per_s=rate), count
+    diurnal = read.get(table, "diurnal", (list,), f"{key}.diurnal", [])
+    if diurnal and not (all(isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m)
+                            and m >= 0 for m in diurnal) and max(diurnal) > 0):
+        raise read.error(f"got {diurnal!r}; expected rate multipliers >= 0, not all 0", f"{key}.diurnal")
+    period_s = read.number(table, "diurnal_period_s", f"{key}.diurnal_period_s", 86_400.0, strict=True)
+    return Arrivals("poisson", start_s=start_s, rate_per_s=rate, diurnal=tuple(diurnal),
+                    diurnal_period_s=period_s), count
 
 
 def _read_groups(read: _Reader, doc: Mapping[str, Any], traces: Mapping[str, Trace], base_dir: Path,
@@ -806,6 +842,28 @@ def _read_cdn(read: _Reader, doc: Mapping[str, Any], groups: Sequence[PlayerGrou
         if kind == "down" and extra_rtt_s > 0.0:
             raise read.error('applies to kind = "latency" faults only', f"{key}.extra_rtt_s")
         faults.append(CdnFault(tier_name, start_s, end_s, kind, fraction, extra_rtt_s))
+    fills: list[ProactiveFill] = []
+    for index, entry in enumerate(read.get(table, "fills", (list,), "cdn.fills", [])):
+        key = f"cdn.fills[{index}]"
+        if not isinstance(entry, dict):
+            raise read.error(f"got {entry!r}; expected a table", key)
+        read.keys(entry, _FILL_KEYS, key)
+        tier_name = read.get(entry, "tier", (str,), f"{key}.tier")
+        if (tier_name is None or tier_name not in chain.names
+                or chain.tiers[chain.index(tier_name)].is_origin):
+            raise read.error(f"got {tier_name!r}; expected a cache tier of the chain "
+                             f"({', '.join(chain.names)})", f"{key}.tier")
+        rungs = read.get(entry, "rungs", (list,), f"{key}.rungs")
+        # A window may start before the simulation (negative start_s): an off-peak fill before the peak.
+        start_s = float(read.get(entry, "start_s", (int, float), f"{key}.start_s", 0.0))
+        duration_s = read.number(entry, "duration_s", f"{key}.duration_s")
+        rate_bps = read.number(entry, "rate_bps", f"{key}.rate_bps", strict=True)
+        try:
+            fills.append(ProactiveFill(tier_name, start_s, duration_s, rate_bps,
+                                       None if rungs is None else tuple(rungs)))
+        except (InputError, TypeError, ValueError) as exc:
+            field = getattr(exc, "field", None) or "rungs"
+            raise read.error(getattr(exc, "detail", str(exc)), f"{key}.{field}") from None
     sweep = read.get(table, "sweep", (dict,), "cdn.sweep")
     sweep_tier = None
     capacities: tuple[float, ...] = ()
@@ -822,4 +880,4 @@ def _read_cdn(read: _Reader, doc: Mapping[str, Any], groups: Sequence[PlayerGrou
                              "cdn.sweep.capacity_bytes")
         capacities = tuple(float(v) for v in values_list)
     return CdnConfig(chain=chain, titles=titles, alpha=alpha, faults=tuple(faults), bin_s=bin_s,
-                     sweep_tier=sweep_tier, sweep_capacities_bytes=capacities)
+                     sweep_tier=sweep_tier, sweep_capacities_bytes=capacities, fills=tuple(fills))

@@ -333,3 +333,30 @@ def test_bad_input_is_one_line_with_file_and_field(tmp_path, cdn, field, words):
     assert result.exit_code == 2
     message = result.output.strip()
     assert "\n" not in message and str(path) in message and field in message and words in message
+
+
+def test_proactive_fill_raises_the_edge_hit_ratio():
+    def edge_hit(fill: str) -> float:
+        run = simulate(parse_scenario(three_tier(edge_bytes=2e9) + fill))
+        rows = run.rows()
+        return float(np.mean([r["edge_hit_ratio"] for r in rows if not math.isnan(r["edge_hit_ratio"])]))
+
+    fill = """
+[[cdn.fills]]
+tier = "edge"
+start_s = -600
+duration_s = 600
+rate_bps = 20e6
+"""
+    assert edge_hit(fill) > edge_hit("") + 0.05
+
+
+def test_fill_of_an_unknown_or_origin_tier_is_one_line_error(tmp_path):
+    for tier in ("nowhere", "origin"):
+        path = tmp_path / "s.toml"
+        path.write_text(three_tier() + f'\n[[cdn.fills]]\ntier = "{tier}"\nstart_s = 0\nduration_s = 10\n'
+                        "rate_bps = 1e6\n")
+        result = CliRunner().invoke(cli, ["simulate", str(path)])
+        assert result.exit_code == 2
+        assert "cdn.fills[0].tier" in result.output
+        assert len(result.output.strip().splitlines()) == 1

@@ -225,3 +225,19 @@ def test_cli_is_deterministic(invoke):
     assert any(r["abandoned"] for r in first)  # the crowd makes some viewers give up
     startup = np.array([r["startup_s"] for r in first if not r["abandoned"]])
     assert startup.max() > 1.0  # the crowd slows startup down
+
+
+def test_diurnal_poisson_arrivals_follow_the_rate_curve():
+    import numpy as np
+
+    from abrsim.scenario import Arrivals
+
+    # Busy first half of each 100 s period (multiplier 3), quiet second half (multiplier 1).
+    arrivals = Arrivals("poisson", rate_per_s=1.0, diurnal=(3.0, 1.0), diurnal_period_s=100.0)
+    times = arrivals.draw(20_000, np.random.default_rng(4))
+    assert (np.diff(times) >= 0).all()
+    busy = ((times % 100.0) < 50.0).mean()
+    assert busy == pytest.approx(0.75, abs=0.02)
+    assert times[-1] / len(times) == pytest.approx(1 / 2.0, rel=0.05)  # mean rate 2/s
+    with pytest.raises(ValueError, match="diurnal"):
+        Arrivals("poisson", diurnal=(0.0, 0.0))

@@ -456,7 +456,7 @@ def _attach_cdn(env: simpy.Environment, scenario: Scenario, players: list[Player
     config = scenario.cdn
     if config is None:
         return None
-    from abrsim.cdn import Catalog, zipf_popularity
+    from abrsim.cdn import Catalog, plan_proactive_fill, zipf_popularity
 
     ladders: dict[int, Ladder] = {}
     for group in scenario.groups:
@@ -467,6 +467,12 @@ def _attach_cdn(env: simpy.Environment, scenario: Scenario, players: list[Player
     entry = {group.name: config.chain.index(groups.get(group.name, groups.get("default", "")))
              for group in scenario.groups}
     cdn = CdnNetwork(env, config.chain, catalog.sizes_bytes, entry, config.faults)
+    title_popularity = np.tile(zipf_popularity(config.titles, config.alpha), len(ladders))
+    for fill in config.fills:
+        tier_index = config.chain.index(fill.tier)
+        cache = cdn.caches[tier_index]
+        plan = plan_proactive_fill(fill, catalog, title_popularity, config.chain.tiers[tier_index].capacity_bytes)
+        env.process(_push_fill(env, cache, plan.time_s.tolist(), plan.object_id.tolist()))
     popularity = np.cumsum(zipf_popularity(config.titles, config.alpha))
     rng = np.random.default_rng(seq)
     draws = rng.random((len(players), 2))
@@ -477,6 +483,14 @@ def _attach_cdn(env: simpy.Environment, scenario: Scenario, players: list[Player
         player.first_object = int(catalog.first_object[block[id(player.ladder)] + title])
         player.cdn_share = share
     return cdn
+
+
+def _push_fill(env: simpy.Environment, cache: Any, times_s: list[float], object_ids: list[int]) -> Any:
+    """A proactive fill: each object lands in the cache when the rate-limited push has delivered it."""
+    for time_s, object_id in zip(times_s, object_ids, strict=True):
+        if time_s > env.now:  # objects due before the simulation starts are in place at time 0
+            yield env.timeout(time_s - env.now)
+        cache.push(object_id)
 
 
 def _make_players(env: simpy.Environment, group: PlayerGroup, seq: np.random.SeedSequence,
