@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,17 +47,13 @@ from typing import Any
 
 import numpy as np
 
+from abrsim._toml import NAME_PATTERN, TomlReader
 from abrsim.abr import KernelPolicy, make
 from abrsim.cdn import ProactiveFill, Tier, TierChain
 from abrsim.errors import AbrsimError, InputError, UnknownNameError
 from abrsim.ladder import Ladder, available_ladders, load_ladder
 from abrsim.model import PlayerModel, get_preset
 from abrsim.trace import TRACE_FORMATS, Trace, load_trace
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    import tomli as tomllib
 
 __all__ = [
     "ARRIVAL_PROCESSES",
@@ -397,57 +392,10 @@ _SETUP_KEYS = ("dns_s", "connect_s", "manifest_s", "decode_s", "rtt_s", "reuse_c
 _GROUP_KEYS = ("name", "count", "abr", "params", "ladder", "model", "access_trace", "arrivals",
                "trace_offset_s", "watch_s", "setup")
 _MODEL_KEYS = ("preset", "fields")
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-_KINDS = {str: "a string", int: "an integer", float: "a number", list: "an array", dict: "a table",
-          bool: "true or false"}
 
 
-class _Reader:
-    """Typed access to a parsed TOML document; errors name the file and the key."""
-
-    def __init__(self, source: Path | str) -> None:
-        self.source = source
-
-    def error(self, message: str, key: str) -> InputError:
-        return InputError(message, source=self.source, field=key)
-
-    def keys(self, table: Mapping[str, Any], allowed: Sequence[str], key: str) -> None:
-        for name in table:
-            if name not in allowed:
-                where = f"{key}.{name}" if key else name
-                hint = (" (in TOML, top-level keys must come before the first [table] or [[table]])"
-                        if key and name in _TOP_KEYS else "")
-                raise self.error(f"unknown key; expected one of {', '.join(allowed)}{hint}", where)
-
-    def get(self, table: Mapping[str, Any], name: str, types: tuple[type, ...], key: str,
-            default: Any = None) -> Any:
-        if name not in table:
-            return default
-        value = table[name]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            expected = " or ".join(dict.fromkeys(_KINDS[t] for t in types))
-            raise self.error(f"got {value!r}; expected {expected}", key)
-        return value
-
-    def number(self, table: Mapping[str, Any], name: str, key: str, default: float | None = None, *,
-               minimum: float = 0.0, strict: bool = False) -> float:
-        value = self.get(table, name, (int, float), key, default)
-        if value is None:
-            raise self.error("missing key", key)
-        value = float(value)
-        if not (math.isfinite(value) and (value > minimum if strict else value >= minimum)):
-            raise self.error(f"got {value!r}; expected a finite number {'>' if strict else '>='} {minimum:g}",
-                             key)
-        return value
-
-    def name(self, table: Mapping[str, Any], key: str, default: str | None) -> str:
-        value = self.get(table, "name", (str,), key, default)
-        if value is None:
-            raise self.error("missing key", key)
-        if not _NAME_PATTERN.match(value):
-            raise self.error(f"got {value!r}; expected letters, digits and _ . + - "
-                             "(starting with a letter or digit)", key)
-        return str(value)
+class _Reader(TomlReader):
+    """:class:`abrsim._toml.TomlReader` plus the scenario's duration values."""
 
     def duration(self, value: Any, key: str) -> Duration:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -495,13 +443,8 @@ def parse_scenario(text: str, source: str | Path | None = None) -> Scenario:
         InputError: naming the file (``<scenario>`` without one) and the key.
     """
     path = None if source is None else Path(source)
-    read = _Reader(path if path is not None else "<scenario>")
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"at line (\d+)", str(exc))
-        raise InputError(f"invalid TOML: {exc}", source=read.source,
-                         line=int(match[1]) if match else None) from None
+    read = _Reader(path if path is not None else "<scenario>", _TOP_KEYS)
+    doc = read.parse(text)
     read.keys(doc, _TOP_KEYS, "")
     base_dir = path.parent if path is not None else Path(".")
     name = read.name(doc, "name", None)
@@ -535,7 +478,7 @@ def _read_traces(read: _Reader, doc: Mapping[str, Any], base_dir: Path) -> dict[
     traces: dict[str, Trace] = {}
     for trace_name, entry in read.get(doc, "traces", (dict,), "traces", {}).items():
         key = f"traces.{trace_name}"
-        if not _NAME_PATTERN.match(trace_name):
+        if not NAME_PATTERN.match(trace_name):
             raise read.error("expected a name of letters, digits and _ . + -", key)
         if not isinstance(entry, dict):
             raise read.error(f"got {entry!r}; expected a table with path, builtin or bandwidth_bps", key)

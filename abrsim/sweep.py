@@ -28,7 +28,6 @@ import itertools
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from abrsim import __version__, tracegen
+from abrsim._toml import TomlReader
 from abrsim.abr import available, make
 from abrsim.engine.fast import PackedTraces, model_array, pack_traces, run_batch
 from abrsim.errors import AbrsimError, InputError, UnknownNameError
@@ -48,11 +48,6 @@ from abrsim.ladder import Ladder, available_ladders, load_ladder
 from abrsim.model import PlayerModel, get_preset
 from abrsim.results import RESULT_FIELDS, Row, format_rows, rows_from_batch
 from abrsim.trace import TRACE_FORMATS, Trace, _is_trace_file, load_traces
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    import tomli as tomllib
 
 __all__ = [
     "DEFAULT_CHUNK_SESSIONS",
@@ -259,52 +254,6 @@ _TOP_KEYS = ("name", "description", "seed", "replications", "seeds", "traces_roo
 _SET_KEYS = ("name", "path", "glob", "profile", "count", "params", "format", "limit")
 _ALGORITHM_KEYS = ("name", "params", "grid")
 _MODEL_KEYS = ("preset", "name", "fields", "grid")
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-
-
-class _Reader:
-    """Typed access to a parsed TOML document, raising InputErrors that name file and key."""
-
-    def __init__(self, source: Path | None) -> None:
-        self.source = source
-
-    def error(self, message: str, key: str) -> InputError:
-        return InputError(message, source=self.source or "<spec>", field=key)
-
-    def check_keys(self, table: Mapping[str, Any], allowed: Sequence[str], key: str) -> None:
-        for name in table:
-            if name not in allowed:
-                where = f"{key}.{name}" if key else name
-                hint = (" (in TOML, top-level keys must come before the first [table] or [[table]])"
-                        if key and name in _TOP_KEYS else "")
-                raise self.error(f"unknown key; expected one of {', '.join(allowed)}{hint}", where)
-
-    def get(self, table: Mapping[str, Any], name: str, types: tuple[type, ...], key: str,
-            default: Any = None) -> Any:
-        if name not in table:
-            return default
-        value = table[name]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            kinds = {str: "a string", int: "an integer", float: "a number", list: "an array",
-                     dict: "a table", bool: "true or false"}
-            expected = " or ".join(dict.fromkeys(kinds[t] for t in types))
-            raise self.error(f"got {value!r}; expected {expected}", key)
-        return value
-
-    def integer(self, table: Mapping[str, Any], name: str, key: str, default: int, minimum: int) -> int:
-        value = self.get(table, name, (int,), key, default)
-        if value < minimum:
-            raise self.error(f"got {value}; expected an integer >= {minimum}", key)
-        return int(value)
-
-    def name(self, table: Mapping[str, Any], key: str, default: str | None) -> str:
-        value = self.get(table, "name", (str,), key, default)
-        if value is None:
-            raise self.error("missing key", key)
-        if not _NAME_PATTERN.match(value):
-            raise self.error(f"got {value!r}; expected letters, digits and _ . + - "
-                             "(starting with a letter or digit)", key)
-        return str(value)
 
 
 def load_spec(path: str | Path, traces_root: str | Path | None = None) -> SweepSpec:
@@ -342,14 +291,9 @@ def parse_spec(
         InputError: naming the file and the key, if the spec is invalid.
     """
     source = None if source is None else Path(source)
-    read = _Reader(source)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"at line (\d+)", str(exc))
-        raise InputError(f"invalid TOML: {exc}", source=source or "<spec>",
-                         line=int(match[1]) if match else None) from None
-    read.check_keys(doc, _TOP_KEYS, "")
+    read = TomlReader(source or "<spec>", _TOP_KEYS)
+    doc = read.parse(text)
+    read.keys(doc, _TOP_KEYS, "")
     base_dir = source.parent if source is not None else Path(".")
     name = read.name(doc, "name", None)
     read.get(doc, "description", (str,), "description")
@@ -387,7 +331,7 @@ def parse_spec(
     )
 
 
-def _read_seeds(read: _Reader, doc: Mapping[str, Any]) -> tuple[int, ...]:
+def _read_seeds(read: TomlReader, doc: Mapping[str, Any]) -> tuple[int, ...]:
     if "seeds" in doc:
         for other in ("seed", "replications"):
             if other in doc:
@@ -407,7 +351,7 @@ def _read_seeds(read: _Reader, doc: Mapping[str, Any]) -> tuple[int, ...]:
     return seeds
 
 
-def _read_trace_sets(read: _Reader, doc: Mapping[str, Any], root: Path) -> tuple[TraceSet, ...]:
+def _read_trace_sets(read: TomlReader, doc: Mapping[str, Any], root: Path) -> tuple[TraceSet, ...]:
     entries = read.get(doc, "traces", (list,), "traces")
     if not entries:
         raise read.error("missing key; expected one or more [[traces]] tables", "traces")
@@ -416,7 +360,7 @@ def _read_trace_sets(read: _Reader, doc: Mapping[str, Any], root: Path) -> tuple
         key = f"traces[{index}]"
         if not isinstance(entry, dict):
             raise read.error(f"got {entry!r}; expected a table", key)
-        read.check_keys(entry, _SET_KEYS, key)
+        read.keys(entry, _SET_KEYS, key)
         kinds = [k for k in ("path", "glob", "profile") if k in entry]
         if len(kinds) != 1:
             raise read.error("expected exactly one of path, glob or profile", key)
@@ -465,7 +409,7 @@ def _read_trace_sets(read: _Reader, doc: Mapping[str, Any], root: Path) -> tuple
     return tuple(sets)
 
 
-def _read_ladders(read: _Reader, doc: Mapping[str, Any], base_dir: Path) -> tuple[Ladder, ...]:
+def _read_ladders(read: TomlReader, doc: Mapping[str, Any], base_dir: Path) -> tuple[Ladder, ...]:
     entries = read.get(doc, "ladders", (list,), "ladders", ["hls"])
     if not entries:
         raise read.error("expected at least one ladder", "ladders")
@@ -474,7 +418,7 @@ def _read_ladders(read: _Reader, doc: Mapping[str, Any], base_dir: Path) -> tupl
         key = f"ladders[{index}]"
         segment_duration_s = None
         if isinstance(entry, dict):
-            read.check_keys(entry, ("path", "segment_duration_s"), key)
+            read.keys(entry, ("path", "segment_duration_s"), key)
             target = read.get(entry, "path", (str,), f"{key}.path")
             if target is None:
                 raise read.error("missing key", f"{key}.path")
@@ -496,7 +440,7 @@ def _read_ladders(read: _Reader, doc: Mapping[str, Any], base_dir: Path) -> tupl
     return tuple(ladders)
 
 
-def _grid_points(read: _Reader, entry: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+def _grid_points(read: TomlReader, entry: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
     """The points of an entry's ``grid`` table (each key crossed with the others, in order)."""
     grid = read.get(entry, "grid", (dict,), f"{key}.grid", {})
     for name, values in grid.items():
@@ -505,7 +449,7 @@ def _grid_points(read: _Reader, entry: Mapping[str, Any], key: str) -> list[dict
     return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
-def _read_algorithms(read: _Reader, doc: Mapping[str, Any]) -> tuple[AlgorithmConfig, ...]:
+def _read_algorithms(read: TomlReader, doc: Mapping[str, Any]) -> tuple[AlgorithmConfig, ...]:
     entries = doc.get("algorithms", "all")
     if entries == "all":
         entries = available()
@@ -520,7 +464,7 @@ def _read_algorithms(read: _Reader, doc: Mapping[str, Any]) -> tuple[AlgorithmCo
             entry = {"name": entry}
         if not isinstance(entry, dict):
             raise read.error(f"got {entry!r}; expected an algorithm name or a table", key)
-        read.check_keys(entry, _ALGORITHM_KEYS, key)
+        read.keys(entry, _ALGORITHM_KEYS, key)
         name = read.get(entry, "name", (str,), f"{key}.name")
         if name is None:
             raise read.error("missing key", f"{key}.name")
@@ -556,7 +500,7 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def _read_models(read: _Reader, doc: Mapping[str, Any]) -> list[tuple[str, PlayerModel]]:
+def _read_models(read: TomlReader, doc: Mapping[str, Any]) -> list[tuple[str, PlayerModel]]:
     """The models (grids expanded), each with the key of the entry it came from."""
     entries = read.get(doc, "models", (list,), "models", ["abrsim"])
     if not entries:
@@ -568,7 +512,7 @@ def _read_models(read: _Reader, doc: Mapping[str, Any]) -> list[tuple[str, Playe
             entry = {"preset": entry}
         if not isinstance(entry, dict):
             raise read.error(f"got {entry!r}; expected a preset name or a table", key)
-        read.check_keys(entry, _MODEL_KEYS, key)
+        read.keys(entry, _MODEL_KEYS, key)
         preset_name = read.get(entry, "preset", (str,), f"{key}.preset", "abrsim")
         try:
             preset = get_preset(preset_name)

@@ -471,7 +471,8 @@ def _attach_cdn(env: simpy.Environment, scenario: Scenario, players: list[Player
     for fill in config.fills:
         tier_index = config.chain.index(fill.tier)
         cache = cdn.caches[tier_index]
-        plan = plan_proactive_fill(fill, catalog, title_popularity, config.chain.tiers[tier_index].capacity_bytes)
+        capacity_bytes = config.chain.tiers[tier_index].capacity_bytes
+        plan = plan_proactive_fill(fill, catalog, title_popularity, capacity_bytes)
         env.process(_push_fill(env, cache, plan.time_s.tolist(), plan.object_id.tolist()))
     popularity = np.cumsum(zipf_popularity(config.titles, config.alpha))
     rng = np.random.default_rng(seq)

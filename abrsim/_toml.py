@@ -1,0 +1,101 @@
+"""Typed reading of parsed TOML documents (sweep specs, scenarios) with one-line errors.
+
+Every error names the file and the dotted key, says what was found and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from abrsim.errors import InputError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+__all__ = ["NAME_PATTERN", "TomlReader"]
+
+#: Names of sets, groups, tiers and specs: letters, digits and ``_ . + -``.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_KINDS = {str: "a string", int: "an integer", float: "a number", list: "an array", dict: "a table",
+          bool: "true or false"}
+
+
+class TomlReader:
+    """Typed access to a parsed TOML document.
+
+    Args:
+        source: the file (for messages).
+        top_keys: the document's top-level keys, to hint when one was written after a table.
+    """
+
+    def __init__(self, source: Path | str, top_keys: Sequence[str] = ()) -> None:
+        self.source = source
+        self.top_keys = tuple(top_keys)
+
+    def parse(self, text: str) -> dict[str, Any]:
+        """Parse TOML text; a syntax error names the file and line."""
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"at line (\d+)", str(exc))
+            raise InputError(f"invalid TOML: {exc}", source=self.source,
+                             line=int(match[1]) if match else None) from None
+
+    def error(self, message: str, key: str) -> InputError:
+        """An :class:`InputError` at ``key``."""
+        return InputError(message, source=self.source, field=key)
+
+    def keys(self, table: Mapping[str, Any], allowed: Sequence[str], key: str) -> None:
+        """Reject any key of ``table`` not in ``allowed``."""
+        for name in table:
+            if name not in allowed:
+                where = f"{key}.{name}" if key else name
+                hint = (" (in TOML, top-level keys must come before the first [table] or [[table]])"
+                        if key and name in self.top_keys else "")
+                raise self.error(f"unknown key; expected one of {', '.join(allowed)}{hint}", where)
+
+    def get(self, table: Mapping[str, Any], name: str, types: tuple[type, ...], key: str,
+            default: Any = None) -> Any:
+        """``table[name]`` if present (checked against ``types``), else ``default``."""
+        if name not in table:
+            return default
+        value = table[name]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            expected = " or ".join(dict.fromkeys(_KINDS[t] for t in types))
+            raise self.error(f"got {value!r}; expected {expected}", key)
+        return value
+
+    def number(self, table: Mapping[str, Any], name: str, key: str, default: float | None = None, *,
+               minimum: float = 0.0, strict: bool = False) -> float:
+        """A finite number >= ``minimum`` (> with ``strict``); required when ``default`` is None."""
+        value = self.get(table, name, (int, float), key, default)
+        if value is None:
+            raise self.error("missing key", key)
+        value = float(value)
+        if not (math.isfinite(value) and (value > minimum if strict else value >= minimum)):
+            relation = ">" if strict else ">="
+            raise self.error(f"got {value!r}; expected a finite number {relation} {minimum:g}", key)
+        return value
+
+    def integer(self, table: Mapping[str, Any], name: str, key: str, default: int, minimum: int) -> int:
+        """An integer >= ``minimum``."""
+        value = self.get(table, name, (int,), key, default)
+        if value < minimum:
+            raise self.error(f"got {value}; expected an integer >= {minimum}", key)
+        return int(value)
+
+    def name(self, table: Mapping[str, Any], key: str, default: str | None) -> str:
+        """The table's ``name``: required unless ``default``, and of :data:`NAME_PATTERN`'s form."""
+        value = self.get(table, "name", (str,), key, default)
+        if value is None:
+            raise self.error("missing key", key)
+        if not NAME_PATTERN.match(value):
+            raise self.error(f"got {value!r}; expected letters, digits and _ . + - "
+                             "(starting with a letter or digit)", key)
+        return str(value)
