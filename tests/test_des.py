@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import pytest
 import simpy
@@ -74,20 +75,31 @@ def compare_engines(traces, ladder, model, names=None) -> int:
     return abandoned
 
 
+# With NUMBA_DISABLE_JIT=1 (CI's second pass) the kernels run as plain Python, RobustMPC's
+# exhaustive search included: the real-trace comparisons then use a few traces and short titles.
+NO_JIT = bool(numba.config.DISABLE_JIT)
+
+
 def test_one_player_alone_equals_the_fast_engine_on_20_real_traces(real_traces, bbb):
     assert len(real_traces) == 20
+    if NO_JIT:
+        compare_engines(real_traces[::7], short(bbb, 8), PlayerModel())
+        return
     compare_engines(real_traces, short(bbb, 40), PlayerModel())
     compare_engines(real_traces[::7], bbb, PlayerModel())  # whole titles on a few
 
 
 def test_equivalence_with_the_sabre_preset_and_abandonment(real_traces, bbb):
-    abandoned = compare_engines(real_traces[:5] + real_traces[6:8], short(bbb, 60), SABRE)
-    assert abandoned > 0  # the abandonment checkpoints were exercised
+    traces = real_traces[:2] if NO_JIT else real_traces[:5] + real_traces[6:8]
+    abandoned = compare_engines(traces, short(bbb, 20 if NO_JIT else 60), SABRE)
+    assert NO_JIT or abandoned > 0  # the abandonment checkpoints were exercised
 
 
 def test_equivalence_with_the_pensieve_preset(real_traces):
     envivio = load_ladder(str(shared_path("videos", "envivio", "chunk_sizes.csv")), segment_duration_s=4.0)
-    compare_engines(real_traces[::4], envivio, PENSIEVE)
+    traces = real_traces[::10] if NO_JIT else real_traces[::4]
+    compare_engines(traces, short(envivio, 8) if NO_JIT else envivio,
+                    PENSIEVE)
 
 
 def test_equivalence_with_trace_latency_thresholds_and_a_sliding_estimator(vbr_ladder):
