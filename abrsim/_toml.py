@@ -9,9 +9,12 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from abrsim.errors import InputError
+from abrsim.errors import AbrsimError, InputError, UnknownNameError
+
+if TYPE_CHECKING:
+    from abrsim.model import PlayerModel
 
 try:
     import tomllib
@@ -99,3 +102,44 @@ class TomlReader:
             raise self.error(f"got {value!r}; expected letters, digits and _ . + - "
                              "(starting with a letter or digit)", key)
         return str(value)
+
+    def preset(self, value: Any, key: str, allowed: Sequence[str]) -> tuple[dict[str, Any], PlayerModel]:
+        """A model entry (a preset name, or a table with ``preset`` and more): the table and its preset."""
+        from abrsim.model import get_preset
+
+        table = {"preset": value} if isinstance(value, str) else value
+        if not isinstance(table, dict):
+            raise self.error(f"got {value!r}; expected a preset name or a table", key)
+        self.keys(table, allowed, key)
+        name = self.get(table, "preset", (str,), f"{key}.preset", "abrsim")
+        try:
+            return table, get_preset(name)
+        except UnknownNameError as exc:
+            raise self.error(str(exc), f"{key}.preset") from None
+
+    def model_fields(self, model: PlayerModel, changes: Mapping[str, Any], key: str,
+                     where: Mapping[str, str] | None = None, **extra: Any) -> PlayerModel:
+        """``model`` with fields changed, each checked alone first so that an error names it.
+
+        Args:
+            model: the preset.
+            changes: field values as written (integers accepted for float fields).
+            key: the key of the fields' table, for errors about fields that do not fit together.
+            where: the key of each field (default ``{key}.{name}``).
+            extra: further changes that need no checking (e.g. ``name``).
+        """
+        changes = dict(changes)
+        for name, value in changes.items():
+            at = (where or {}).get(name, f"{key}.{name}")
+            if isinstance(getattr(model, name, None), float) and type(value) is int:
+                changes[name] = value = float(value)
+            try:
+                model.replace(**{name: value})
+            except AbrsimError as exc:
+                raise self.error(exc.detail if isinstance(exc, InputError) else str(exc), at) from None
+        if not changes and not extra:
+            return model
+        try:
+            return model.replace(**changes, **extra)
+        except AbrsimError as exc:  # fields that do not fit together
+            raise self.error(exc.detail if isinstance(exc, InputError) else str(exc), key) from None

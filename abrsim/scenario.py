@@ -50,9 +50,9 @@ import numpy as np
 from abrsim._toml import NAME_PATTERN, TomlReader
 from abrsim.abr import KernelPolicy, make
 from abrsim.cdn import ProactiveFill, Tier, TierChain
-from abrsim.errors import AbrsimError, InputError, UnknownNameError
+from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder, available_ladders, load_ladder
-from abrsim.model import PlayerModel, get_preset
+from abrsim.model import PlayerModel
 from abrsim.trace import TRACE_FORMATS, Trace, load_trace
 
 __all__ = [
@@ -563,29 +563,9 @@ def _read_ladder(read: _Reader, value: Any, key: str, base_dir: Path) -> Ladder:
 
 
 def _read_model(read: _Reader, value: Any, key: str) -> PlayerModel:
-    if isinstance(value, str):
-        value = {"preset": value}
-    if not isinstance(value, dict):
-        raise read.error(f"got {value!r}; expected a preset name or a table", key)
-    read.keys(value, _MODEL_KEYS, key)
-    preset_name = read.get(value, "preset", (str,), f"{key}.preset", "abrsim")
-    try:
-        model = get_preset(preset_name)
-    except UnknownNameError as exc:
-        raise read.error(str(exc), f"{key}.preset") from None
-    fields = dict(read.get(value, "fields", (dict,), f"{key}.fields", {}))
-    for name, item in fields.items():  # one at a time, to name the culprit
-        if isinstance(getattr(model, name, None), float) and type(item) is int:
-            fields[name] = float(item)
-        try:
-            model.replace(**{name: fields[name]})
-        except AbrsimError as exc:
-            raise read.error(exc.detail if isinstance(exc, InputError) else str(exc),
-                             f"{key}.fields.{name}") from None
-    try:
-        return model.replace(**fields) if fields else model
-    except AbrsimError as exc:  # fields that do not fit together
-        raise read.error(exc.detail if isinstance(exc, InputError) else str(exc), f"{key}.fields") from None
+    table, model = read.preset(value, key, _MODEL_KEYS)
+    fields = read.get(table, "fields", (dict,), f"{key}.fields", {})
+    return read.model_fields(model, fields, f"{key}.fields")
 
 
 def _read_setup(read: _Reader, table: Any, key: str, base: SessionSetup) -> SessionSetup:

@@ -45,7 +45,7 @@ from abrsim.engine.fast import PackedTraces, model_array, pack_traces, run_batch
 from abrsim.errors import AbrsimError, InputError, UnknownNameError
 from abrsim.failures import DEFAULT_STATEMENTS, FailureStatement, evaluate, statements_from_config
 from abrsim.ladder import Ladder, available_ladders, load_ladder
-from abrsim.model import PlayerModel, get_preset
+from abrsim.model import PlayerModel
 from abrsim.results import RESULT_FIELDS, Row, format_rows, rows_from_batch
 from abrsim.trace import TRACE_FORMATS, Trace, _is_trace_file, load_traces
 
@@ -508,16 +508,8 @@ def _read_models(read: TomlReader, doc: Mapping[str, Any]) -> list[tuple[str, Pl
     models: list[tuple[str, PlayerModel]] = []
     for index, entry in enumerate(entries):
         key = f"models[{index}]"
-        if isinstance(entry, str):
-            entry = {"preset": entry}
-        if not isinstance(entry, dict):
-            raise read.error(f"got {entry!r}; expected a preset name or a table", key)
-        read.keys(entry, _MODEL_KEYS, key)
-        preset_name = read.get(entry, "preset", (str,), f"{key}.preset", "abrsim")
-        try:
-            preset = get_preset(preset_name)
-        except UnknownNameError as exc:
-            raise read.error(str(exc), f"{key}.preset") from None
+        entry, preset = read.preset(entry, key, _MODEL_KEYS)
+        preset_name = preset.name
         given_name = read.name(entry, f"{key}.name", preset_name) if "name" in entry else None
         fixed = dict(read.get(entry, "fields", (dict,), f"{key}.fields", {}))
         points = _grid_points(read, entry, key)
@@ -529,18 +521,8 @@ def _read_models(read: TomlReader, doc: Mapping[str, Any]) -> list[tuple[str, Pl
             label = given_name or preset_name
             if shown:
                 label += "(" + ",".join(f"{k}={_value_text(v)}" for k, v in shown.items()) + ")"
-            for field_name, value in changes.items():  # one at a time, to name the culprit
-                where = f"{key}.{'grid' if field_name in point else 'fields'}.{field_name}"
-                if isinstance(getattr(preset, field_name, None), float) and type(value) is int:
-                    changes[field_name] = value = float(value)
-                try:
-                    preset.replace(**{field_name: value})
-                except AbrsimError as exc:
-                    raise read.error(exc.detail if isinstance(exc, InputError) else str(exc), where) from None
-            try:
-                model = preset.replace(**changes, name=label)
-            except AbrsimError as exc:  # fields that do not fit together
-                raise read.error(exc.detail if isinstance(exc, InputError) else str(exc), key) from None
+            where = {name: f"{key}.{'grid' if name in point else 'fields'}.{name}" for name in changes}
+            model = read.model_fields(preset, changes, key, where, name=label)
             if any(model.name == other.name for _, other in models):
                 raise read.error(f"duplicate model name {model.name!r}; give the entry its own name", key)
             models.append((key, model))
