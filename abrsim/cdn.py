@@ -32,9 +32,9 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from numba import njit
 from scipy.optimize import brentq
 
+from abrsim._jit import kernel
 from abrsim.errors import InputError
 from abrsim.ladder import Ladder
 
@@ -119,7 +119,7 @@ UNLIMITED_BYTES = 2**62
 # Kernels.
 
 
-@njit(cache=True)
+@kernel
 def _unlink(meta: np.ndarray, objects: np.ndarray, object_id: int) -> None:
     newer = objects[object_id, OBJ_NEWER]
     older = objects[object_id, OBJ_OLDER]
@@ -133,7 +133,7 @@ def _unlink(meta: np.ndarray, objects: np.ndarray, object_id: int) -> None:
         meta[META_OLDEST] = newer
 
 
-@njit(cache=True)
+@kernel
 def _push_newest(meta: np.ndarray, objects: np.ndarray, object_id: int) -> None:
     head = meta[META_NEWEST]
     objects[object_id, OBJ_NEWER] = -1
@@ -145,7 +145,7 @@ def _push_newest(meta: np.ndarray, objects: np.ndarray, object_id: int) -> None:
     meta[META_NEWEST] = object_id
 
 
-@njit(cache=True)
+@kernel
 def _lfu_before(objects: np.ndarray, first: int, second: int) -> bool:
     """Whether ``first`` is evicted before ``second``: lower frequency, then older last access."""
     if objects[first, OBJ_MARK] != objects[second, OBJ_MARK]:
@@ -153,7 +153,7 @@ def _lfu_before(objects: np.ndarray, first: int, second: int) -> bool:
     return objects[first, OBJ_TICK] < objects[second, OBJ_TICK]
 
 
-@njit(cache=True)
+@kernel
 def _heap_sift_up(objects: np.ndarray, position: int) -> None:
     object_id = objects[position, OBJ_HEAP]
     while position > 0:
@@ -168,7 +168,7 @@ def _heap_sift_up(objects: np.ndarray, position: int) -> None:
     objects[object_id, OBJ_HEAP_POSITION] = position
 
 
-@njit(cache=True)
+@kernel
 def _heap_sift_down(meta: np.ndarray, objects: np.ndarray, position: int) -> None:
     count = meta[META_COUNT]
     object_id = objects[position, OBJ_HEAP]
@@ -188,7 +188,7 @@ def _heap_sift_down(meta: np.ndarray, objects: np.ndarray, position: int) -> Non
     objects[object_id, OBJ_HEAP_POSITION] = position
 
 
-@njit(cache=True)
+@kernel
 def _evict_one(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray) -> None:
     policy = meta[META_POLICY]
     if policy == POLICY_LFU:
@@ -224,7 +224,7 @@ def _evict_one(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray) -
     meta[META_EVICTIONS] += 1
 
 
-@njit(cache=True)
+@kernel
 def _admit(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray, object_id: int) -> bool:
     """Evict until ``object_id`` fits, then insert it; False if it is larger than the cache."""
     size_bytes = sizes_bytes[object_id]
@@ -251,7 +251,7 @@ def _admit(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray, objec
     return True
 
 
-@njit(cache=True)
+@kernel
 def cache_lookup(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray, object_id: int) -> bool:
     """Look ``object_id`` up: count the request and, on a hit, update the policy's order.
 
@@ -287,7 +287,7 @@ def cache_lookup(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray,
     return True
 
 
-@njit(cache=True)
+@kernel
 def cache_fill(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray, object_id: int) -> bool:
     """Offer a fetched object to the cache after a miss; the admission rule decides.
 
@@ -311,7 +311,7 @@ def cache_fill(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray, o
     return _admit(meta, objects, sizes_bytes, object_id)
 
 
-@njit(cache=True)
+@kernel
 def cache_push(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray, object_id: int) -> bool:
     """Insert an object pushed by a proactive fill: no request is counted and admission is bypassed.
 
@@ -323,7 +323,7 @@ def cache_push(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray, o
     return _admit(meta, objects, sizes_bytes, object_id)
 
 
-@njit(cache=True)
+@kernel
 def cache_request(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray, object_id: int) -> bool:
     """One request with an immediate fill on a miss: :func:`cache_lookup`, then :func:`cache_fill`.
 
@@ -336,7 +336,7 @@ def cache_request(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray
     return False
 
 
-@njit(cache=True)
+@kernel
 def _run_requests(
     meta: np.ndarray,
     objects: np.ndarray,
@@ -352,7 +352,7 @@ def _run_requests(
             out_used_bytes[k] = meta[META_USED_BYTES]
 
 
-@njit(cache=True)
+@kernel
 def _push_many(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray, object_ids: np.ndarray) -> int:
     pushed = 0
     for k in range(object_ids.shape[0]):
@@ -361,7 +361,7 @@ def _push_many(meta: np.ndarray, objects: np.ndarray, sizes_bytes: np.ndarray, o
     return pushed
 
 
-@njit(cache=True)
+@kernel
 def _serve_requests(
     meta: np.ndarray,
     objects: np.ndarray,
@@ -375,16 +375,16 @@ def _serve_requests(
     push_slot: np.ndarray,
     push_object: np.ndarray,
     out_tier: np.ndarray,
+    missed: np.ndarray,
 ) -> None:
     """Walk each request down its group's path to the first tier that has the object; fill on the way back.
 
     ``meta[slot]`` and ``objects[slot]`` are the state of the cache in ``slot``;
     ``slot_of_tier[tier]`` is -1 for an origin, which serves everything. Pushes
     (sorted by time) are applied before the first request at or after their time,
-    and any left after the last request at the end.
+    and any left after the last request at the end. ``missed`` is scratch space for one path.
     """
     depth = paths.shape[1]
-    missed = np.empty(depth, np.int64)
     next_push = 0
     push_count = push_time_s.shape[0]
     for k in range(requests.shape[0]):
@@ -1819,6 +1819,7 @@ class CdnState:
             push_slot,
             push_object,
             tier,
+            np.empty(self.paths.shape[1], dtype=np.int64),
         )
         return CdnLog(
             tier_names=self.chain.names,

@@ -82,6 +82,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from abrsim._jit import kernel
 from abrsim.engine import _session as engine
 from abrsim.engine.fast import model_array
 from abrsim.errors import InputError
@@ -151,7 +152,7 @@ class Replay:
 # ----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@kernel
 def _advance(start_s, bandwidth_bps, latency_s, has_latency, duration_s, bits, segment_duration_s,
              model_params, last_segment, time_s, lag_s, buffer_s, phase, sample, loop_start_s):
     """Wait for room if needed, request and download one segment of ``bits``.
@@ -218,7 +219,7 @@ def _advance(start_s, bandwidth_bps, latency_s, has_latency, duration_s, bits, s
             first_byte_s, buffer_request_s, started_at_s, new_stalls)
 
 
-@njit(cache=True)
+@kernel
 def _replay(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bits, segment_duration_s,
             model_params, rungs, log, session):
     """Play ``rungs`` (one per segment); fill ``log[segment, COL_*]`` and ``session[SES_*]``."""

@@ -34,7 +34,8 @@ Definitions (segment ``i`` played at rung ``q_i`` with nominal bitrate ``R_i``):
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from abrsim._jit import kernel
 
 __all__ = [
     "METRICS",
@@ -84,7 +85,7 @@ def hd_scores(bitrates_bps: np.ndarray) -> np.ndarray:
     return np.interp(np.asarray(bitrates_bps, dtype=np.float64), HD_BITRATES_BPS, HD_SCORES)
 
 
-@njit(cache=True)
+@kernel
 def _session_metrics(rungs, stall_s, size_bits, downloaded_bits, abandoned, bitrates_bps, hd_score,
                      quality, startup_s, rebuffer_count, segment_duration_s, out):
     rebuffer_s = 0.0
@@ -156,7 +157,7 @@ def _session_metrics(rungs, stall_s, size_bits, downloaded_bits, abandoned, bitr
     out[17] = total_bits
 
 
-@njit(cache=True)
+@kernel
 def _metrics_batch(rungs, stall_s, size_bits, downloaded_bits, abandoned, first_record, records,
                    startup_s, rebuffer_count, bitrates_bps, hd_score, quality, segment_duration_s, out):
     for index in range(out.shape[0]):

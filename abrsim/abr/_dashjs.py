@@ -93,10 +93,10 @@ Units: seconds, bits, bit/s at the interface; throughput in kbit/s inside, as da
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 # The module, not its names: the dispatch in _kernels imports this module, so _kernels may be
 # half-initialised while this one loads; numba reads the constants when it compiles.
+from abrsim._jit import kernel
 from abrsim.abr import _kernels as kernels
 
 __all__ = [
@@ -211,19 +211,19 @@ EWMA_WEIGHT_PER_MS = 0.0015
 DYNAMIC_SWITCH_OFF_SHARE = 0.5
 
 
-@njit(cache=True)
+@kernel
 def dashjs_state_size(rungs):
     """Length of the ``dashjs`` state array for a ladder of ``rungs`` rungs."""
     return DASHJS_SCALARS + rungs
 
 
-@njit(cache=True)
+@kernel
 def _js_round(value):
     """JavaScript's ``Math.round`` (halves round up)."""
     return np.floor(value + 0.5)
 
 
-@njit(cache=True)
+@kernel
 def _rung_for_kbps(bitrates_bps, kbps):
     """dash.js ``getOptimalRepresentationForBitrate``: the highest rung with kbit/s <= ``kbps``, else 0."""
     rung = 0
@@ -233,7 +233,7 @@ def _rung_for_kbps(bitrates_bps, kbps):
     return rung
 
 
-@njit(cache=True)
+@kernel
 def _average_kbps(params, state):
     """dash.js's bias-corrected EWMA throughput, kbit/s; NaN before the first sample."""
     if state[S_SAMPLES] == 0.0:
@@ -244,7 +244,7 @@ def _average_kbps(params, state):
     return min(fast, slow)
 
 
-@njit(cache=True)
+@kernel
 def _bola_min_level_s(state, bitrates_bps, rung):
     """BolaRule's ``_minBufferLevelForRepresentation``: the level where ``rung`` beats every lower rung."""
     vp_s = state[S_VP_S]
@@ -261,13 +261,13 @@ def _bola_min_level_s(state, bitrates_bps, rung):
     return level_s
 
 
-@njit(cache=True)
+@kernel
 def _bola_max_level_s(state, rung):
     """BolaRule's ``_maxBufferLevelForRepresentation``: ``Vp * (u + gp)``."""
     return state[S_VP_S] * (state[S_UTILITY + rung] + state[S_GP])
 
 
-@njit(cache=True)
+@kernel
 def _update_mode(params, state, buffer_s):
     """DYNAMIC: BOLA from ``buffer_time_default_s`` up, the throughput rule below half of it."""
     if params[P_BOLA] == 0.0 or params[P_THROUGHPUT] == 0.0:
@@ -280,7 +280,7 @@ def _update_mode(params, state, buffer_s):
         state[S_USE_BOLA] = 1.0
 
 
-@njit(cache=True)
+@kernel
 def _buffer_low_point(params, state, level_s):
     """The lowest level a download reached: DYNAMIC's check and BolaRule's BUFFER_EMPTY reset."""
     _update_mode(params, state, level_s)
@@ -288,7 +288,7 @@ def _buffer_low_point(params, state, level_s):
         state[S_PLACEHOLDER_S] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def _history_push(state, old_rung, new_rung):
     slot = int(state[S_HISTORY_COUNT]) % SWITCH_HISTORY_DEPTH
     state[S_HISTORY_OLD + slot] = old_rung
@@ -296,7 +296,7 @@ def _history_push(state, old_rung, new_rung):
     state[S_HISTORY_COUNT] += 1.0
 
 
-@njit(cache=True)
+@kernel
 def _switch_history_cap(params, state, rungs):
     """SwitchHistoryRule: the capping rung, or -1 for no opinion."""
     held = min(int(state[S_HISTORY_COUNT]), SWITCH_HISTORY_DEPTH)
@@ -324,7 +324,7 @@ def _switch_history_cap(params, state, rungs):
     return kernels.NO_RUNG
 
 
-@njit(cache=True)
+@kernel
 def dashjs_reset(params, state, bitrates_bps, segment_duration_s):
     """Fill the ``dashjs`` state array at the start of a session."""
     state[:] = 0.0
@@ -344,7 +344,7 @@ def dashjs_reset(params, state, bitrates_bps, segment_duration_s):
         state[S_VP_S] = BOLA_MINIMUM_BUFFER_S / gp
 
 
-@njit(cache=True)
+@kernel
 def _bola_choose(params, state, buffer_s, segment_duration_s, safe_kbps, bitrates_bps):
     """BolaRule: ``(rung or -1 for no opinion, delay_s)``."""
     rungs = bitrates_bps.shape[0]
@@ -392,7 +392,7 @@ def _bola_choose(params, state, buffer_s, segment_duration_s, safe_kbps, bitrate
     return rung, delay_s
 
 
-@njit(cache=True)
+@kernel
 def dashjs_choose(params, state, obs, bitrates_bps, size_bits):
     """Return ``(rung, pause_s)`` for the next segment: the minimum over the active rules."""
     rungs = bitrates_bps.shape[0]
@@ -438,7 +438,7 @@ def dashjs_choose(params, state, obs, bitrates_bps, size_bits):
     return choice, pause_s
 
 
-@njit(cache=True)
+@kernel
 def dashjs_event(params, state, obs, event, bitrates_bps):
     """Tell the rules about a full-buffer wait, a completed or an abandoned download."""
     if event == kernels.EVENT_WAIT:
@@ -488,7 +488,7 @@ def dashjs_event(params, state, obs, event, bitrates_bps):
             state[S_PLACEHOLDER_S] = min(state[S_PLACEHOLDER_S], max(0.0, want_s - buffer_s))
 
 
-@njit(cache=True)
+@kernel
 def dashjs_abandon(params, state, obs, bitrates_bps):
     """AbandonRequestsRule, at one progress sample: the rung to abandon to, or -1."""
     if params[P_ABANDON] == 0.0 or bitrates_bps.shape[0] == 1:
@@ -523,7 +523,7 @@ def dashjs_abandon(params, state, obs, bitrates_bps):
     return kernels.NO_RUNG
 
 
-@njit(cache=True)
+@kernel
 def dashjs_can_abandon(params):
     """Whether the player needs to check for abandonment at all."""
     return params[P_ABANDON] != 0.0

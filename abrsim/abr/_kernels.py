@@ -26,6 +26,7 @@ from numba import njit
 
 # dash.js's rules live in their own module; it refers to this module's helpers by attribute, so
 # the circular import is resolved when the kernels compile, not when the modules load.
+from abrsim._jit import kernel
 from abrsim.abr import _dashjs
 
 # Algorithm ids, fixed: they index the dispatch below.
@@ -87,7 +88,7 @@ NO_RUNG = -1
 # ----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@kernel
 def estimator_update(est_params, est_state, throughput_bps, weight_s, latency_s):
     """Add one download's throughput sample (weighted by its transfer time) and latency sample."""
     kind = int(est_params[0])
@@ -109,7 +110,7 @@ def estimator_update(est_params, est_state, throughput_bps, weight_s, latency_s)
         est_state[0] += 1.0
 
 
-@njit(cache=True)
+@kernel
 def _sliding_mean(est_params, est_state, window, ring):
     """Mean of the last ``est_params[2 + window]`` samples of the ring starting at ``est_state[ring]``."""
     count = int(est_state[0])
@@ -120,7 +121,7 @@ def _sliding_mean(est_params, est_state, window, ring):
     return total / used
 
 
-@njit(cache=True)
+@kernel
 def estimator_throughput_bps(est_params, est_state):
     """Current throughput estimate, bit/s; 0 before the first sample."""
     kind = int(est_params[0])
@@ -141,7 +142,7 @@ def estimator_throughput_bps(est_params, est_state):
     return best
 
 
-@njit(cache=True)
+@kernel
 def estimator_latency_s(est_params, est_state):
     """Current request-latency estimate, seconds; 0 before the first sample."""
     kind = int(est_params[0])
@@ -169,7 +170,7 @@ def estimator_latency_s(est_params, est_state):
 # ----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@kernel
 def rung_for_throughput(bitrates_bps, throughput_bps, latency_s, segment_duration_s):
     """Highest rung whose segment, after one request latency, downloads within a segment duration.
 
@@ -186,7 +187,7 @@ def rung_for_throughput(bitrates_bps, throughput_bps, latency_s, segment_duratio
     return rung
 
 
-@njit(cache=True)
+@kernel
 def insufficient_buffer_rung(rung, safety, buffer_s, latency_s, throughput_bps, bitrates_bps,
                              segment_duration_s):
     """Lower ``rung`` until the next rung up would not fit ``safety * (buffer - latency) * throughput``.
@@ -214,7 +215,7 @@ BOLA_PARAMS = 5
 BOLA_SCALARS = 2
 
 
-@njit(cache=True)
+@kernel
 def bola_best_rung(buffer_s, utilities, bitrates_bps, v_s, gamma_p):
     """The rung maximising BOLA's objective ``(V (u_q + gamma_p) - Q) / b_q`` (ties: lower rung).
 
@@ -231,7 +232,7 @@ def bola_best_rung(buffer_s, utilities, bitrates_bps, v_s, gamma_p):
     return best
 
 
-@njit(cache=True)
+@kernel
 def _bola_reset(params, state, bitrates_bps, segment_duration_s):
     rungs = bitrates_bps.shape[0]
     quality_utility = params.shape[0] > BOLA_PARAMS and params[BOLA_PARAMS] != 0.0
@@ -245,7 +246,7 @@ def _bola_reset(params, state, bitrates_bps, segment_duration_s):
     state[1] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def _bola_choose(params, state, obs, bitrates_bps):
     buffer_target_s = params[0]
     gamma_p = params[1]
@@ -283,13 +284,13 @@ def _bola_choose(params, state, obs, bitrates_bps):
     return rung, pause_s
 
 
-@njit(cache=True)
+@kernel
 def _bola_event(params, state, obs, event):
     if event == EVENT_DONE and obs[OBS_SEGMENT] == 0:
         state[1] = obs[OBS_RUNG]  # the first segment was chosen by the player, not by BOLA
 
 
-@njit(cache=True)
+@kernel
 def _bola_abandon(params, state, obs, bitrates_bps):
     if params[4] == 0.0:
         return NO_RUNG
@@ -340,7 +341,7 @@ IBR_SAFETY_INIT = 0.9
 IBR_SAFETY_MIN = 0.5
 
 
-@njit(cache=True)
+@kernel
 def _bolae_reset(params, state, bitrates_bps, segment_duration_s):
     rungs = bitrates_bps.shape[0]
     for rung in range(rungs):
@@ -366,7 +367,7 @@ def _bolae_reset(params, state, bitrates_bps, segment_duration_s):
     state[5] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def _bolae_min_buffer_ms(state, rung, rungs):
     """Buffer level (ms) at which BOLA-E starts preferring ``rung`` to every lower rung."""
     v_ms = state[0]
@@ -382,7 +383,7 @@ def _bolae_min_buffer_ms(state, rung, rungs):
     return level_ms
 
 
-@njit(cache=True)
+@kernel
 def _bolae_choose(params, state, obs, bitrates_bps):
     rungs = bitrates_bps.shape[0]
     utilities = state[BOLAE_SCALARS:BOLAE_SCALARS + rungs]
@@ -432,7 +433,7 @@ def _bolae_choose(params, state, obs, bitrates_bps):
     return rung, pause_ms / 1000.0
 
 
-@njit(cache=True)
+@kernel
 def _bolae_event(params, state, obs, event, bitrates_bps):
     rungs = bitrates_bps.shape[0]
     if event == EVENT_WAIT:
@@ -453,7 +454,7 @@ def _bolae_event(params, state, obs, event, bitrates_bps):
         state[2] = min(state[2], max(0.0, want_ms - level_ms))
 
 
-@njit(cache=True)
+@kernel
 def _bolae_abandon(params, state, obs, bitrates_bps):
     rungs = bitrates_bps.shape[0]
     current = int(obs[OBS_RUNG])
@@ -501,12 +502,12 @@ ABANDON_GRACE_S = 0.5
 TIME_EPSILON_S = 1e-9
 
 
-@njit(cache=True)
+@kernel
 def _throughput_reset(state):
     state[0] = IBR_SAFETY_INIT
 
 
-@njit(cache=True)
+@kernel
 def _throughput_choose(params, state, obs, bitrates_bps):
     segment_duration_s = obs[OBS_SEGMENT_DURATION_S]
     throughput_bps = obs[OBS_THROUGHPUT_BPS]
@@ -519,7 +520,7 @@ def _throughput_choose(params, state, obs, bitrates_bps):
     return rung
 
 
-@njit(cache=True)
+@kernel
 def _throughput_abandon(params, state, obs, bitrates_bps):
     if params[2] == 0.0:
         return NO_RUNG
@@ -550,7 +551,7 @@ def _throughput_abandon(params, state, obs, bitrates_bps):
 # ----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@kernel
 def _dynamic_choose(params, state, obs, bitrates_bps):
     rungs = bitrates_bps.shape[0]
     bola_state = state[1:1 + BOLA_SCALARS + rungs]
@@ -579,7 +580,7 @@ def _dynamic_choose(params, state, obs, bitrates_bps):
 # ----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@kernel
 def _dynamicdash_parts(params, state, rungs):
     bolae_params = params[:BOLAE_PARAMS]
     bolae_state = state[1:1 + BOLAE_SCALARS + 2 * rungs]
@@ -588,7 +589,7 @@ def _dynamicdash_parts(params, state, rungs):
     return bolae_params, bolae_state, tput_params, tput_state
 
 
-@njit(cache=True)
+@kernel
 def _dynamicdash_choose(params, state, obs, bitrates_bps):
     bolae_params, bolae_state, tput_params, tput_state = _dynamicdash_parts(
         params, state, bitrates_bps.shape[0])
@@ -612,7 +613,7 @@ def _dynamicdash_choose(params, state, obs, bitrates_bps):
 # ----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@kernel
 def _bb_choose(params, obs, bitrates_bps):
     buffer_s = obs[OBS_BUFFER_S]
     top = bitrates_bps.shape[0] - 1
@@ -632,7 +633,7 @@ def _bb_choose(params, obs, bitrates_bps):
 # ----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@kernel
 def _bba0_choose(params, obs, bitrates_bps):
     buffer_s = obs[OBS_BUFFER_S]
     top = bitrates_bps.shape[0] - 1
@@ -679,7 +680,7 @@ MPC_HISTORY = 5
 MPC_MAX_HORIZON = 8
 
 
-@njit(cache=True)
+@kernel
 def _mpc_event(state, obs, event):
     if event != EVENT_DONE:
         return
@@ -803,7 +804,7 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
 # ----------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@kernel
 def abr_state_size(algo_id, rungs):
     """Length of the state array ``algo_id`` needs for a ladder of ``rungs`` rungs."""
     if algo_id == ALGO_BOLA:
@@ -821,7 +822,7 @@ def abr_state_size(algo_id, rungs):
     return 1
 
 
-@njit(cache=True)
+@kernel
 def abr_reset(algo_id, params, state, bitrates_bps, segment_duration_s):
     """Fill an algorithm's state array at the start of a session."""
     state[:] = 0.0
@@ -866,7 +867,7 @@ def abr_choose(algo_id, params, state, obs, bitrates_bps, size_bits):
     return _mpc_choose(params, state, obs, bitrates_bps, size_bits), 0.0
 
 
-@njit(cache=True)
+@kernel
 def abr_event(algo_id, params, state, obs, event, bitrates_bps):
     """Tell the algorithm about a full-buffer wait, a completed or an abandoned download."""
     rungs = bitrates_bps.shape[0]
@@ -885,7 +886,7 @@ def abr_event(algo_id, params, state, obs, event, bitrates_bps):
         _dashjs.dashjs_event(params, state, obs, event, bitrates_bps)
 
 
-@njit(cache=True)
+@kernel
 def abr_abandon(algo_id, params, state, obs, bitrates_bps):
     """During a download: the rung to abandon it for, or -1 to go on."""
     rungs = bitrates_bps.shape[0]
@@ -908,7 +909,7 @@ def abr_abandon(algo_id, params, state, obs, bitrates_bps):
     return NO_RUNG
 
 
-@njit(cache=True)
+@kernel
 def abr_can_abandon(algo_id, params):
     """Whether the algorithm ever abandons, so the player can skip the checkpoints otherwise."""
     if algo_id == ALGO_BOLA:

@@ -19,6 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
+from abrsim._jit import kernel
 from abrsim.abr._kernels import (
     EST_STATE_SIZE,
     EVENT_ABANDONED,
@@ -92,7 +93,7 @@ MP_RETRY_ABR = 14  # 1 (Sabre compatibility): after an abandonment, ask the ABR 
 MODEL_PARAMS = 15
 
 
-@njit(cache=True)
+@kernel
 def sample_end_s(start_s, duration_s, sample, loop_start_s):
     """When sample ``sample`` of the pass that began at ``loop_start_s`` ends."""
     if sample + 1 < start_s.shape[0]:
@@ -100,7 +101,7 @@ def sample_end_s(start_s, duration_s, sample, loop_start_s):
     return loop_start_s + duration_s
 
 
-@njit(cache=True)
+@kernel
 def next_sample(start_s, duration_s, sample, loop_start_s):
     """The cursor of the sample after ``sample`` (looping)."""
     sample += 1
@@ -109,7 +110,7 @@ def next_sample(start_s, duration_s, sample, loop_start_s):
     return sample, loop_start_s
 
 
-@njit(cache=True)
+@kernel
 def seek(start_s, duration_s, time_s, sample, loop_start_s):
     """Move a trace cursor ``(sample, loop_start_s)`` forward to the sample in force at ``time_s``."""
     while time_s >= sample_end_s(start_s, duration_s, sample, loop_start_s):
@@ -117,7 +118,7 @@ def seek(start_s, duration_s, time_s, sample, loop_start_s):
     return sample, loop_start_s
 
 
-@njit(cache=True)
+@kernel
 def scaled_latency(start_s, latency_s, duration_s, time_s, sample, loop_start_s):
     """Sabre's latency: one latency unit, continued at the next sample's rate when it crosses one.
 
@@ -136,7 +137,7 @@ def scaled_latency(start_s, latency_s, duration_s, time_s, sample, loop_start_s)
     return time_s, sample, loop_start_s
 
 
-@njit(cache=True)
+@kernel
 def transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bits, min_bits, min_s,
              sample, loop_start_s):
     """Send bits from trace time ``time_s``: all of ``size_bits``, or one abandonment step.
@@ -190,7 +191,7 @@ def transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bi
     return time_s, sent_bits, sample, loop_start_s
 
 
-@njit(cache=True)
+@kernel
 def transfer_step(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bits, min_bits, min_s,
                   sample, loop_start_s):
     """One abandonment step of a transfer: at least ``min_bits`` and ``min_s`` worth, or the rest.
@@ -213,7 +214,7 @@ def transfer_step(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, si
                     sample, loop_start_s)
 
 
-@njit(cache=True)
+@kernel
 def play(buffer_s, elapsed_s, started, stalled):
     """Advance playback by ``elapsed_s``: return ``(buffer_s, stall_s, stalled, new_stall)``."""
     if not started:
