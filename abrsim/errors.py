@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["AbrsimError", "InputError", "UnknownNameError"]
+__all__ = ["AbrsimError", "InputError", "NoProgressError", "UnknownNameError"]
 
 
 class AbrsimError(Exception):
@@ -66,3 +66,12 @@ class UnknownNameError(AbrsimError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message otherwise
         return str(self.args[0])
+
+
+class NoProgressError(AbrsimError):
+    """A simulation that cannot finish: flows that no data can ever reach.
+
+    Raised by the discrete-event engine when a link has active flows but carries no data for
+    longer than its stall limit, e.g. when a shared link's trace and a player's access trace
+    are never up at the same time.
+    """

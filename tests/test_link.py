@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from abrsim.engine.link import AccessLink, Link
+from abrsim.errors import NoProgressError
 from abrsim.trace import Trace
 
 
@@ -240,21 +241,39 @@ def test_naive_twin_on_a_known_case():
     assert done == pytest.approx([1.0, 1.1, 1.1])
 
 
-traces_st = st.builds(
-    lambda bws, steps, tail: Trace(np.concatenate(([0.0], np.cumsum(steps[:len(bws) - 1]))),
-                                   bws, float(np.sum(steps[:len(bws) - 1]) + tail)),
-    st.lists(st.sampled_from([0.0, 0.5e6, 1e6, 2e6, 3e6, 8e6]), min_size=1, max_size=4).filter(any),
-    st.lists(st.floats(0.2, 3.0), min_size=3, max_size=3),
-    st.floats(0.2, 3.0),
-)
-jobs_st = st.lists(
-    st.tuples(st.floats(0.0, 6.0), st.floats(1e4, 4e6), st.none() | traces_st, st.floats(0.0, 4.0)),
-    min_size=1, max_size=10)
+POSITIVE_BPS = [0.5e6, 1e6, 2e6, 3e6, 8e6]
+
+
+def trace_strategy(bandwidths_bps: list[float]) -> st.SearchStrategy[Trace]:
+    return st.builds(
+        lambda bws, steps, tail: Trace(np.concatenate(([0.0], np.cumsum(steps[:len(bws) - 1]))),
+                                       bws, float(np.sum(steps[:len(bws) - 1]) + tail)),
+        st.lists(st.sampled_from(bandwidths_bps), min_size=1, max_size=4).filter(any),
+        st.lists(st.floats(0.2, 3.0), min_size=3, max_size=3),
+        st.floats(0.2, 3.0),
+    )
+
+
+@st.composite
+def link_cases(draw: st.DrawFn) -> tuple[Trace, list]:
+    """A capacity trace and jobs that can all finish.
+
+    Outages of the link and of an access link are never both possible in one case: a flow
+    whose access link is up only while the link is down never finishes (see
+    ``test_a_flow_that_can_never_progress_is_reported``).
+    """
+    capacity = draw(trace_strategy([0.0, *POSITIVE_BPS]))
+    access_st = trace_strategy([0.0, *POSITIVE_BPS] if np.all(capacity.bandwidth_bps > 0) else POSITIVE_BPS)
+    jobs = draw(st.lists(
+        st.tuples(st.floats(0.0, 6.0), st.floats(1e4, 4e6), st.none() | access_st, st.floats(0.0, 4.0)),
+        min_size=1, max_size=10))
+    return capacity, jobs
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(capacity=traces_st, jobs=jobs_st)
-def test_link_matches_the_naive_twin(capacity, jobs):
+@given(case=link_cases())
+def test_link_matches_the_naive_twin(case):
+    capacity, jobs = case
     env = simpy.Environment()
     link = Link(env, capacity)
     accesses = [None if access is None else AccessLink(access, offset_s=offset, origin_s=start)
@@ -264,3 +283,20 @@ def test_link_matches_the_naive_twin(capacity, jobs):
     np.testing.assert_allclose(done, expected, rtol=1e-9, atol=1e-7)
     assert link.active_flows == 0
     assert link.delivered_bits == pytest.approx(sum(size for _, size, _, _ in jobs), rel=1e-9)
+
+
+def test_a_flow_that_can_never_progress_is_reported():
+    # The link is up in the second second of every two, the flow's access link (shifted by 1 s)
+    # only in the first: no bit can ever move. Found by the property test above.
+    pulse = Trace([0.0, 1.0], [0.0, 0.5e6], 2.0)
+    env = simpy.Environment()
+    link = Link(env, pulse, "bottleneck", stall_limit_s=100.0)
+    link.start(1e4, AccessLink(pulse, offset_s=1.0))
+    message = r"link 'bottleneck': 1 flow\(s\) received no data from t=0.000 s"
+    with pytest.raises(NoProgressError, match=message):
+        env.run()
+    assert 100.0 < env.now <= 102.0
+    # With the access link in phase the same flow finishes.
+    env = simpy.Environment()
+    link = Link(env, pulse, stall_limit_s=100.0)
+    assert run_jobs(link, [(0.0, 1e4, AccessLink(pulse))]) == [pytest.approx(1.02)]

@@ -26,12 +26,15 @@ import numpy as np
 import simpy
 
 from abrsim.engine._session import next_sample, sample_end_s, scaled_latency, seek, transfer, transfer_step
+from abrsim.errors import NoProgressError
 from abrsim.trace import Trace
 
 __all__ = ["TIME_EPSILON_S", "AccessLink", "CdnNetwork", "CdnRoute", "Flow", "Link"]
 
 #: Targets due within this much time are treated as reached (guards against rounding loops).
 TIME_EPSILON_S = 1e-9
+#: A link whose flows receive no data for this long (simulated) can never finish them.
+STALL_LIMIT_S = 86_400.0
 
 _INF = math.inf
 _Entry = tuple[float, int, "Flow", int]  # (key, tie-break, flow, version) in the link's heaps
@@ -217,6 +220,9 @@ class Link:
         env: the simulation environment.
         trace: capacity over time.
         name: a label for reports.
+        stall_limit_s: raise :class:`~abrsim.errors.NoProgressError` when the link has had
+            flows but carried no data for this long (default one simulated day): its capacity
+            and their access links are then never up together, and the run would not end.
 
     Attributes:
         delivered_bits: bits carried so far.
@@ -225,8 +231,12 @@ class Link:
         busy_s: time with at least one flow.
     """
 
-    def __init__(self, env: simpy.Environment, trace: Trace, name: str = "") -> None:
+    def __init__(self, env: simpy.Environment, trace: Trace, name: str = "",
+                 stall_limit_s: float = STALL_LIMIT_S) -> None:
+        if not stall_limit_s > 0.0:
+            raise ValueError(f'"stall_limit_s" must be > 0, got {stall_limit_s!r}')
         self.env = env
+        self.stall_limit_s = float(stall_limit_s)
         self.trace = trace
         self.name = name or trace.name
         self._start_s = trace.start_s
@@ -256,6 +266,8 @@ class Link:
         self.busy_capacity_bits = 0.0
         self.busy_s = 0.0
         self.flows_started = 0
+        self._progress_s = self._now_s  # when the link last carried data or became busy
+        self._progress_bits = 0.0
 
     def __repr__(self) -> str:
         return f"Link({self.name!r}, flows={self.active_flows})"
@@ -277,6 +289,9 @@ class Link:
             raise ValueError(f'"size_bits" must be finite and > 0, got {size_bits!r}')
         now = self.env.now
         self._advance(now)
+        if not self.active_flows:
+            self._progress_s = now
+            self._progress_bits = self.delivered_bits
         flow = Flow(self, float(size_bits), access)
         self.flows_started += 1
         change_s = _INF
@@ -470,14 +485,13 @@ class Link:
                 heapq.heapify(heap)
 
     def _fire_due(self, now: float) -> None:
-        """Apply limit changes and complete the targets due now."""
+        """Complete the targets due now, then apply the limit changes due now.
+
+        Targets come first: one reached at the very moment its access link goes down was
+        reached at the old rate (applying the change first could leave it a rounding error
+        short until the access link comes back).
+        """
         reached: list[Flow] = []
-        while True:
-            entry = self._peek(self._cap_changes, "alive")
-            if entry is None or entry[0] > now + TIME_EPSILON_S:
-                break
-            heapq.heappop(self._cap_changes)
-            self._change_cap(entry[2], now)
         share_bps = self._fair_share_bps() if self._sharing else 0.0
         slack_bits = share_bps * TIME_EPSILON_S if share_bps > 0.0 else 0.0
         while True:
@@ -507,7 +521,15 @@ class Link:
                 flow.mark_version += 1
                 self._push_mark(flow, now)
             event.succeed()
-        if reached:
+        changed = False
+        while True:
+            entry = self._peek(self._cap_changes, "alive")
+            if entry is None or entry[0] > now + TIME_EPSILON_S:
+                break
+            heapq.heappop(self._cap_changes)
+            self._change_cap(entry[2], now)
+            changed = True
+        if reached and not changed:  # _change_cap rebalances
             self._rebalance(now)
 
     def _change_cap(self, flow: Flow, now: float) -> None:
@@ -561,9 +583,21 @@ class Link:
         self._timer_at_s = _INF
         now = self.env.now
         self._advance(now)
+        self._check_progress(now)
         self._fire_due(now)
         self._rebalance(now)
         self._schedule()
+
+    def _check_progress(self, now: float) -> None:
+        if self.delivered_bits > self._progress_bits:
+            self._progress_s = now
+            self._progress_bits = self.delivered_bits
+        elif self.active_flows and now - self._progress_s > self.stall_limit_s:
+            raise NoProgressError(
+                f"link {self.name!r}: {self.active_flows} flow(s) received no data from "
+                f"t={self._progress_s:.3f} s to t={now:.3f} s (stall limit {self.stall_limit_s:g} s); "
+                "the link's capacity and their access links are never up at the same time"
+            )
 
     def stats(self) -> dict[str, Any]:
         """Totals so far: delivered bits, capacity integrals, busy time and utilisation."""
