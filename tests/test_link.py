@@ -229,6 +229,9 @@ def naive_ps(capacity: Trace, jobs: list[tuple[float, float, Trace | None, float
                 del left[index]
             else:
                 left[index] -= rates[index] * (next_s - time_s)
+                if left[index] <= 1e-12 * jobs[index][1]:  # done but for rounding, as the link rules
+                    done[index] = next_s
+                    del left[index]
         time_s = next_s
     return done
 
@@ -283,6 +286,17 @@ def test_link_matches_the_naive_twin(case):
     np.testing.assert_allclose(done, expected, rtol=1e-9, atol=1e-7)
     assert link.active_flows == 0
     assert link.delivered_bits == pytest.approx(sum(size for _, size, _, _ in jobs), rel=1e-9)
+
+
+def test_a_target_due_when_a_rate_drops_counts_at_the_old_rate():
+    # Found by the property test: 1e5 bits at 0.5 Mbit/s end exactly when the rate drops to 0
+    # (0.2 s of 1.0 s and 1.2 s is not exact in binary); finishing after the outage is wrong.
+    up_then_down = Trace([0.0, 0.2], [0.0, 0.5e6], 1.2)  # up in [0.2, 1.2), down in [1.2, 1.4)
+    link = Link(simpy.Environment(), up_then_down)
+    assert run_jobs(link, [(1.0, 1e5, None)]) == [pytest.approx(1.2)]
+    down_then_up = Trace([0.0, 1.0], [0.0, 0.5e6], 1.2)  # access: up in [1.0, 1.2)
+    link = Link(simpy.Environment(), constant(0.5e6))
+    assert run_jobs(link, [(0.0, 1e5, AccessLink(down_then_up))]) == [pytest.approx(1.2)]
 
 
 def test_a_flow_that_can_never_progress_is_reported():

@@ -33,6 +33,8 @@ __all__ = ["TIME_EPSILON_S", "AccessLink", "CdnNetwork", "CdnRoute", "Flow", "Li
 
 #: Targets due within this much time are treated as reached (guards against rounding loops).
 TIME_EPSILON_S = 1e-9
+#: Relative rounding allowed on the virtual clock (bits received per sharing flow).
+VIRTUAL_BITS_EPSILON = 1e-12
 #: A link whose flows receive no data for this long (simulated) can never finish them.
 STALL_LIMIT_S = 86_400.0
 
@@ -493,7 +495,10 @@ class Link:
         """
         reached: list[Flow] = []
         share_bps = self._fair_share_bps() if self._sharing else 0.0
-        slack_bits = share_bps * TIME_EPSILON_S if share_bps > 0.0 else 0.0
+        # A mark within rounding of the virtual clock is reached, also when the capacity has just
+        # dropped to nothing at the very moment it was due.
+        slack_bits = max(share_bps * TIME_EPSILON_S if share_bps > 0.0 else 0.0,
+                         VIRTUAL_BITS_EPSILON * self._virtual_bits)
         while True:
             entry = self._peek(self._sharing_marks)
             if entry is None or entry[0] > self._virtual_bits + slack_bits:
