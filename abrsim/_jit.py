@@ -15,8 +15,13 @@ from types import ModuleType
 from typing import Any
 
 from numba import njit
+from numba.core.cpu import CPUTargetOptions
 
 __all__ = ["flush_if_dependencies_changed", "kernel"]
+
+# ``_nrt`` is a private numba option (present from 0.5x to at least 0.68); without it kernels
+# compile with reference counting: correct, only slower.
+_NO_REFCOUNT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
 
 
 def kernel(function: Any) -> Any:
@@ -29,7 +34,7 @@ def kernel(function: Any) -> Any:
     this way may read, write and slice arrays but cannot create one; numba refuses to compile
     it if it tries.
     """
-    return njit(cache=True, _nrt=False)(function)
+    return njit(cache=True, **_NO_REFCOUNT)(function)
 
 
 def flush_if_dependencies_changed(dispatchers: Iterable[Any], dependencies: Iterable[ModuleType]) -> None:
