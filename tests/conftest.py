@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from abrsim.ladder import Ladder, Rung
 from abrsim.trace import Trace
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+# CI (.ci/run sets HYPOTHESIS_PROFILE=ci) draws the same examples on every run, so a result
+# does not depend on luck; a developer's run explores new ones each time.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def shared_path(*parts: str) -> Path:
