@@ -29,7 +29,7 @@ from abrsim.engine._session import next_sample, sample_end_s, scaled_latency, se
 from abrsim.errors import NoProgressError
 from abrsim.trace import Trace
 
-__all__ = ["TIME_EPSILON_S", "AccessLink", "CdnNetwork", "CdnRoute", "Flow", "Link"]
+__all__ = ["STALL_LIMIT_S", "TIME_EPSILON_S", "AccessLink", "CdnNetwork", "CdnRoute", "Flow", "Link"]
 
 #: Targets due within this much time are treated as reached (guards against rounding loops).
 TIME_EPSILON_S = 1e-9
