@@ -40,15 +40,16 @@ def test_sabre_every_session_present(sabre_rows):
 
 def test_sabre_without_abandonment_matches_every_row(sabre_rows):
     # Every noa row is within tolerance, except that Sabre sometimes counts one extra,
-    # zero-length rebuffer event (float residue in its ms buffer accounting; its README's quirk 2):
-    # there the total rebuffer time still matches.
+    # zero-length rebuffer event (its README's quirk 2): the final playout plays level =
+    # 3000 n - fcc ms segment by segment and can be left one rounding unit above zero. Every
+    # stall during a download matches, and so does the total rebuffer time.
     noa = [r for r in sabre_rows if r.config == "noa"]
     failed = [f"{r.algorithm} {r.trace}: {r.failure}" for r in noa if not (r.passed or r.residue_only)]
     assert failed == []
-    assert sum(r.residue_only for r in noa) <= 20  # 17 of 430 as measured
+    assert sum(r.residue_only for r in noa) <= 20  # 16 of 430 as measured
 
 
 def test_sabre_with_abandonment_matches_95_percent(sabre_rows):
     summary = summarize(sabre_rows)
-    assert summary["sabre_default_pass_rate"] >= 0.93
+    assert summary["sabre_default_pass_rate"] >= 0.95  # 409 of 430 as measured
     assert summary["sabre_default_pass_rate_except_residue_events"] >= 0.99
