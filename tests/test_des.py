@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numba
@@ -7,6 +8,8 @@ import numpy as np
 import pytest
 import simpy
 from conftest import shared_path
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from abrsim.abr import available, make
 from abrsim.engine import des, fast
@@ -292,3 +295,51 @@ def test_player_needs_some_limit():
     env = simpy.Environment()
     with pytest.raises(ValueError, match="unlimited access link"):
         Player(env, "p", make("bola"), group().ladder, PlayerModel(), AccessLink(None))
+
+
+POSITIVE_BPS = (0.3e6, 1e6, 2e6, 4e6, 8e6)
+
+
+def trace_of(bandwidths_bps: list[float], steps_s: list[float], name: str) -> Trace:
+    starts = np.concatenate(([0.0], np.cumsum(steps_s[:len(bandwidths_bps) - 1])))
+    return Trace(starts, bandwidths_bps, float(starts[-1] + steps_s[-1]), name=name)
+
+
+@st.composite
+def shared_link_scenarios(draw: st.DrawFn) -> Scenario:
+    """A few groups of players of any algorithm behind one trace-driven bottleneck."""
+    steps = st.lists(st.floats(0.5, 8.0), min_size=4, max_size=4)
+    capacity = trace_of(draw(st.lists(st.sampled_from(POSITIVE_BPS), min_size=1, max_size=4)), draw(steps),
+                        "link")
+    groups = []
+    for index in range(draw(st.integers(1, 3))):
+        access = None
+        if draw(st.booleans()):  # with outages of its own: the link never goes down, so they end
+            bandwidths = draw(st.lists(st.sampled_from((0.0, *POSITIVE_BPS)), min_size=1, max_size=4)
+                              .filter(any))
+            access = trace_of(bandwidths, draw(steps), f"access{index}")
+        name = draw(st.sampled_from([n for n in available() if n != "oracle"]))
+        model = draw(st.sampled_from((PlayerModel(), SABRE, PENSIEVE)))
+        arrivals = Arrivals("poisson", rate_per_s=draw(st.floats(0.2, 2.0)))
+        players = group(name, count=draw(st.integers(1, 3)), model=model, access=access, arrivals=arrivals)
+        groups.append(dataclasses.replace(players, name=f"g{index}"))
+    return Scenario(name="prop", groups=tuple(groups), bottleneck=Bottleneck(capacity))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=shared_link_scenarios(), seed=st.integers(0, 2**16))
+def test_shared_link_sessions_are_whole_and_conserve_bits_and_time(case, seed):
+    run = des.simulate(case, seed=seed)
+    delivered_bits = 0.0
+    for session, row in zip(run.sessions, run.rows(), strict=True):
+        log = session.log
+        model = session.model
+        assert log.completed.sum() == session.segments == session.ladder.segment_count
+        assert np.all(log.request_s <= log.first_byte_s) and np.all(log.first_byte_s <= log.done_s)
+        assert np.all(np.diff(log.request_s) >= 0.0)
+        assert np.all(log.stall_s >= 0.0) and np.all(log.wait_s >= 0.0)
+        assert np.all(log.downloaded_bits <= log.size_bits * (1 + 1e-9))
+        assert np.all(log.buffer_after_s <= model.max_buffer_s + session.ladder.segment_duration_s + 1e-9)
+        assert row["startup_s"] + row["played_s"] + row["rebuffer_s"] == pytest.approx(log.end_s)
+        delivered_bits += float(np.sum(log.downloaded_bits)) / model.goodput_factor
+    assert run.bottleneck["delivered_bits"] == pytest.approx(delivered_bits, rel=1e-9)
