@@ -1,4 +1,4 @@
-"""Keep numba's on-disk cache honest across modules.
+"""How abrsim compiles: the :func:`kernel` decorator, and an honest on-disk cache across modules.
 
 numba invalidates a cached function when its own source file changes, but not when a
 function it calls from another module changes: the cached machine code still has the old
