@@ -15,13 +15,21 @@ from types import ModuleType
 from typing import Any
 
 from numba import njit
-from numba.core.cpu import CPUTargetOptions
 
 __all__ = ["flush_if_dependencies_changed", "kernel"]
 
-# ``_nrt`` is a private numba option (present from 0.5x to at least 0.68); without it kernels
-# compile with reference counting: correct, only slower.
-_NO_REFCOUNT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+
+def _no_refcount_options() -> dict[str, bool]:
+    """``_nrt`` is a private numba option (0.5x to at least 0.68); without it kernels compile
+    with reference counting: correct, only slower."""
+    try:
+        from numba.core.cpu import CPUTargetOptions
+    except ImportError:
+        return {}
+    return {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+
+
+_NO_REFCOUNT = _no_refcount_options()
 
 
 def kernel(function: Any) -> Any:
