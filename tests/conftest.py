@@ -26,6 +26,13 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def step_trace(bandwidths_bps, durations_s, name: str = "") -> Trace:
+    """A trace of ``bandwidths_bps`` held for the first ``len(bandwidths_bps)`` of ``durations_s``."""
+    durations = np.asarray(durations_s[:len(bandwidths_bps)], dtype=float)
+    starts = np.concatenate(([0.0], np.cumsum(durations[:-1])))
+    return Trace(starts, bandwidths_bps, float(durations.sum()), name=name)
+
+
 @pytest.fixture
 def tiny_trace() -> Trace:
     return Trace([0.0, 10.0, 20.0], [3e6, 0.4e6, 5e6], 40.0, name="tiny")

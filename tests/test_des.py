@@ -7,7 +7,7 @@ import numba
 import numpy as np
 import pytest
 import simpy
-from conftest import shared_path
+from conftest import shared_path, step_trace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -300,24 +300,19 @@ def test_player_needs_some_limit():
 POSITIVE_BPS = (0.3e6, 1e6, 2e6, 4e6, 8e6)
 
 
-def trace_of(bandwidths_bps: list[float], steps_s: list[float], name: str) -> Trace:
-    starts = np.concatenate(([0.0], np.cumsum(steps_s[:len(bandwidths_bps) - 1])))
-    return Trace(starts, bandwidths_bps, float(starts[-1] + steps_s[-1]), name=name)
-
-
 @st.composite
 def shared_link_scenarios(draw: st.DrawFn) -> Scenario:
     """A few groups of players of any algorithm behind one trace-driven bottleneck."""
     steps = st.lists(st.floats(0.5, 8.0), min_size=4, max_size=4)
-    capacity = trace_of(draw(st.lists(st.sampled_from(POSITIVE_BPS), min_size=1, max_size=4)), draw(steps),
-                        "link")
+    capacity = step_trace(draw(st.lists(st.sampled_from(POSITIVE_BPS), min_size=1, max_size=4)), draw(steps),
+                          "link")
     groups = []
     for index in range(draw(st.integers(1, 3))):
         access = None
         if draw(st.booleans()):  # with outages of its own: the link never goes down, so they end
             bandwidths = draw(st.lists(st.sampled_from((0.0, *POSITIVE_BPS)), min_size=1, max_size=4)
                               .filter(any))
-            access = trace_of(bandwidths, draw(steps), f"access{index}")
+            access = step_trace(bandwidths, draw(steps), f"access{index}")
         name = draw(st.sampled_from([n for n in available() if n != "oracle"]))
         model = draw(st.sampled_from((PlayerModel(), SABRE, PENSIEVE)))
         arrivals = Arrivals("poisson", rate_per_s=draw(st.floats(0.2, 2.0)))

@@ -5,6 +5,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 import simpy
+from conftest import step_trace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -248,13 +249,9 @@ POSITIVE_BPS = [0.5e6, 1e6, 2e6, 3e6, 8e6]
 
 
 def trace_strategy(bandwidths_bps: list[float]) -> st.SearchStrategy[Trace]:
-    return st.builds(
-        lambda bws, steps, tail: Trace(np.concatenate(([0.0], np.cumsum(steps[:len(bws) - 1]))),
-                                       bws, float(np.sum(steps[:len(bws) - 1]) + tail)),
-        st.lists(st.sampled_from(bandwidths_bps), min_size=1, max_size=4).filter(any),
-        st.lists(st.floats(0.2, 3.0), min_size=3, max_size=3),
-        st.floats(0.2, 3.0),
-    )
+    return st.builds(step_trace,
+                     st.lists(st.sampled_from(bandwidths_bps), min_size=1, max_size=4).filter(any),
+                     st.lists(st.floats(0.2, 3.0), min_size=4, max_size=4))
 
 
 @st.composite

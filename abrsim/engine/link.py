@@ -526,15 +526,13 @@ class Link:
                 flow.mark_version += 1
                 self._push_mark(flow, now)
             event.succeed()
-        changed = False
         while True:
             entry = self._peek(self._cap_changes, "alive")
             if entry is None or entry[0] > now + TIME_EPSILON_S:
                 break
             heapq.heappop(self._cap_changes)
             self._change_cap(entry[2], now)
-            changed = True
-        if reached and not changed:  # _change_cap rebalances
+        if reached:
             self._rebalance(now)
 
     def _change_cap(self, flow: Flow, now: float) -> None:
