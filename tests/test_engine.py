@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from abrsim.abr import available, make
+from abrsim.engine._session import transfer
 from abrsim.engine.fast import run_batch, run_session
 from abrsim.ladder import Ladder, Rung
 from abrsim.model import PlayerModel
@@ -128,6 +129,17 @@ def test_trace_loops_past_its_end():
     trace = Trace([0.0, 1.0], [1e6, 0.0], 2.0)  # 1 Mbit/s then an outage, repeating
     log = run_session(trace, ladder, "throughput", PlayerModel(request_latency_s=0.0))
     assert log.done_s.tolist() == [1.0, 3.0, 5.0]
+
+
+@pytest.mark.parametrize(("min_bits", "min_s"), [(0.0, 0.0), (12000.0, -0.05)], ids=["whole", "step"])
+def test_a_download_due_at_a_sample_end_does_not_wait_out_the_next_outage(min_bits, min_s):
+    # 50 ms without bandwidth then 50 ms at 1 kbit/s, looping: 3000 bits take 60 passes and the
+    # last bit arrives exactly at 6 s, the end of an up-sample. Rounding in the trace walk once
+    # left ~1e-12 bits for after the next outage (6.05 s).
+    start_s, bandwidth_bps = np.array([0.0, 0.05]), np.array([0.0, 1000.0])
+    done_s, sent_bits, _, _ = transfer(start_s, bandwidth_bps, 0.1, 1.0, 0.0, 3000.0, min_bits, min_s, 0, 0.0)
+    assert done_s == pytest.approx(6.0, abs=1e-12)
+    assert sent_bits == pytest.approx(3000.0, rel=1e-12)
 
 
 def test_pause_counts_as_wait_and_drains_buffer(tiny_trace, vbr_ladder):

@@ -92,6 +92,12 @@ MP_PROGRESS_S = 13  # ... and this much time between checks
 MP_RETRY_ABR = 14  # 1 (Sabre compatibility): after an abandonment, ask the ABR again
 MODEL_PARAMS = 15
 
+#: Relative rounding allowed at a trace sample's end: a transfer due within this share of the
+#: end time (a few hundred float ulps) completes in the sample. Without it, a download that ends
+#: exactly at a sample boundary, as whole-ms, whole-kbit/s traces make happen, could be left
+#: 1e-12 bits short and wait out a following outage.
+SAMPLE_END_SLACK = 1e-13
+
 
 @kernel
 def sample_end_s(start_s, duration_s, sample, loop_start_s):
@@ -160,7 +166,8 @@ def transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bi
         bits = 0.0
         if rate_bps > 0.0:
             wanted_bits = max(min_bits, min_s * rate_bps) if stepping else remaining_bits
-            to_end_bits = left_s * rate_bps
+            # Bits due within rounding of the sample's end arrive in it, not after the next outage.
+            to_end_bits = (left_s + SAMPLE_END_SLACK * max(1.0, end_s)) * rate_bps
             if remaining_bits <= wanted_bits and remaining_bits <= to_end_bits:
                 bits = remaining_bits
                 spent_s = bits / rate_bps
@@ -172,7 +179,7 @@ def transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bi
                 min_bits = 0.0  # this step is complete (also guards against rounding loops)
                 min_s = 0.0
             else:
-                bits = to_end_bits
+                bits = left_s * rate_bps
                 spent_s = left_s
                 time_s = end_s
                 sample, loop_start_s = next_sample(start_s, duration_s, sample, loop_start_s)
