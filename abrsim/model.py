@@ -60,6 +60,12 @@ class PlayerModel:
         abandon_check_s: ... and at least this long a transfer (Sabre: 12,000 bits, 50 ms).
         compat_sabre_retry_abr: Sabre compatibility: after an abandonment, ask the algorithm
             again instead of requesting the rung it abandoned to (Sabre ignores that rung).
+        compat_sabre_residue_stalls: Sabre compatibility: count the zero-length stall Sabre's
+            final playout records when its millisecond arithmetic leaves a residue of about
+            1e-12 ms (see :mod:`abrsim.engine._sabre_ms`). Adds at most one to
+            ``rebuffer_count`` and nothing to stall time. Needs Sabre's download model:
+            ``latency_scaled``, ``latency_on_trace_clock`` and ``cap_counts_next_segment`` on,
+            ``wait_step_s``, ``startup_threshold_s`` and ``resume_threshold_s`` 0.
         algorithm_defaults: parameter defaults this preset gives algorithms, as
             ``("algorithm.parameter", value)`` pairs; explicit parameters still win.
 
@@ -86,6 +92,7 @@ class PlayerModel:
     abandon_check_bits: float = 12000.0
     abandon_check_s: float = 0.05
     compat_sabre_retry_abr: bool = False
+    compat_sabre_residue_stalls: bool = False
     algorithm_defaults: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self) -> None:
@@ -117,6 +124,18 @@ class PlayerModel:
         check(self.abandon_check_bits >= 0 and self.abandon_check_s >= 0
               and self.abandon_check_bits + self.abandon_check_s > 0, "abandon_check_bits",
               "with abandon_check_s, >= 0 and not both 0")
+        if self.compat_sabre_residue_stalls:
+            other = [name for name, ok in (
+                ("latency_scaled", self.latency_scaled),
+                ("latency_on_trace_clock", self.latency_on_trace_clock),
+                ("cap_counts_next_segment", self.cap_counts_next_segment),
+                ("wait_step_s", self.wait_step_s == 0),
+                ("startup_threshold_s", self.startup_threshold_s == 0),
+                ("resume_threshold_s", self.resume_threshold_s == 0)) if not ok]
+            check(not other, "compat_sabre_residue_stalls",
+                  "off unless the model is Sabre's (latency_scaled, latency_on_trace_clock and "
+                  "cap_counts_next_segment on, wait_step_s, startup_threshold_s and resume_threshold_s 0); "
+                  f"these differ: {', '.join(other)}")
         object.__setattr__(self, "algorithm_defaults",
                            tuple((str(k), v) for k, v in self.algorithm_defaults))
 
@@ -177,7 +196,8 @@ def _coerce(key: str, value: object, current: object) -> object:
 
 #: Sabre (UMass-LIDS/sabre at 09b03bb, its defaults): latency from the trace, continued across
 #: samples; 25 s buffer; first segment at rung 0; EWMA 3 s / 8 s; abandonment checked every
-#: 12 kbit / 50 ms; after an abandonment the ABR is asked again (Sabre's typo, see its README).
+#: 12 kbit / 50 ms; after an abandonment the ABR is asked again (Sabre's typo, see its README);
+#: the zero-length stall its final playout can count from float residue is counted too.
 SABRE = PlayerModel(
     name="sabre",
     request_latency_s=0.0,
@@ -185,6 +205,7 @@ SABRE = PlayerModel(
     latency_scaled=True,
     abandonment=True,
     compat_sabre_retry_abr=True,
+    compat_sabre_residue_stalls=True,
 )
 
 #: Pensieve's test environment (hongzimao/pensieve test/fixed_env.py): 80 ms RTT outside the

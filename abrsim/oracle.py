@@ -83,6 +83,7 @@ import numpy as np
 from numba import njit
 
 from abrsim._jit import kernel
+from abrsim.engine import _sabre_ms as sabre_ms
 from abrsim.engine import _session as engine
 from abrsim.engine.fast import model_array
 from abrsim.errors import InputError
@@ -518,8 +519,16 @@ def replay_rungs(trace: Trace, ladder: Ladder, model: PlayerModel | None, rungs:
                          f"{ladder.rung_count - 1}", field="rungs")
     log = np.zeros((segments, engine.LOG_COLUMNS))
     session = np.zeros(engine.SESSION_COLUMNS)
-    _replay(*_trace_inputs(trace), np.ascontiguousarray(ladder.size_bits), ladder.segment_duration_s,
+    inputs = _trace_inputs(trace)
+    _replay(*inputs, np.ascontiguousarray(ladder.size_bits), ladder.segment_duration_s,
             model_params, sequence, log, session)
+    if model.compat_sabre_residue_stalls:
+        session[engine.SES_REBUFFER_COUNT] += sabre_ms.replay(
+            *inputs, ladder.size_bits, ladder.segment_duration_s, model.max_buffer_s, model.request_latency_s,
+            model.goodput_factor, False, model.abandon_check_bits, model.abandon_check_s, 0.0,
+            log[:, engine.COL_SEGMENT], sequence,
+            log[:, engine.COL_DOWNLOADED_BITS], log[:, engine.COL_BUFFER_AFTER_S], log[:, engine.COL_WAIT_S],
+            log[:, engine.COL_ABANDONED], 0, segments)[0]
     values = metrics_table(
         sequence, log[:, engine.COL_STALL_S], log[:, engine.COL_SIZE_BITS],
         log[:, engine.COL_DOWNLOADED_BITS], log[:, engine.COL_ABANDONED], np.zeros(1),

@@ -46,9 +46,6 @@ class ParityRow:
         config: the reference's configuration name (e.g. ``noa``, ``default``).
         passed: whether every compared value is within tolerance.
         failure: the first value out of tolerance, as ``name: abrsim X vs reference Y``.
-        residue_only: the only difference is one extra rebuffer event that Sabre counted
-            while its total rebuffer time matches abrsim's: a zero-length stall made by
-            float residue in Sabre's buffer accounting (its README, quirk 2).
     """
 
     kind: str
@@ -58,7 +55,6 @@ class ParityRow:
     config: str
     passed: bool
     failure: str = ""
-    residue_only: bool = False
 
 
 def _close(name: str, got: float, want: float, rel: float, abs_: float = 0.0) -> str:
@@ -118,10 +114,8 @@ def _sabre_rows(folder: Path, rows: list[dict[str, str]], inputs: _Inputs,
                        float(row["total_bitrate_change"]), 0.005, 1e-9),
             ]
             failures = [c for c in checks if c]
-            residue = (failures == [checks[2]]
-                       and round(float(row["total_rebuffer_events"])) == log.rebuffer_count + 1)
             results.append(ParityRow("sabre", row["dataset"], row["trace"], algorithm, config, not failures,
-                                     failures[0] if failures else "", residue))
+                                     failures[0] if failures else ""))
     return results
 
 
@@ -217,20 +211,14 @@ def summarize(results: list[ParityRow]) -> dict[str, float | None]:
     """Headline pass rates (None where there are no such rows).
 
     ``sabre_noa_pass_rate``, ``sabre_default_pass_rate`` and ``pensieve_pass_rate`` count a
-    session as passing only if every value is within tolerance; the ``..._except_residue_events``
-    rates also pass Sabre sessions whose only difference is one zero-length rebuffer event.
+    session as passing only if every value is within tolerance.
     """
     def rate(rows: list[ParityRow]) -> float | None:
         return sum(r.passed for r in rows) / len(rows) if rows else None
 
-    noa = [r for r in results if r.kind == "sabre" and r.config == "noa"]
-    default = [r for r in results if r.kind == "sabre" and r.config != "noa"]
-    lenient = [ParityRow(r.kind, r.dataset, r.trace, r.algorithm, r.config, r.passed or r.residue_only)
-               for r in noa + default]
+    sabre = [r for r in results if r.kind == "sabre"]
     return {
-        "sabre_noa_pass_rate": rate(noa),
-        "sabre_default_pass_rate": rate(default),
+        "sabre_noa_pass_rate": rate([r for r in sabre if r.config == "noa"]),
+        "sabre_default_pass_rate": rate([r for r in sabre if r.config != "noa"]),
         "pensieve_pass_rate": rate([r for r in results if r.kind == "pensieve"]),
-        "sabre_noa_pass_rate_except_residue_events": rate(lenient[: len(noa)]),
-        "sabre_default_pass_rate_except_residue_events": rate(lenient[len(noa):]),
     }

@@ -6,12 +6,17 @@ machine without it.
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 
 import pytest
 from conftest import shared_path
 
+from abrsim.engine.fast import run_batch
+from abrsim.ladder import load_ladder
+from abrsim.model import SABRE
 from abrsim.parity import check_reference, summarize
+from abrsim.trace import load_trace
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +44,37 @@ def test_sabre_every_session_present(sabre_rows):
 
 
 def test_sabre_without_abandonment_matches_every_row(sabre_rows):
-    # Every noa row is within tolerance, except that Sabre sometimes counts one extra,
-    # zero-length rebuffer event (its README's quirk 2): the final playout plays level =
-    # 3000 n - fcc ms segment by segment and can be left one rounding unit above zero. Every
-    # stall during a download matches, and so does the total rebuffer time.
+    # Rebuffer events included: Sabre's final playout sometimes counts a zero-length stall from
+    # float residue (its README's quirk 2), and the sabre preset's compat_sabre_residue_stalls
+    # reproduces it by replaying Sabre's millisecond arithmetic.
     noa = [r for r in sabre_rows if r.config == "noa"]
-    failed = [f"{r.algorithm} {r.trace}: {r.failure}" for r in noa if not (r.passed or r.residue_only)]
+    failed = [f"{r.algorithm} {r.trace}: {r.failure}" for r in noa if not r.passed]
     assert failed == []
-    assert sum(r.residue_only for r in noa) <= 20  # 16 of 430 as measured
 
 
 def test_sabre_with_abandonment_matches_95_percent(sabre_rows):
     summary = summarize(sabre_rows)
-    assert summary["sabre_default_pass_rate"] >= 0.95  # 409 of 430 as measured
-    assert summary["sabre_default_pass_rate_except_residue_events"] >= 0.99
+    assert summary["sabre_default_pass_rate"] >= 0.95  # the criterion
+    # 429 of 430 as measured; the other is an exact BOLA-E tie that rounding breaks the other way.
+    assert summary["sabre_default_pass_rate"] >= 0.99
+
+
+def test_without_the_residue_option_sabre_counts_extra_zero_length_stalls():
+    # The option is what closes the gap: without it, exactly the sessions where Sabre's final
+    # playout left a residue differ, by one event, with the same rebuffer time.
+    reference = shared_path("reference", "sabre")
+    with open(reference / "summary_3g.csv", newline="") as file:
+        rows = [r for r in csv.DictReader(file) if r["algorithm"] == "bola" and r["config"] == "noa"]
+    traces = [load_trace(reference / "inputs" / "3g" / r["trace"]) for r in rows]
+    ladder = load_ladder(str(reference / "inputs" / "bbb.json"))
+    model = SABRE.replace(abandonment=False)
+    with_option = run_batch(traces, ladder, "bola", model)
+    without = run_batch(traces, ladder, "bola", model.replace(compat_sabre_residue_stalls=False))
+    extra = 0
+    for index, row in enumerate(rows):
+        a, b = with_option.session_log(index), without.session_log(index)
+        assert a.rebuffer_count == round(float(row["total_rebuffer_events"]))
+        assert a.rebuffer_count - b.rebuffer_count in (0, 1)
+        assert a.stall_s.sum() == b.stall_s.sum()
+        extra += a.rebuffer_count - b.rebuffer_count
+    assert extra == 6  # as measured: 6 of the 86 bola noa sessions

@@ -97,6 +97,7 @@ def model_array(model: PlayerModel, ladder: Ladder) -> np.ndarray:
     values[kernel.MP_PROGRESS_BITS] = model.abandon_check_bits
     values[kernel.MP_PROGRESS_S] = model.abandon_check_s
     values[kernel.MP_RETRY_ABR] = model.compat_sabre_retry_abr
+    values[kernel.MP_SABRE_RESIDUE] = model.compat_sabre_residue_stalls
     return values
 
 

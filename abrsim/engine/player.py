@@ -58,6 +58,7 @@ from abrsim.abr._kernels import (
     estimator_throughput_bps,
     estimator_update,
 )
+from abrsim.engine._sabre_ms import replay
 from abrsim.engine._session import play
 from abrsim.engine.link import AccessLink, CdnNetwork, CdnRoute, Flow, Link
 from abrsim.ladder import Ladder
@@ -506,10 +507,33 @@ class Player:
             abr_event(algo_id, abr_params, abr_state, obs, EVENT_DONE, bitrates_bps)
             last_rung = rung
             index += 1
+        if (model.compat_sabre_residue_stalls and link is None and cdn is None and rtt is None
+                and reconnect is None and access.limited):
+            rebuffer_count += self._sabre_residue(checking, progress_bits, progress_s)
         # The first frame shows decode_s after playback starts; the whole playout shifts with it.
         self.startup_s = startup_s + self.decode_s
         self.end_s = time_s + buffer_s + self.decode_s
         self.rebuffer_count = rebuffer_count
+
+    def _sabre_residue(self, checking: bool, progress_bits: float, progress_s: float) -> int:
+        """1 if Sabre's final playout would count a zero-length stall (see :mod:`abrsim.engine._sabre_ms`).
+
+        Only for a player alone on its access link, whose requests see the trace's latency.
+        """
+        trace = self.access.trace
+        assert trace is not None
+        model = self.model
+        table = np.array(self.records, dtype=np.float64)
+        column = {name: table[:, index] for index, name in enumerate(SegmentRecord._fields)}
+        latency_s = trace.latency_s if trace.latency_s is not None else np.zeros(trace.start_s.size)
+        # The trace clock ran during DNS, connection and manifest (latency is on it in Sabre's model).
+        skip_s = self.access.offset_s + self.dns_s + self.connect_s + self.manifest_s
+        return int(replay(
+            trace.start_s, trace.bandwidth_bps, latency_s, trace.latency_s is not None, trace.duration_s,
+            self.ladder.size_bits, float(self.ladder.segment_duration_s), float(model.max_buffer_s),
+            float(model.request_latency_s), float(model.goodput_factor), checking, progress_bits,
+            progress_s, skip_s, column["segment"], column["rung"].astype(np.int64), column["downloaded_bits"],
+            column["buffer_after_s"], column["wait_s"], column["abandoned"], 0, len(self.records))[0])
 
     def _checkpoint(self, flow: Flow, sent_bits: float, min_bits: float, min_s: float) -> Any:
         """Wait for one abandonment step on a shared link; return whether the flow completed.
