@@ -15,15 +15,28 @@ decrements, the request latency, the transfer (in 12 kbit / 50 ms abandonment st
 player checks), full-buffer waits, ABR pauses and the buffer's ``fcc``. It decides nothing:
 the rungs, abandoned attempts and pauses all come from the session's log.
 
-Only :data:`abrsim.model.SABRE`-like models use it (``compat_sabre_residue_stalls``). Arrays
-and scalars only; nothing allocates.
+Only :data:`abrsim.model.SABRE`-like models use it (``compat_sabre_residue_stalls``): the fast
+engine through :func:`add_residue_stalls` after its sessions ran, the discrete-event player and
+the oracle's replay per session. It is compiled only when first used. Arrays and scalars only.
 """
 
 from __future__ import annotations
 
 import math
 
+from numba import njit
+
 from abrsim._jit import kernel
+from abrsim.engine._session import (
+    COL_ABANDONED,
+    COL_BUFFER_AFTER_S,
+    COL_DOWNLOADED_BITS,
+    COL_SEGMENT,
+    COL_WAIT_S,
+    SES_FIRST_RECORD,
+    SES_REBUFFER_COUNT,
+    SES_RECORDS,
+)
 
 
 @kernel
@@ -259,3 +272,25 @@ def replay(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bits
     level_ms = segment_ms * segments - fcc_ms
     segments, fcc_ms, _, residue = deplete(segments, fcc_ms, level_ms, segment_ms)
     return (1 if residue else 0), clock_ms + level_ms, stall_ms
+
+
+@njit(cache=True)
+def add_residue_stalls(trace_offsets, start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bits,
+                       segment_duration_s, max_buffer_s, default_latency_s, goodput_factor, checking,
+                       progress_bits, progress_s, log, rungs, session):
+    """Add Sabre's final-playout residue stall to each session of a fast-engine batch.
+
+    Arguments as for :func:`abrsim.engine._session.run_batch`, after it ran (``log`` and
+    ``rungs`` its rows, ``session`` its per-session table, updated in place).
+    """
+    for index in range(trace_offsets.shape[0] - 1):
+        first = trace_offsets[index]
+        last = trace_offsets[index + 1]
+        row = int(session[index, SES_FIRST_RECORD])
+        residue, _, _ = replay(
+            start_s[first:last], bandwidth_bps[first:last], latency_s[first:last], has_latency[index],
+            duration_s[index], size_bits, segment_duration_s, max_buffer_s, default_latency_s, goodput_factor,
+            checking, progress_bits, progress_s, 0.0, log[:, COL_SEGMENT], rungs, log[:, COL_DOWNLOADED_BITS],
+            log[:, COL_BUFFER_AFTER_S], log[:, COL_WAIT_S], log[:, COL_ABANDONED], row,
+            row + int(session[index, SES_RECORDS]))
+        session[index, SES_REBUFFER_COUNT] += residue

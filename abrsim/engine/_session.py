@@ -50,7 +50,6 @@ from abrsim.abr._kernels import (
     estimator_throughput_bps,
     estimator_update,
 )
-from abrsim.engine._sabre_ms import replay
 
 # Columns of the per-download float log (one row per download attempt).
 COL_SEGMENT = 0
@@ -91,8 +90,7 @@ MP_ABANDONMENT = 11  # 1: check for abandonment while downloading
 MP_PROGRESS_BITS = 12  # abandonment checkpoints: at least this many bits ...
 MP_PROGRESS_S = 13  # ... and this much time between checks
 MP_RETRY_ABR = 14  # 1 (Sabre compatibility): after an abandonment, ask the ABR again
-MP_SABRE_RESIDUE = 15  # 1 (Sabre compatibility): count the zero-length stall of Sabre's final playout
-MODEL_PARAMS = 16
+MODEL_PARAMS = 15
 
 #: Relative rounding allowed at a trace sample's end: a transfer due within this share of the
 #: end time (a few hundred float ulps) completes in the sample. Without it, a download that ends
@@ -410,12 +408,6 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
         abr_event(algo_id, abr_params, abr_state, obs, EVENT_DONE, bitrates_bps)
         last_rung = rung
         index += 1
-    if model_params[MP_SABRE_RESIDUE] != 0.0:
-        rebuffer_count += replay(
-            start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bits, segment_duration_s,
-            max_buffer_s, model_params[MP_REQUEST_LATENCY_S], goodput_factor, checking, progress_bits,
-            progress_s, 0.0, log[:, COL_SEGMENT], rungs, log[:, COL_DOWNLOADED_BITS],
-            log[:, COL_BUFFER_AFTER_S], log[:, COL_WAIT_S], log[:, COL_ABANDONED], first_record, row)[0]
     session[SES_STARTUP_S] = startup_s
     session[SES_END_S] = time_s + buffer_s
     session[SES_REBUFFER_COUNT] = rebuffer_count
@@ -452,9 +444,8 @@ def run_batch(trace_offsets, start_s, bandwidth_bps, latency_s, has_latency, dur
 def _refresh_cache() -> None:
     from abrsim import _jit
     from abrsim.abr import _dashjs, _kernels
-    from abrsim.engine import _sabre_ms
 
-    _jit.flush_if_dependencies_changed([run_session, run_batch], [_kernels, _dashjs, _sabre_ms])
+    _jit.flush_if_dependencies_changed([run_session, run_batch], [_kernels, _dashjs])
 
 
 _refresh_cache()

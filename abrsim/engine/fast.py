@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from abrsim.abr import KernelPolicy, estimator_arrays, make
+from abrsim.abr._kernels import abr_can_abandon
 from abrsim.engine import _session as kernel
+from abrsim.engine._sabre_ms import add_residue_stalls
 from abrsim.errors import InputError
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
@@ -97,7 +99,6 @@ def model_array(model: PlayerModel, ladder: Ladder) -> np.ndarray:
     values[kernel.MP_PROGRESS_BITS] = model.abandon_check_bits
     values[kernel.MP_PROGRESS_S] = model.abandon_check_s
     values[kernel.MP_RETRY_ABR] = model.compat_sabre_retry_abr
-    values[kernel.MP_SABRE_RESIDUE] = model.compat_sabre_residue_stalls
     return values
 
 
@@ -206,6 +207,13 @@ def run_batch(
         if used >= 0:
             break
         rows *= 4
+    if model.compat_sabre_residue_stalls:
+        checking = model.abandonment and abr_can_abandon(policy.spec.algo_id, policy.param_array(ladder))
+        add_residue_stalls(
+            packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
+            packed.duration_s, ladder.size_bits, ladder.segment_duration_s, model.max_buffer_s,
+            model.request_latency_s, model.goodput_factor, checking, model.abandon_check_bits,
+            model.abandon_check_s, log[:used], rungs[:used], session)
     return BatchRun(packed.names, ladder, policy, model, int(seed), log[:used], rungs[:used], session)
 
 
