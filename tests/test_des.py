@@ -28,7 +28,7 @@ from abrsim.scenario import (
     Scenario,
     SessionSetup,
 )
-from abrsim.trace import Trace, load_traces
+from abrsim.trace import Trace, load_trace, load_traces
 
 FAMILIES = ("hsdpa_norway_3g", "fcc_broadband", "lte_belgium_4g", "lumos5g_mmwave_5g")
 
@@ -96,6 +96,22 @@ def test_equivalence_with_the_sabre_preset_and_abandonment(real_traces, bbb):
     traces = real_traces[:2] if NO_JIT else real_traces[:5] + real_traces[6:8]
     abandoned = compare_engines(traces, short(bbb, 20 if NO_JIT else 60), SABRE)
     assert NO_JIT or abandoned > 0  # the abandonment checkpoints were exercised
+
+
+def test_sabres_residue_stalls_reach_the_discrete_event_player():
+    # Four of Sabre's 3G logs where Sabre's final playout counts a zero-length stall (bola, noa).
+    inputs = shared_path("reference", "sabre", "inputs")
+    names = ("2010-09-28_1003CEST", "2010-09-29_1823CEST", "2010-11-16_1857CET", "2010-12-22_0826CET")
+    traces = [load_trace(inputs / "3g" / f"report.{name}.json") for name in names]
+    movie = load_ladder(str(inputs / "bbb.json"))
+    model = SABRE.replace(abandonment=False)
+    for option in (True, False):
+        batch = fast.run_batch(traces, movie, "bola", model.replace(compat_sabre_residue_stalls=option))
+        for index, trace in enumerate(traces):
+            log = des.run_session(trace, movie, "bola", model.replace(compat_sabre_residue_stalls=option))
+            assert_same_log(batch.session_log(index), log, f"{trace.name}, residue option {option}")
+    counts = [fast.run_batch(traces, movie, "bola", model).session_log(i).rebuffer_count for i in range(4)]
+    assert counts == [4, 2, 1, 3]  # Sabre's numbers; without the option 3, 1, 0, 2
 
 
 def test_equivalence_with_the_pensieve_preset(real_traces):
