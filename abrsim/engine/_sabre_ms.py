@@ -254,13 +254,8 @@ def replay(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bits
                 if given_up and got_bits >= downloaded_bits[row] - 1.0:
                     break
         else:
-            rate = bandwidth_bps[period] * goodput_factor / 1000.0
-            if bits <= left_ms * rate:  # within the current sample: download's own arithmetic, inline
-                transfer_ms = bits / rate
-                left_ms -= transfer_ms
-            else:
-                transfer_ms, period, left_ms = download(start_s, bandwidth_bps, goodput_factor, duration_s,
-                                                        period, left_ms, bits)
+            transfer_ms, period, left_ms = download(start_s, bandwidth_bps, goodput_factor, duration_s,
+                                                    period, left_ms, bits)
             spent_ms += transfer_ms
         segments, fcc_ms, stalled_ms, _ = deplete(segments, fcc_ms, spent_ms, segment_ms)
         clock_ms += spent_ms
