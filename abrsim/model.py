@@ -132,10 +132,12 @@ class PlayerModel:
                 ("wait_step_s", self.wait_step_s == 0),
                 ("startup_threshold_s", self.startup_threshold_s == 0),
                 ("resume_threshold_s", self.resume_threshold_s == 0)) if not ok]
-            check(not other, "compat_sabre_residue_stalls",
-                  "off unless the model is Sabre's (latency_scaled, latency_on_trace_clock and "
-                  "cap_counts_next_segment on, wait_step_s, startup_threshold_s and resume_threshold_s 0); "
-                  f"these differ: {', '.join(other)}")
+            if other:
+                raise ValueError(
+                    f'"compat_sabre_residue_stalls" replays Sabre\'s download model, which '
+                    f"{', '.join(other)} would change (Sabre: latency_scaled, latency_on_trace_clock "
+                    "and cap_counts_next_segment on; wait_step_s, startup_threshold_s and "
+                    "resume_threshold_s 0); also set compat_sabre_residue_stalls=false")
         object.__setattr__(self, "algorithm_defaults",
                            tuple((str(k), v) for k, v in self.algorithm_defaults))
 
