@@ -12,7 +12,7 @@ import click
 
 from abrsim.errors import AbrsimError
 
-__all__ = ["abrsim_command", "progress", "write_output"]
+__all__ = ["abrsim_command", "compile_notice", "progress", "write_output"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -41,6 +41,18 @@ def progress(items: Iterable[T], label: str) -> Iterable[T]:
         return
     with click.progressbar(list(items), label=label, file=sys.stderr, show_eta=True) as bar:
         yield from bar
+
+
+def compile_notice(*dispatchers: Any) -> None:
+    """On a terminal, say so when the compiled kernels are not in numba's cache yet (the first run).
+
+    Compiling takes tens of seconds, during which nothing else moves.
+    """
+    from abrsim._jit import is_cached
+
+    if sys.stderr.isatty() and not all(is_cached(d) for d in dispatchers):
+        click.echo("abrsim: first run: compiling the simulation kernels into numba's cache "
+                   "(about 20 s; later runs load them)", err=True)
 
 
 def write_output(text: str, out: Path | None) -> None:

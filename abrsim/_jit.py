@@ -16,7 +16,7 @@ from typing import Any
 
 from numba import njit
 
-__all__ = ["flush_if_dependencies_changed", "kernel"]
+__all__ = ["flush_if_dependencies_changed", "is_cached", "kernel"]
 
 
 def _no_refcount_options() -> dict[str, bool]:
@@ -66,3 +66,12 @@ def flush_if_dependencies_changed(dispatchers: Iterable[Any], dependencies: Iter
             stamp.write_text(stamp_text)
         except OSError:  # a read-only cache: numba recompiles in memory, which is correct
             pass
+
+
+def is_cached(dispatcher: Any) -> bool:
+    """Whether numba's on-disk cache has compiled code for ``dispatcher`` (True when it cannot tell,
+    e.g. with the JIT off)."""
+    try:
+        return Path(dispatcher._cache._cache_file._index_path).exists()
+    except AttributeError:
+        return True

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from abrsim import __version__
-from abrsim._cli_util import abrsim_command, progress, write_output
+from abrsim._cli_util import abrsim_command, compile_notice, progress, write_output
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,6 +53,7 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
     `hls` ladder, BOLA and the throughput rule.
     """
     from abrsim._data import data_dir
+    from abrsim.engine import _session as session_kernel
     from abrsim.model import get_preset
     from abrsim.results import format_rows, summarize_rows
     from abrsim.runner import DEFAULT_ALGORITHMS, load_any_ladder, parse_params
@@ -66,6 +67,7 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
     default = not (trace_paths or algorithms or param_items) and ladder == "hls"
     traces = load_traces(list(trace_paths) or [data_dir("traces")], format=trace_format)
     encoding = load_any_ladder(ladder, segment_duration_s=segment_duration_s)
+    compile_notice(session_kernel.run_batch)
     rows = run_traces(
         traces,
         encoding,

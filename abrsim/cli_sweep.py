@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from abrsim._cli_util import abrsim_command, write_output
+from abrsim._cli_util import abrsim_command, compile_notice, write_output
 
 
 class _SessionBar:
@@ -72,6 +72,7 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
     The folder gets results.csv (and results.parquet with pyarrow), spec.toml,
     meta.json and chunks/. A killed sweep continues with --resume. See docs/sweeps.md.
     """
+    from abrsim.engine import _session as session_kernel
     from abrsim.results import format_table as align_table
     from abrsim.sweep import load_spec, run_sweep
 
@@ -79,6 +80,7 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
         raise click.UsageError("--scheduler needs --executor dask")
     spec = load_spec(spec_path, traces_root=traces_root)
     out = out if out is not None else Path("results") / spec.name
+    compile_notice(session_kernel.run_batch)
     bar = _SessionBar(f"sweep {spec.name}")
     try:
         report = run_sweep(spec, out, jobs=jobs or _default_jobs(), executor=executor,

@@ -175,3 +175,17 @@ def test_debug_shows_traceback(tmp_path):
     result = CliRunner().invoke(cli, ["--debug", "run", "--abr", "nosuchabr"])
     assert result.exit_code != 0
     assert result.exception is not None
+
+
+def test_a_cold_cache_is_announced_on_a_terminal(monkeypatch, capsys):
+    import sys
+
+    from abrsim import _cli_util, _jit
+    from abrsim.engine import _session
+
+    monkeypatch.setattr(_jit, "is_cached", lambda dispatcher: False)
+    _cli_util.compile_notice(_session.run_batch)
+    assert capsys.readouterr().err == ""  # not a terminal: scripts and pipes stay quiet
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    _cli_util.compile_notice(_session.run_batch)
+    assert "first run: compiling" in capsys.readouterr().err
