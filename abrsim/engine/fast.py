@@ -192,6 +192,7 @@ def run_batch(
     est_params, _ = estimator_arrays(model, ladder.segment_duration_s)
     sessions = len(packed)
     params = model_array(model, ladder)
+    abr_params = policy.param_array(ladder)
     # Room for every segment plus some abandoned attempts; grown and rerun if that is not enough.
     rows = sessions * model.segments_played(ladder) * (2 if model.abandonment else 1) + 16
     while True:
@@ -201,14 +202,15 @@ def run_batch(
         used = kernel.run_batch(
             packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
             packed.duration_s, ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
-            params, policy.spec.algo_id, policy.param_array(ladder), policy.state_array(ladder).size,
+            params, policy.spec.algo_id, abr_params, policy.state_array(ladder).size,
             est_params, log, rungs, session,
         )
         if used >= 0:
             break
         rows *= 4
     if model.compat_sabre_residue_stalls:
-        checking = model.abandonment and abr_can_abandon(policy.spec.algo_id, policy.param_array(ladder))
+        # The downloads went in abandonment steps exactly when the session loop checked.
+        checking = model.abandonment and abr_can_abandon(policy.spec.algo_id, abr_params)
         add_residue_stalls(
             packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
             packed.duration_s, ladder.size_bits, ladder.segment_duration_s, model.max_buffer_s,
