@@ -176,7 +176,7 @@ def _advance(start_s, bandwidth_bps, latency_s, has_latency, duration_s, bits, s
         if not started:
             started = True
             started_at_s = time_s
-        stalled = False
+        stalled = np.bool_(False)
         wait_s = excess_s
         wait_step_s = model_params[engine.MP_WAIT_STEP_S]
         if wait_step_s > 0.0:
@@ -228,8 +228,8 @@ def _replay(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bit
     time_s = 0.0
     lag_s = 0.0
     buffer_s = 0.0
-    phase = PHASE_WAITING
-    sample = 0
+    phase = np.int64(PHASE_WAITING)  # not literals: _advance compiles once
+    sample = np.int64(0)
     loop_start_s = 0.0
     startup_s = 0.0
     rebuffer_count = 0

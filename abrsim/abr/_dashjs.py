@@ -480,7 +480,7 @@ def dashjs_event(params, state, obs, event, bitrates_bps):
         _buffer_low_point(params, state, buffer_s)
         state[S_ABANDON_UNTIL_S] = state[S_CLOCK_S] + params[P_ABANDON_TIMEOUT_S]
         state[S_HISTORY_COUNT] = 0.0
-        _history_push(state, obs[kernels.OBS_RUNG], target)
+        _history_push(state, int(obs[kernels.OBS_RUNG]), target)
         state[S_CURRENT] = target
         if bola:
             # Deflate to where BOLA just prefers the new rung to the one below (10 s for rung 0).

@@ -138,7 +138,7 @@ def estimator_throughput_bps(est_params, est_state):
     if est_state[0] == 0.0:
         return 0.0
     for i in range(n):
-        best = min(best, _sliding_mean(est_params, est_state, i, 8))
+        best = min(best, _sliding_mean(est_params, est_state, i, np.int64(8)))
     return best
 
 
@@ -161,7 +161,7 @@ def estimator_latency_s(est_params, est_state):
     if est_state[0] == 0.0:
         return 0.0
     for i in range(n):
-        worst = max(worst, _sliding_mean(est_params, est_state, i, 28))
+        worst = max(worst, _sliding_mean(est_params, est_state, i, np.int64(28)))
     return worst
 
 

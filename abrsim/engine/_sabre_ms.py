@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from abrsim._jit import kernel
@@ -200,15 +201,17 @@ def replay(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bits
     segment_ms = to_ms(segment_duration_s)
     max_buffer_ms = to_ms(max_buffer_s)
     step_ms = to_ms(progress_s)
-    period = 0
-    left_ms = period_ms(start_s, duration_s, 0)
+    # np.int64 / np.bool_ rather than bare constants, which numba would type as literals and
+    # compile the callees for once more.
+    period = np.int64(0)
+    left_ms = period_ms(start_s, duration_s, period)
     if skip_s > 0.0:
         period, left_ms = delay(start_s, duration_s, period, left_ms, to_ms(skip_s))
-    segments = 0
+    segments = np.int64(0)
     fcc_ms = 0.0
     clock_ms = 0.0
     stall_ms = 0.0
-    started = False
+    started = np.bool_(False)
     for row in range(first, end):
         # Full-buffer wait, from Sabre's own level.
         full_ms = segment_ms * segments - fcc_ms + segment_ms - max_buffer_ms

@@ -264,11 +264,13 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
     time_s = 0.0
     trace_lag_s = 0.0  # wall time minus trace time: latency that did not run the trace clock
     buffer_s = 0.0
-    started = False
-    stalled = False
+    # np.int64 / np.bool_ rather than bare constants: numba would otherwise type them as literals
+    # and compile the callees once more for each literal value it sees.
+    started = np.bool_(False)
+    stalled = np.bool_(False)
     startup_s = 0.0
     rebuffer_count = 0
-    sample = 0
+    sample = np.int64(0)
     loop_start_s = 0.0
     last_rung = NO_RUNG
     pending_rung = NO_RUNG  # the rung an abandoned download asked for
@@ -285,7 +287,7 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
             if not started:
                 started = True
                 startup_s = time_s
-            stalled = False
+            stalled = np.bool_(False)
             wait_s = excess_s
             if wait_step_s > 0.0:
                 wait_s = math.ceil(excess_s / wait_step_s) * wait_step_s
@@ -293,7 +295,7 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
             rebuffer_count += new
             time_s += wait_s
             obs[OBS_WAIT_S] = wait_s
-            abr_event(algo_id, abr_params, abr_state, obs, EVENT_WAIT, bitrates_bps)
+            abr_event(algo_id, abr_params, abr_state, obs, np.int64(EVENT_WAIT), bitrates_bps)
         obs[OBS_SEGMENT] = index
         obs[OBS_BUFFER_S] = buffer_s
         obs[OBS_LAST_RUNG] = last_rung
@@ -386,7 +388,7 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
             row += 1
             obs[OBS_BUFFER_S] = buffer_s
             obs[OBS_ABANDON_TO] = abandon_to
-            abr_event(algo_id, abr_params, abr_state, obs, EVENT_ABANDONED, bitrates_bps)
+            abr_event(algo_id, abr_params, abr_state, obs, np.int64(EVENT_ABANDONED), bitrates_bps)
             if not retry_abr:
                 pending_rung = abandon_to
             continue
@@ -405,7 +407,7 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
         log[row, COL_ABANDONED] = 0.0
         row += 1
         obs[OBS_BUFFER_S] = buffer_s
-        abr_event(algo_id, abr_params, abr_state, obs, EVENT_DONE, bitrates_bps)
+        abr_event(algo_id, abr_params, abr_state, obs, np.int64(EVENT_DONE), bitrates_bps)
         last_rung = rung
         index += 1
     session[SES_STARTUP_S] = startup_s
@@ -427,7 +429,7 @@ def run_batch(trace_offsets, start_s, bandwidth_bps, latency_s, has_latency, dur
     """
     abr_state = np.zeros(abr_state_size)
     est_state = np.zeros(EST_STATE_SIZE)
-    row = 0
+    row = np.int64(0)  # not a literal: run_session compiles once
     for index in range(trace_offsets.shape[0] - 1):
         first = trace_offsets[index]
         last = trace_offsets[index + 1]
