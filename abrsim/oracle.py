@@ -35,6 +35,10 @@ with a fixed latency), and ``D_Q <= D_P`` stays true (a download moves ``D`` to
 ``max(D, end) + segment``). Every stall raises ``D`` by its length and every download adds one
 segment, so Q's future stall exceeds P's by at most ``D_P - D_Q``; with equal future bitrates
 and switches, Q's final QoE_lin is at least ``W_Q - W_P >= 0`` above P's.
+The same holds across last rungs, at a price: if Q's last rung is ``a`` and P's is ``b``, Q can
+play whatever P plays next and pays at most ``|R_a - R_b|/1e6`` more for its first switch
+(triangle inequality), so Q dominates P if ``w_Q <= w_P``, ``D_Q <= D_P`` and
+``W_Q >= W_P + |R_a - R_b|/1e6``. A second sweep applies this between the groups.
 So with zero steps the search returns an optimal sequence, subject to the conditions below.
 
 Quantisation: ``time_step_s`` and ``buffer_step_s`` coarsen the comparison of ``w`` and ``D``
@@ -68,9 +72,12 @@ small cases, and :attr:`OracleResult.replayed_qoe_lin` is always the exact QoE_l
 returned sequence, whatever the steps.
 
 Cost, with zero steps, on the envivio ladder (48 segments, 6 rungs) under the ``pensieve`` model
-on the 142 HSDPA 3G traces: 0.6 s per trace on average and 3.3 s at most, up to 108,000 labels
-per segment and 61 MB of label arrays (``benchmarks/oracle.py``). Pensieve's ``dp.cc`` took
-about 270 s and 5.6 GB for one trace.
+on the 142 HSDPA 3G traces: 0.4 s per trace on average and 2 s at most, up to 65,000 labels per
+segment and 37 MB of label arrays (``python benchmarks/oracle.py --count 142``). Pensieve's
+``dp.cc`` took about 270 s and 5.6 GB for one trace. The width grows with the title: on abrsim's
+default scenario (the ``hls`` ladder, 100 segments and 9 rungs, on its 300 s ``3g_high`` trace)
+the exact search takes about 90 s, 540,000 labels per segment and 510 MB of label arrays;
+0.1 s steps take 10 s (62 MB) and found the same QoE_lin there, 1 s steps 1 s and 0.4 % less.
 """
 
 from __future__ import annotations
@@ -377,9 +384,85 @@ def _dominance_sweep(order, group, time_key, deadline_key, value):
     return keep
 
 
+@njit(cache=True)
+def _staircase_best(stair_key, stair_value, steps, key):
+    """The best value among a staircase's steps with a key <= ``key`` (-inf if none)."""
+    low = 0
+    high = steps
+    while low < high:
+        middle = (low + high) // 2
+        if stair_key[middle] <= key:
+            low = middle + 1
+        else:
+            high = middle
+    return stair_value[low - 1] if low > 0 else -np.inf
+
+
+@njit(cache=True)
+def _cross_rung_sweep(order, group, time_key, deadline_key, value, switch_cost, groups):
+    """Drop labels that a label with another last rung dominates, switch cost included.
+
+    ``order`` lists the labels to consider (indices into the other arrays) by time key, then
+    deadline key, then value descending; the others are dropped. Label Q with
+    last rung ``a`` dominates P with last rung ``b`` if its time and deadline keys are at most
+    P's and its value is at least P's plus ``switch_cost[a, b]``: whatever P plays next, Q can
+    play the same and pay at most that much more for its first switch (triangle inequality).
+    Each group's kept labels form a staircase as in :func:`_dominance_sweep`.
+    """
+    count = order.shape[0]
+    keep = np.zeros(group.shape[0], dtype=np.bool_)
+    stair_key = np.empty((groups, count))
+    stair_value = np.empty((groups, count))
+    steps = np.zeros(groups, dtype=np.int64)
+    for label in order:
+        mine = group[label]
+        key = deadline_key[label]
+        dominated = False
+        for other in range(groups):
+            if steps[other] > 0 and (_staircase_best(stair_key[other], stair_value[other], steps[other], key)
+                                     >= value[label] + switch_cost[other, mine]):
+                dominated = True
+                break
+        if dominated:
+            continue
+        keep[label] = True
+        keys = stair_key[mine]
+        values = stair_value[mine]
+        n = steps[mine]
+        low = 0
+        high = n
+        while low < high:
+            middle = (low + high) // 2
+            if keys[middle] <= key:
+                low = middle + 1
+            else:
+                high = middle
+        if low > 0 and values[low - 1] >= value[label]:
+            continue  # its own group's staircase already covers it (kept: no cross-rung dominator)
+        position = low
+        if position > 0 and keys[position - 1] == key:
+            position -= 1
+        stop = position
+        while stop < n and values[stop] <= value[label]:
+            stop += 1
+        shift = 1 - (stop - position)
+        if shift > 0:
+            for i in range(n - 1, stop - 1, -1):
+                keys[i + shift] = keys[i]
+                values[i + shift] = values[i]
+        elif shift < 0:
+            for i in range(stop, n):
+                keys[i + shift] = keys[i]
+                values[i + shift] = values[i]
+        keys[position] = key
+        values[position] = value[label]
+        steps[mine] = n + shift
+    return keep
+
+
 def _prune(time_s: np.ndarray, buffer_s: np.ndarray, phase: np.ndarray, rung_of: np.ndarray,
            utility: np.ndarray, stall_s: np.ndarray, rungs: int, time_resolution_s: float,
-           buffer_resolution_s: float) -> np.ndarray:
+           buffer_resolution_s: float, switch_cost: np.ndarray) -> np.ndarray:
     """Indices of the labels that survive dominance (playing) or cell merging (the others)."""
     quality = utility - REBUFFER_PENALTY_LIN * stall_s
     time_key = np.floor(time_s / time_resolution_s)
@@ -390,9 +473,14 @@ def _prune(time_s: np.ndarray, buffer_s: np.ndarray, phase: np.ndarray, rung_of:
         group = rung_of[playing]
         order = np.argsort(time_key[playing])
         order = order[np.argsort(group[order], kind="stable")]
-        keep = _dominance_sweep(order, group, time_key[playing], np.floor(deadline_s / buffer_resolution_s),
-                                quality[playing] + REBUFFER_PENALTY_LIN * deadline_s)
-        kept.append(playing[keep])
+        deadline_key = np.floor(deadline_s / buffer_resolution_s)
+        value = quality[playing] + REBUFFER_PENALTY_LIN * deadline_s
+        keep = _dominance_sweep(order, group, time_key[playing], deadline_key, value)
+        survivors = np.flatnonzero(keep)
+        by_key = np.lexsort((-value[survivors], deadline_key[survivors], time_key[playing][survivors]))
+        order = survivors[by_key]
+        cross = _cross_rung_sweep(order, group, time_key[playing], deadline_key, value, switch_cost, rungs)
+        kept.append(playing[cross])
     others = np.flatnonzero(phase != PHASE_PLAYING)
     if others.size:
         # Cells of (time step, buffer step) per phase and last rung; the best quality in each.
@@ -452,6 +540,8 @@ def optimal_session(
     history_bytes = 0
     peak_bytes = 0
     all_rungs = np.arange(rungs, dtype=np.int64)
+    # QoE_lin's cost of switching between two rungs, Mbit/s.
+    switch_cost = np.abs(bitrates_bps[:, None] - bitrates_bps[None, :]) / 1e6
     for index in range(segments):
         time_s, lag_s, buffer_s, phase, last, utility, stall_s, sample, loop_start_s = state
         actions = all_rungs
@@ -465,7 +555,7 @@ def optimal_session(
         peak_bytes = max(peak_bytes, history_bytes + sum(array.nbytes for array in expanded))
         if index < segments - 1:
             keep = _prune(time_s, buffer_s, phase, rung_of, utility, stall_s, rungs,
-                          time_resolution_s, buffer_resolution_s)
+                          time_resolution_s, buffer_resolution_s, switch_cost)
         else:
             keep = np.array([int(np.argmax(utility - REBUFFER_PENALTY_LIN * stall_s))])
         state = (time_s[keep], lag_s[keep], buffer_s[keep], phase[keep], rung_of[keep], utility[keep],

@@ -46,9 +46,9 @@ def hsdpa(name: str) -> Trace:
 
 
 def random_case(rng: np.random.Generator) -> tuple[Trace, Ladder]:
-    """A short trace (with outages sometimes) and a 3-5 segment, 2-3 rung VBR ladder."""
+    """A short trace (with outages sometimes) and a 3-5 segment, 2-4 rung VBR ladder."""
     segments = int(rng.integers(3, 6))
-    bitrates = np.unique(rng.uniform(2e5, 3e6, int(rng.integers(2, 4))))
+    bitrates = np.unique(rng.uniform(2e5, 3e6, int(rng.integers(2, 5))))
     segment_duration_s = float(rng.choice([1.0, 2.0, 4.0]))
     sizes = bitrates * segment_duration_s * rng.uniform(0.7, 1.3, (segments, bitrates.size))
     ladder = Ladder(tuple(Rung(b) for b in bitrates), segment_duration_s, sizes, name="random")
