@@ -100,9 +100,13 @@ def algorithms() -> None:
                 extra += f" (at most {param.maximum:g})"
             click.echo(f"  {param.name} = {param.default!r}: {param.doc}{extra}")
         click.echo("")
+    from abrsim.runner import ORACLE_PARAMS
+
     click.echo("oracle: the offline optimum: the rung sequence with the highest QoE_lin for the whole trace, "
                "found by a dominance-pruned search over exact partial sessions (abrsim.oracle); it knows the "
                "future, so it is a bound, not a policy. Usable with `abrsim run --abr oracle`.")
+    for name, doc in ORACLE_PARAMS.items():
+        click.echo(f"  {name} = 0.0: {doc}; set with --param oracle.{name}=VALUE")
 
 
 @cli.command()

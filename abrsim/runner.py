@@ -18,6 +18,7 @@ from abrsim.trace import Trace
 __all__ = [
     "DEFAULT_ALGORITHMS",
     "ORACLE",
+    "ORACLE_PARAMS",
     "load_any_ladder",
     "oracle_rows",
     "parse_params",
@@ -29,6 +30,11 @@ __all__ = [
 DEFAULT_ALGORITHMS = ("bola", "throughput")
 #: The offline optimum (:mod:`abrsim.oracle`): not an online policy, it knows the whole trace.
 ORACLE = "oracle"
+#: The oracle's parameters (``--param oracle.NAME=VALUE``): its search's quantisation steps.
+ORACLE_PARAMS = {
+    "time_step_s": "compare partial sessions by request time in steps of this many seconds (0: exact)",
+    "buffer_step_s": "compare partial sessions by playback deadline in steps of this many seconds (0: exact)",
+}
 
 T = TypeVar("T")
 
@@ -136,15 +142,35 @@ def run(
         if name not in choices:
             raise UnknownNameError("algorithm", name, choices)
     online = [name for name in dict.fromkeys(algorithms) if name != ORACLE]
-    per_algorithm, model = resolve_params(params or {}, online, model)
+    params = dict(params or {})
+    oracle_steps = _oracle_params(params, ORACLE in algorithms)
+    per_algorithm, model = resolve_params(params, online, model)
     policies = [make(name, **per_algorithm[name]) for name in online]
     packed = pack_traces(traces)
     rows: list[Row] = []
     for policy in progress(policies, "simulating"):
         rows += rows_from_batch(run_batch(packed, ladder, policy, model, seed), scenario)
     if ORACLE in algorithms:
-        rows += oracle_rows(traces, ladder, model, seed, scenario, progress)
+        rows += oracle_rows(traces, ladder, model, seed, scenario, progress, **oracle_steps)
     return rows
+
+
+def _oracle_params(params: dict[str, Any], wanted: bool) -> dict[str, float]:
+    """Take the ``oracle.NAME`` entries out of ``params`` (they must be ORACLE_PARAMS)."""
+    steps: dict[str, float] = {}
+    for key in [k for k in params if k.startswith(ORACLE + ".")]:
+        name = key.partition(".")[2]
+        if name not in ORACLE_PARAMS:
+            raise UnknownNameError("oracle parameter", name, sorted(ORACLE_PARAMS))
+        if not wanted:
+            raise InputError("the oracle's parameters need the oracle among the algorithms (--abr oracle)",
+                             field=key)
+        value = params.pop(key)
+        try:
+            steps[name] = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"got {value!r}, expected a number of seconds", field=key) from None
+    return steps
 
 
 def oracle_rows(
@@ -154,17 +180,29 @@ def oracle_rows(
     seed: int = 0,
     scenario: str = "run",
     progress: Callable[[Iterable[Any], str], Iterable[Any]] = _identity,
+    time_step_s: float = 0.0,
+    buffer_step_s: float = 0.0,
 ) -> list[Row]:
-    """Results rows of the offline optimum (highest QoE_lin) on each trace, replayed exactly."""
+    """Results rows of the offline optimum (highest QoE_lin) on each trace, replayed exactly.
+
+    ``time_step_s`` and ``buffer_step_s`` are the search's quantisation steps
+    (:func:`abrsim.oracle.optimal_session`); nonzero steps are recorded in the rows' ``params``.
+    """
+    import json
+
     from abrsim import __version__
     from abrsim.oracle import optimal_session, replay_rungs
 
+    steps = {name: value for name, value in (("time_step_s", time_step_s), ("buffer_step_s", buffer_step_s))
+             if value}
     rows: list[Row] = []
     for trace in progress(list(traces), "oracle"):
-        best = optimal_session(trace, ladder, model)
+        best = optimal_session(trace, ladder, model, time_step_s=time_step_s, buffer_step_s=buffer_step_s)
         replay = replay_rungs(trace, ladder, model, best.rungs)
         row: Row = {"scenario": scenario, "trace": trace.name, "ladder": ladder.name, "model": model.name,
-                    "policy": ORACLE, "params": "{}", "seed": int(seed), "abrsim_version": __version__}
+                    "policy": ORACLE, "params": json.dumps(steps, sort_keys=True, separators=(",", ":")),
+                    "seed": int(seed),
+                    "abrsim_version": __version__}
         for name in METRICS:
             value = replay.metrics[name]
             row[name] = int(value) if name in INTEGER_METRICS else float(value)

@@ -85,6 +85,26 @@ def test_oracle_bounds_the_online_algorithms(invoke, trace_file, tmp_path):
     assert qoe["oracle"] >= max(qoe["bola"], qoe["robustmpc"]) - 1e-9
 
 
+def test_oracle_steps_are_parameters(invoke, trace_file, tmp_path):
+    ladder = tmp_path / "short.toml"
+    ladder.write_text("segment_duration_s = 4.0\nsegment_count = 12\n"
+                      + "".join(f"[[rungs]]\nbitrate_bps = {b}\n" for b in (400_000, 1_200_000, 3_000_000)))
+    args = ("run", "--trace", str(trace_file), "--ladder", str(ladder), "--format", "json")
+    exact = json.loads(invoke(*args, "--abr", "oracle").output)[0]
+    coarse = invoke(*args, "--abr", "oracle", "--param", "oracle.time_step_s=0.5",
+                    "--param", "oracle.buffer_step_s=0.25")
+    assert coarse.exit_code == 0, coarse.output
+    row = json.loads(coarse.output)[0]
+    assert json.loads(row["params"]) == {"buffer_step_s": 0.25, "time_step_s": 0.5}
+    assert exact["params"] == "{}"
+    assert row["qoe_lin"] <= exact["qoe_lin"] + 1e-9  # a quantised search finds no better sequence
+    for bad, message in ((("--abr", "oracle", "--param", "oracle.steps=1"), "unknown oracle parameter"),
+                         (("--param", "oracle.time_step_s=1"), "need the oracle"),
+                         (("--abr", "oracle", "--param", "oracle.time_step_s=fast"), "expected a number")):
+        result = CliRunner().invoke(cli, [*args, *bad])
+        assert result.exit_code == 2 and message in result.output, result.output
+
+
 def test_models_lists_presets(invoke):
     result = invoke("models")
     assert result.exit_code == 0
