@@ -128,7 +128,8 @@ def run(
         ladder: the title's ladder.
         algorithms: registered algorithm names.
         model: the player model (default: abrsim's own).
-        params: parameter overrides, as :func:`resolve_params` routes them.
+        params: parameter overrides, as :func:`resolve_params` routes them; ``oracle.NAME``
+            sets one of the oracle's :data:`ORACLE_PARAMS`.
         seed: recorded on every row.
         scenario: label recorded on every row.
         progress: wraps the loop over algorithms (the CLI passes a progress bar).
@@ -201,8 +202,7 @@ def oracle_rows(
         replay = replay_rungs(trace, ladder, model, best.rungs)
         row: Row = {"scenario": scenario, "trace": trace.name, "ladder": ladder.name, "model": model.name,
                     "policy": ORACLE, "params": json.dumps(steps, sort_keys=True, separators=(",", ":")),
-                    "seed": int(seed),
-                    "abrsim_version": __version__}
+                    "seed": int(seed), "abrsim_version": __version__}
         for name in METRICS:
             value = replay.metrics[name]
             row[name] = int(value) if name in INTEGER_METRICS else float(value)
