@@ -321,6 +321,46 @@ def _expand(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bit
 
 
 @njit(cache=True)
+def _staircase_rank(stair_key, steps, key):
+    """How many steps of a staircase have a key <= ``key``; the last of them holds their best value."""
+    low = 0
+    high = steps
+    while low < high:
+        middle = (low + high) // 2
+        if stair_key[middle] <= key:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+@njit(cache=True)
+def _staircase_insert(stair_key, stair_value, steps, rank, key, value):
+    """Add a step that no step dominates (``rank`` from :func:`_staircase_rank`); return the new count.
+
+    The steps from the first key >= ``key`` whose value is <= ``value`` are dropped: it dominates them.
+    """
+    position = rank
+    if position > 0 and stair_key[position - 1] == key:
+        position -= 1
+    stop = position
+    while stop < steps and stair_value[stop] <= value:
+        stop += 1
+    shift = 1 - (stop - position)
+    if shift > 0:
+        for i in range(steps - 1, stop - 1, -1):
+            stair_key[i + shift] = stair_key[i]
+            stair_value[i + shift] = stair_value[i]
+    elif shift < 0:
+        for i in range(stop, steps):
+            stair_key[i + shift] = stair_key[i]
+            stair_value[i + shift] = stair_value[i]
+    stair_key[position] = key
+    stair_value[position] = value
+    return steps + shift
+
+
+@njit(cache=True)
 def _dominance_sweep(order, group, time_key, deadline_key, value):
     """Keep the labels that no other label of their group dominates.
 
@@ -349,53 +389,13 @@ def _dominance_sweep(order, group, time_key, deadline_key, value):
             block = block[by_value[np.argsort(deadline_key[block[by_value]], kind="mergesort")]]
         for label in block:
             key = deadline_key[label]
-            # The last step with a key <= this one holds the best value among them.
-            low = 0
-            high = steps
-            while low < high:
-                middle = (low + high) // 2
-                if stair_key[middle] <= key:
-                    low = middle + 1
-                else:
-                    high = middle
-            if low > 0 and stair_value[low - 1] >= value[label]:
+            rank = _staircase_rank(stair_key, steps, key)
+            if rank > 0 and stair_value[rank - 1] >= value[label]:
                 continue
             keep[label] = True
-            # Replace the steps from the first key >= this one while their value is <= this one.
-            position = low
-            if position > 0 and stair_key[position - 1] == key:
-                position -= 1
-            stop = position
-            while stop < steps and stair_value[stop] <= value[label]:
-                stop += 1
-            shift = 1 - (stop - position)
-            if shift > 0:
-                for i in range(steps - 1, stop - 1, -1):
-                    stair_key[i + shift] = stair_key[i]
-                    stair_value[i + shift] = stair_value[i]
-            elif shift < 0:
-                for i in range(stop, steps):
-                    stair_key[i + shift] = stair_key[i]
-                    stair_value[i + shift] = stair_value[i]
-            stair_key[position] = key
-            stair_value[position] = value[label]
-            steps += shift
+            steps = _staircase_insert(stair_key, stair_value, steps, rank, key, value[label])
         start = end
     return keep
-
-
-@njit(cache=True)
-def _staircase_best(stair_key, stair_value, steps, key):
-    """The best value among a staircase's steps with a key <= ``key`` (-inf if none)."""
-    low = 0
-    high = steps
-    while low < high:
-        middle = (low + high) // 2
-        if stair_key[middle] <= key:
-            low = middle + 1
-        else:
-            high = middle
-    return stair_value[low - 1] if low > 0 else -np.inf
 
 
 @njit(cache=True)
@@ -403,11 +403,11 @@ def _cross_rung_sweep(order, group, time_key, deadline_key, value, switch_cost, 
     """Drop labels that a label with another last rung dominates, switch cost included.
 
     ``order`` lists the labels to consider (indices into the other arrays) by time key, then
-    deadline key, then value descending; the others are dropped. Label Q with
-    last rung ``a`` dominates P with last rung ``b`` if its time and deadline keys are at most
-    P's and its value is at least P's plus ``switch_cost[a, b]``: whatever P plays next, Q can
-    play the same and pay at most that much more for its first switch (triangle inequality).
-    Each group's kept labels form a staircase as in :func:`_dominance_sweep`.
+    deadline key, then value descending; the others are dropped. Label Q with last rung ``a``
+    dominates P with last rung ``b`` if its time and deadline keys are at most P's and its value
+    is at least P's plus ``switch_cost[a, b]``: whatever P plays next, Q can play the same and
+    pay at most that much more for its first switch (triangle inequality). Each group's kept
+    labels form a staircase as in :func:`_dominance_sweep` (its own group costs nothing).
     """
     count = order.shape[0]
     keep = np.zeros(group.shape[0], dtype=np.bool_)
@@ -419,44 +419,15 @@ def _cross_rung_sweep(order, group, time_key, deadline_key, value, switch_cost, 
         key = deadline_key[label]
         dominated = False
         for other in range(groups):
-            if steps[other] > 0 and (_staircase_best(stair_key[other], stair_value[other], steps[other], key)
-                                     >= value[label] + switch_cost[other, mine]):
+            rank = _staircase_rank(stair_key[other], steps[other], key)
+            if rank > 0 and stair_value[other, rank - 1] >= value[label] + switch_cost[other, mine]:
                 dominated = True
                 break
-        if dominated:
-            continue
-        keep[label] = True
-        keys = stair_key[mine]
-        values = stair_value[mine]
-        n = steps[mine]
-        low = 0
-        high = n
-        while low < high:
-            middle = (low + high) // 2
-            if keys[middle] <= key:
-                low = middle + 1
-            else:
-                high = middle
-        if low > 0 and values[low - 1] >= value[label]:
-            continue  # its own group's staircase already covers it (kept: no cross-rung dominator)
-        position = low
-        if position > 0 and keys[position - 1] == key:
-            position -= 1
-        stop = position
-        while stop < n and values[stop] <= value[label]:
-            stop += 1
-        shift = 1 - (stop - position)
-        if shift > 0:
-            for i in range(n - 1, stop - 1, -1):
-                keys[i + shift] = keys[i]
-                values[i + shift] = values[i]
-        elif shift < 0:
-            for i in range(stop, n):
-                keys[i + shift] = keys[i]
-                values[i + shift] = values[i]
-        keys[position] = key
-        values[position] = value[label]
-        steps[mine] = n + shift
+        if not dominated:
+            keep[label] = True
+            steps[mine] = _staircase_insert(stair_key[mine], stair_value[mine], steps[mine],
+                                            _staircase_rank(stair_key[mine], steps[mine], key), key,
+                                            value[label])
     return keep
 
 
