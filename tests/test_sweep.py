@@ -434,3 +434,36 @@ def test_optional_extras_missing(spec_path, tmp_path, monkeypatch):
     with pytest.raises(AbrsimError, match=r"needs Dask distributed: pip install 'abrsim\[dask\]'"):
         run_sweep(spec_path, tmp_path / "dask", executor="dask")
     assert not (tmp_path / "dask").exists()
+
+
+def _documented_commands(text: str, prefix: str) -> list[list[str]]:
+    """The ``abrsim ...`` command lines in ``text`` that start with ``prefix`` (continuations joined)."""
+    import shlex
+
+    commands = []
+    for line in text.replace("\\\n", " ").splitlines():
+        line = line.strip()
+        if line.startswith(prefix):
+            commands.append(shlex.split(line.partition("#")[0], posix=True)[1:])
+    return commands
+
+
+def test_the_documented_smoke_workflow_runs(tmp_path, monkeypatch):
+    """README's and the docs' sweep, compare and report lines for experiments/smoke.toml work as written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "experiments").mkdir()
+    spec = (REPO / "experiments" / "smoke.toml").read_text().replace('traces_root = ".."',
+                                                                       f'traces_root = "{REPO}"')
+    (tmp_path / "experiments" / "smoke.toml").write_text(spec)
+    result = CliRunner().invoke(cli, ["sweep", "experiments/smoke.toml", "--out", "results/smoke",
+                                      "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    texts = [(REPO / name).read_text() for name in ("README.md", "docs/sweeps.md", "docs/report.md")]
+    compares = [c for text in texts for c in _documented_commands(text, "abrsim compare results/smoke")]
+    reports = [c for text in texts for c in _documented_commands(text, "abrsim report results/smoke")]
+    assert len(compares) >= 3 and reports
+    for command in compares + reports:
+        (tmp_path / "results" / "smoke" / "report").mkdir(exist_ok=True)
+        result = CliRunner().invoke(cli, command)
+        # 1 is a --fail-on gate that fired, which the examples may well show; 2 would be an error.
+        assert result.exit_code in (0, 1) and "error" not in result.output, (command, result.output)
