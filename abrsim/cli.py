@@ -30,12 +30,16 @@ def cli(debug: bool) -> None:
               help="Segment duration for a size .csv ladder.")
 @click.option("--abr", "algorithms", multiple=True,
               help="Algorithm (repeatable). Default: bola and throughput. See `abrsim algorithms`.")
+@click.option("--policy", "policy_refs", multiple=True, metavar="FILE.py:CLASS",
+              help="Your own Python policy: class CLASS in FILE.py (repeatable; with no --abr, only "
+                   "the policies run). See docs/policies.md.")
 @click.option("--model", "model_name", default="abrsim", show_default=True,
               help="Player model preset: abrsim, sabre or pensieve (see `abrsim models`).")
 @click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
               help="Algorithm parameter or player-model field, e.g. gamma_p=4, bola.guard=o, "
                    "max_buffer_s=30 (repeatable).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed recorded on every row.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed recorded on every row (and given to Python policies' reset).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -45,14 +49,16 @@ def cli(debug: bool) -> None:
                    "stalls) into this .png, .svg or .pdf file.")
 @abrsim_command
 def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
-        segment_duration_s: float | None, algorithms: tuple[str, ...], model_name: str,
-        param_items: tuple[str, ...], seed: int, fmt: str, out: Path | None, plot: Path | None) -> None:
+        segment_duration_s: float | None, algorithms: tuple[str, ...], policy_refs: tuple[str, ...],
+        model_name: str, param_items: tuple[str, ...], seed: int, fmt: str, out: Path | None,
+        plot: Path | None) -> None:
     """Replay traces with ABR algorithms and report QoE per session.
 
     With no options, runs the default scenario: the built-in trace corpus, the
     `hls` ladder, BOLA and the throughput rule.
     """
     from abrsim._data import data_dir
+    from abrsim.abr import load_policy
     from abrsim.engine import _session as session_kernel
     from abrsim.model import get_preset
     from abrsim.results import format_rows, summarize_rows
@@ -64,24 +70,27 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
         from abrsim.cli_report import check_plot_path, plot_run
 
         check_plot_path(plot)
-    default = not (trace_paths or algorithms or param_items) and ladder == "hls"
+    default = not (trace_paths or algorithms or param_items or policy_refs) and ladder == "hls"
+    policies = [load_policy(ref) for ref in policy_refs]
+    names = algorithms or (() if policies else DEFAULT_ALGORITHMS)
     traces = load_traces(list(trace_paths) or [data_dir("traces")], format=trace_format)
     encoding = load_any_ladder(ladder, segment_duration_s=segment_duration_s)
-    compile_notice(session_kernel.run_batch)
+    compile_notice(session_kernel.advance)
     rows = run_traces(
         traces,
         encoding,
-        algorithms or DEFAULT_ALGORITHMS,
+        names,
         model=get_preset(model_name),
         params=parse_params(param_items),
         seed=seed,
         scenario="default" if default else "run",
         progress=progress,
+        policies=policies,
     )
     write_output(format_rows(rows, fmt, summarize_rows(rows) if len(rows) > 1 else ()), out)
     if plot is not None:
-        plot_run(plot, traces[0], encoding, algorithms or DEFAULT_ALGORITHMS, get_preset(model_name),
-                 parse_params(param_items), seed)
+        plot_run(plot, traces[0], encoding, names, get_preset(model_name), parse_params(param_items), seed,
+                 policies)
         click.echo(f"abrsim: wrote {plot} (trace {traces[0].name!r})", err=True)
 
 
@@ -89,9 +98,9 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
 @abrsim_command
 def algorithms() -> None:
     """List the ABR algorithms with their parameters and defaults."""
-    from abrsim.abr import ALGORITHMS
+    from abrsim.abr import ALGORITHMS, available
 
-    for spec in ALGORITHMS.values():
+    for spec in (ALGORITHMS[name] for name in available()):
         click.echo(f"{spec.name}: {spec.summary}")
         click.echo(f"  cites: {spec.citation}")
         for param in spec.params:
@@ -143,9 +152,9 @@ def traces_generate(out: Path, seed: int) -> None:
 
 def _register_commands() -> None:
     """Add the commands that live in their own modules (each has ``register(group)``)."""
-    from abrsim import cli_data, cli_des, cli_report, cli_sweep
+    from abrsim import cli_data, cli_des, cli_policies, cli_report, cli_sweep
 
-    for module in (cli_sweep, cli_des, cli_report, cli_data):
+    for module in (cli_sweep, cli_des, cli_report, cli_data, cli_policies):
         module.register(cli)
 
 

@@ -45,13 +45,13 @@ def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, 
     breakdown, plus the CDN columns when the scenario has a [cdn]); the table format adds
     per-algorithm and scenario summaries. A [cdn.sweep] runs the scenario once per cache size.
     """
-    from abrsim.abr._kernels import abr_choose
     from abrsim.engine.des import simulate as run_scenario
+    from abrsim.engine.step import finish_download
     from abrsim.results import summarize_rows
     from abrsim.scenario import load_scenario
 
     scenario = load_scenario(scenario_path)
-    compile_notice(abr_choose)
+    compile_notice(finish_download)
     if compare_fault:
         _compare_fault(scenario, seed, fmt, out)
         return

@@ -47,8 +47,9 @@ def plot_run(
     model: PlayerModel,
     params: Mapping[str, Any],
     seed: int = 0,
+    policies: Sequence[Any] = (),
 ) -> Path:
-    """Replay one trace with each algorithm and draw the sessions' timeline into ``path``.
+    """Replay one trace with each algorithm (and Python policy) and draw the sessions' timeline into ``path``.
 
     The algorithms, parameters and model are resolved exactly as ``abrsim run`` resolves
     them (:func:`abrsim.runner.resolve_params`), so the plot shows the sessions of the table.
@@ -63,8 +64,8 @@ def plot_run(
 
     names = list(dict.fromkeys(algorithms))
     per_algorithm, model = resolve_params(params, names, model)
-    logs = [run_batch([trace], ladder, make(name, **per_algorithm[name]), model, seed).session_log(0)
-            for name in names]
+    runs = [make(name, **per_algorithm[name]) for name in names] + list(policies)
+    logs = [run_batch([trace], ladder, policy, model, seed).session_log(0) for policy in runs]
     figure = session_timeline_figure(logs, trace, ladder, max_buffer_s=model.max_buffer_s)
     return save_figure(figure, path)
 

@@ -80,7 +80,7 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
         raise click.UsageError("--scheduler needs --executor dask")
     spec = load_spec(spec_path, traces_root=traces_root)
     out = out if out is not None else Path("results") / spec.name
-    compile_notice(session_kernel.run_batch)
+    compile_notice(session_kernel.advance)
     bar = _SessionBar(f"sweep {spec.name}")
     try:
         report = run_sweep(spec, out, jobs=jobs or _default_jobs(), executor=executor,

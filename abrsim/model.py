@@ -141,6 +141,26 @@ class PlayerModel:
         object.__setattr__(self, "algorithm_defaults",
                            tuple((str(k), v) for k, v in self.algorithm_defaults))
 
+    def check(self, ladder: Ladder) -> None:
+        """Check that the model fits ``ladder``.
+
+        Raises:
+            InputError: if the model's first rung does not exist on ``ladder``, or one segment
+                does not fit in its buffer.
+        """
+        if self.first_rung >= ladder.rung_count:
+            raise InputError(
+                f"got {self.first_rung}, expected -1 or a rung below {ladder.rung_count} "
+                f"(ladder {ladder.name!r})",
+                field="first_rung",
+            )
+        if self.cap_counts_next_segment and self.max_buffer_s < ladder.segment_duration_s:
+            raise InputError(
+                f"got {self.max_buffer_s:g}, expected at least one segment ({ladder.segment_duration_s:g} s "
+                f"of ladder {ladder.name!r})",
+                field="max_buffer_s",
+            )
+
     def segments_played(self, ladder: Ladder) -> int:
         """How many segments of ``ladder`` a session plays under this model."""
         if 0 < self.segment_limit < ladder.segment_count:

@@ -9,7 +9,7 @@ offline optimum (``test/dp.cc``), which runs a DP over (chunk, time, buffer, las
 :func:`replay_rungs` plays a given rung sequence through the same player model without any
 quantisation, so every oracle answer comes with the exact QoE_lin of its sequence.
 
-The download model is the fast engine's (:mod:`abrsim.engine._session`), step for step and with
+The download model is the session step's (:mod:`abrsim.engine.step`), rule for rule and with
 its own trace functions: request latency (the model's, or the trace's, optionally continued
 across samples), on or off the trace clock, transfer at ``goodput_factor`` times the trace's
 piecewise-constant bandwidth with the trace looping, full-buffer waits (optionally in
@@ -93,8 +93,8 @@ from numba import njit
 
 from abrsim._jit import kernel
 from abrsim.engine import _sabre_ms as sabre_ms
-from abrsim.engine import _session as engine
-from abrsim.engine.fast import model_array
+from abrsim.engine import step as engine
+from abrsim.engine.step import model_array
 from abrsim.errors import InputError
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
@@ -158,7 +158,7 @@ class Replay:
 
 
 # ----------------------------------------------------------------------------------------------
-# One request, as the fast engine's session loop does it (no pause, no abandonment)
+# One request through the session step's rules (no pause, no abandonment)
 # ----------------------------------------------------------------------------------------------
 
 
@@ -167,66 +167,31 @@ def _advance(start_s, bandwidth_bps, latency_s, has_latency, duration_s, bits, s
              model_params, last_segment, time_s, lag_s, buffer_s, phase, sample, loop_start_s):
     """Wait for room if needed, request and download one segment of ``bits``.
 
-    Mirrors one iteration of :func:`abrsim.engine._session.run_session` without pause and
-    abandonment. Returns ``(time_s, lag_s, buffer_s, phase, sample, loop_start_s, stall_s,
-    wait_s, request_s, first_byte_s, buffer_request_s, started_at_s, new_stalls)``;
-    ``started_at_s`` is when playback started during this step, or -1, and ``new_stalls`` the
-    stalls that began in it.
+    The session step's rules (:mod:`abrsim.engine.step`), as the fast engine's loop applies
+    them, without pause and abandonment. Returns ``(time_s, lag_s, buffer_s, phase, sample,
+    loop_start_s, stall_s, wait_s, request_s, first_byte_s, buffer_request_s, started_at_s,
+    new_stalls)``; ``started_at_s`` is when playback started during this step, or -1, and
+    ``new_stalls`` the stalls that began in it.
     """
-    started = phase != PHASE_WAITING
-    stalled = phase == PHASE_STALLED
-    started_at_s = -1.0
-    stall_s = 0.0
-    wait_s = 0.0
-    new_stalls = 0
-    cap_next = model_params[engine.MP_CAP_NEXT_SEGMENT] != 0.0
-    excess_s = buffer_s + (segment_duration_s if cap_next else 0.0) - model_params[engine.MP_MAX_BUFFER_S]
-    if excess_s > 0.0:
-        if not started:
-            started = True
-            started_at_s = time_s
-        stalled = np.bool_(False)
-        wait_s = excess_s
-        wait_step_s = model_params[engine.MP_WAIT_STEP_S]
-        if wait_step_s > 0.0:
-            wait_s = math.ceil(excess_s / wait_step_s) * wait_step_s
-        buffer_s, extra_s, stalled, new = engine.play(buffer_s, wait_s, started, stalled)
-        stall_s += extra_s
-        new_stalls += new
-        time_s += wait_s
+    was_started = phase != PHASE_WAITING
+    wait_s, time_s, buffer_s, started, startup_s, stall_s, stalled, new = engine.wait_rule(
+        time_s, buffer_s, was_started, phase == PHASE_STALLED, -1.0, model_params, segment_duration_s)
+    new_stalls = np.int64(new)
     request_s = time_s
     buffer_request_s = buffer_s
-    trace_s = time_s - lag_s
-    if has_latency and model_params[engine.MP_LATENCY_SCALED] != 0.0:
-        first_byte_trace_s, sample, loop_start_s = engine.scaled_latency(
-            start_s, latency_s, duration_s, trace_s, sample, loop_start_s)
-        request_latency_s = first_byte_trace_s - trace_s
-    elif has_latency:
-        sample, loop_start_s = engine.seek(start_s, duration_s, trace_s, sample, loop_start_s)
-        request_latency_s = latency_s[sample]
-    else:
-        request_latency_s = model_params[engine.MP_REQUEST_LATENCY_S]
-    if model_params[engine.MP_LATENCY_ON_TRACE] == 0.0:
-        lag_s += request_latency_s
-    first_byte_s = time_s + request_latency_s
-    clock_trace_s, _, sample, loop_start_s = engine.transfer(
-        start_s, bandwidth_bps, duration_s, model_params[engine.MP_GOODPUT_FACTOR], first_byte_s - lag_s,
-        bits, 0.0, 0.0, sample, loop_start_s)
-    done_s = clock_trace_s + lag_s
-    buffer_s, extra_s, stalled, new = engine.play(buffer_s, done_s - time_s, started, stalled)
-    stall_s += extra_s
+    latency, lag_s, sample, loop_start_s = engine.walk_latency(
+        start_s, latency_s, has_latency, duration_s, model_params, time_s, lag_s, sample, loop_start_s)
+    first_byte_s = time_s + latency
+    done_s, sample, loop_start_s = engine.walk_transfer(start_s, bandwidth_bps, duration_s, model_params,
+                                                        first_byte_s, lag_s, bits, sample, loop_start_s)
+    buffer_s, started, stalled, startup_s, extra_s, new = engine.finish_rule(
+        time_s, buffer_s, started, stalled, startup_s, done_s, True, last_segment, model_params,
+        segment_duration_s)
     new_stalls += new
-    time_s = done_s
-    buffer_s += segment_duration_s
-    if not started:
-        if buffer_s >= model_params[engine.MP_STARTUP_THRESHOLD_S] or last_segment:
-            started = True
-            started_at_s = time_s
-    elif stalled and (buffer_s >= model_params[engine.MP_RESUME_THRESHOLD_S] or last_segment):
-        stalled = False
     phase = PHASE_WAITING if not started else (PHASE_STALLED if stalled else PHASE_PLAYING)
-    return (time_s, lag_s, buffer_s, phase, sample, loop_start_s, stall_s, wait_s, request_s,
-            first_byte_s, buffer_request_s, started_at_s, new_stalls)
+    started_at_s = -1.0 if was_started else (startup_s if started else -1.0)
+    return (done_s, lag_s, buffer_s, np.int64(phase), sample, loop_start_s, stall_s + extra_s, wait_s,
+            request_s, first_byte_s, buffer_request_s, started_at_s, new_stalls)
 
 
 @kernel
@@ -251,23 +216,9 @@ def _replay(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bit
         if started_at_s >= 0.0:
             startup_s = started_at_s
         rebuffer_count += new_stalls
-        log[index, engine.COL_SEGMENT] = index
-        log[index, engine.COL_REQUEST_S] = request_s
-        log[index, engine.COL_FIRST_BYTE_S] = first_byte_s
-        log[index, engine.COL_DONE_S] = time_s
-        log[index, engine.COL_SIZE_BITS] = bits
-        log[index, engine.COL_DOWNLOADED_BITS] = bits
-        log[index, engine.COL_BUFFER_BEFORE_S] = buffer_request_s
-        log[index, engine.COL_BUFFER_AFTER_S] = buffer_s
-        log[index, engine.COL_STALL_S] = stall_s
-        log[index, engine.COL_WAIT_S] = wait_s
-        log[index, engine.COL_ABANDONED] = 0.0
-    session[engine.SES_STARTUP_S] = startup_s
-    session[engine.SES_END_S] = time_s + buffer_s
-    session[engine.SES_REBUFFER_COUNT] = rebuffer_count
-    session[engine.SES_FIRST_RECORD] = 0
-    session[engine.SES_RECORDS] = segments
-    session[engine.SES_SEGMENTS] = segments
+        engine.write_log(log, rungs, np.int64(index), np.int64(index), rungs[index], request_s, first_byte_s,
+                         time_s, bits, bits, buffer_request_s, buffer_s, stall_s, wait_s, False)
+    engine.close_session(startup_s, time_s + buffer_s, rebuffer_count, segments, session, 0, segments)
 
 
 # ----------------------------------------------------------------------------------------------

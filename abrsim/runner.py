@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from abrsim.abr import KernelPolicy, make
+from abrsim.abr import KernelPolicy, PythonPolicy, make
 from abrsim.abr import available as available_algorithms
 from abrsim.engine.fast import pack_traces, run_batch
 from abrsim.errors import InputError, UnknownNameError
@@ -119,7 +119,8 @@ def run(
     params: Mapping[str, Any] | None = None,
     seed: int = 0,
     scenario: str = "run",
-    progress: Callable[[Iterable[KernelPolicy], str], Iterable[KernelPolicy]] = _identity,
+    progress: Callable[[Iterable[Any], str], Iterable[Any]] = _identity,
+    policies: Sequence[PythonPolicy] = (),
 ) -> list[Row]:
     """Replay every trace with every algorithm; return one results row per session.
 
@@ -133,6 +134,7 @@ def run(
         seed: recorded on every row.
         scenario: label recorded on every row.
         progress: wraps the loop over algorithms (the CLI passes a progress bar).
+        policies: Python policies (:func:`abrsim.abr.load_policy`) to run after the algorithms.
 
     Raises:
         AbrsimError: on an unknown algorithm or parameter, or a value that does not fit.
@@ -146,10 +148,11 @@ def run(
     params = dict(params or {})
     oracle_steps = _oracle_params(params, ORACLE in algorithms)
     per_algorithm, model = resolve_params(params, online, model)
-    policies = [make(name, **per_algorithm[name]) for name in online]
+    runs: list[KernelPolicy | PythonPolicy] = [make(name, **per_algorithm[name]) for name in online]
+    runs += policies
     packed = pack_traces(traces)
     rows: list[Row] = []
-    for policy in progress(policies, "simulating"):
+    for policy in progress(runs, "simulating"):
         rows += rows_from_batch(run_batch(packed, ladder, policy, model, seed), scenario)
     if ORACLE in algorithms:
         rows += oracle_rows(traces, ladder, model, seed, scenario, progress, **oracle_steps)

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from abrsim._toml import NAME_PATTERN, TomlReader
-from abrsim.abr import KernelPolicy, make
+from abrsim.abr import KernelPolicy, PythonPolicy, make
 from abrsim.cdn import ProactiveFill, Tier, TierChain
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder, available_ladders, load_ladder
@@ -290,7 +290,7 @@ class PlayerGroup:
 
     name: str
     count: int
-    policy: KernelPolicy
+    policy: KernelPolicy | PythonPolicy
     ladder: Ladder
     model: PlayerModel
     arrivals: Arrivals = field(default_factory=Arrivals)
@@ -389,7 +389,7 @@ _TIER_KEYS = ("name", "capacity_bytes", "rtt_s", "serving_bandwidth_bps", "upstr
 _OUTAGE_KEYS = ("tier", "start_s", "end_s", "kind", "fraction", "extra_rtt_s")
 _TRACE_KEYS = ("path", "builtin", "bandwidth_bps", "duration_s", "format", "scale")
 _SETUP_KEYS = ("dns_s", "connect_s", "manifest_s", "decode_s", "rtt_s", "reuse_connections")
-_GROUP_KEYS = ("name", "count", "abr", "params", "ladder", "model", "access_trace", "arrivals",
+_GROUP_KEYS = ("name", "count", "abr", "policy", "params", "ladder", "model", "access_trace", "arrivals",
                "trace_offset_s", "watch_s", "setup")
 _MODEL_KEYS = ("preset", "fields")
 
@@ -614,11 +614,24 @@ def _read_arrivals(read: _Reader, table: Any, key: str, count: int | None) -> tu
                     diurnal_period_s=period_s), count
 
 
+def _read_policy(read: _Reader, reference: str, key: str, base_dir: Path) -> PythonPolicy:
+    """A ``policy = "FILE.py:CLASS"`` entry; FILE is relative to the scenario file's folder."""
+    from abrsim.abr import load_policy
+    from abrsim.abr._python import PolicyError
+
+    file_part, sep, name = reference.rpartition(":")
+    path = Path(file_part)
+    if sep and file_part and not path.is_absolute():
+        reference = f"{base_dir / path}:{name}"
+    try:
+        return load_policy(reference)
+    except PolicyError as exc:
+        raise read.error(str(exc), key) from None
+
+
 def _read_groups(read: _Reader, doc: Mapping[str, Any], traces: Mapping[str, Trace], base_dir: Path,
                  default_ladder: Ladder, default_model: PlayerModel, default_setup: SessionSetup,
                  has_bottleneck: bool) -> tuple[PlayerGroup, ...]:
-    from abrsim.engine.fast import model_array
-
     entries = read.get(doc, "players", (list,), "players")
     if not entries:
         raise read.error("missing key; expected one or more [[players]] tables", "players")
@@ -629,8 +642,14 @@ def _read_groups(read: _Reader, doc: Mapping[str, Any], traces: Mapping[str, Tra
             raise read.error(f"got {entry!r}; expected a table", key)
         read.keys(entry, _GROUP_KEYS, key)
         abr = read.get(entry, "abr", (str,), f"{key}.abr")
-        if abr is None:
-            raise read.error("missing key", f"{key}.abr")
+        reference = read.get(entry, "policy", (str,), f"{key}.policy")
+        if (abr is None) == (reference is None):
+            raise read.error("expected exactly one of abr (a registered algorithm) and policy "
+                             "(FILE.py:CLASS, a Python policy)", f"{key}.abr")
+        python_policy = None
+        if reference is not None:
+            python_policy = _read_policy(read, reference, f"{key}.policy", base_dir)
+            abr = python_policy.name
         name = read.name(entry, f"{key}.name", abr)
         if any(group.name == name for group in groups):
             raise read.error(f"duplicate group name {name!r}; give each [[players]] table its own name",
@@ -643,8 +662,11 @@ def _read_groups(read: _Reader, doc: Mapping[str, Any], traces: Mapping[str, Tra
             else default_ladder
         model = _read_model(read, entry["model"], f"{key}.model") if "model" in entry else default_model
         params = read.get(entry, "params", (dict,), f"{key}.params", {})
+        if python_policy is not None and params:
+            raise read.error("a Python policy takes no params (give its class defaults instead)",
+                             f"{key}.params")
         try:
-            policy = make(abr, **params).resolved(model)
+            policy = python_policy or make(abr, **params).resolved(model)
             policy.check(ladder)
         except UnknownNameError as exc:
             where = f"{key}.abr" if exc.kind == "algorithm" else f"{key}.params"
@@ -653,7 +675,7 @@ def _read_groups(read: _Reader, doc: Mapping[str, Any], traces: Mapping[str, Tra
             param = (exc.field or "").rpartition(".")[2]
             raise read.error(exc.detail, f"{key}.params.{param}" if param else f"{key}.params") from None
         try:
-            model_array(model, ladder)
+            model.check(ladder)
         except InputError as exc:
             raise read.error(f"{exc.field}: {exc.detail}", f"{key}.model") from None
         access = None

@@ -40,8 +40,8 @@ import numpy as np
 
 from abrsim import __version__, tracegen
 from abrsim._toml import TomlReader
-from abrsim.abr import available, make
-from abrsim.engine.fast import PackedTraces, model_array, pack_traces, run_batch
+from abrsim.abr import available, load_policy, make
+from abrsim.engine.fast import PackedTraces, pack_traces, run_batch
 from abrsim.errors import AbrsimError, InputError, UnknownNameError
 from abrsim.failures import DEFAULT_STATEMENTS, FailureStatement, evaluate, statements_from_config
 from abrsim.ladder import Ladder, available_ladders, load_ladder
@@ -196,12 +196,18 @@ class AlgorithmConfig:
     """One point of an algorithm's parameter grid.
 
     Args:
-        name: a registered algorithm (:func:`abrsim.abr.available`).
+        name: a registered algorithm (:func:`abrsim.abr.available`), or a Python policy's name.
         params: the parameters that differ from the algorithm's defaults.
+        policy: for a Python policy, its ``FILE.py:CLASS`` reference (FILE absolute).
     """
 
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    policy: str = ""
+
+    def make(self) -> Any:
+        """The policy this configuration runs."""
+        return load_policy(self.policy) if self.policy else make(self.name, **self.params)
 
     @property
     def label(self) -> str:
@@ -252,7 +258,7 @@ class SweepSpec:
 _TOP_KEYS = ("name", "description", "seed", "replications", "seeds", "traces_root", "chunk_sessions",
              "traces", "ladders", "algorithms", "models", "failures")
 _SET_KEYS = ("name", "path", "glob", "profile", "count", "params", "format", "limit")
-_ALGORITHM_KEYS = ("name", "params", "grid")
+_ALGORITHM_KEYS = ("name", "params", "grid", "policy")
 _MODEL_KEYS = ("preset", "name", "fields", "grid")
 
 
@@ -303,16 +309,16 @@ def parse_spec(
         root = base_dir / read.get(doc, "traces_root", (str,), "traces_root", ".")
     ladders = _read_ladders(read, doc, base_dir)
     models = _read_models(read, doc)
-    algorithms = _read_algorithms(read, doc)
+    algorithms = _read_algorithms(read, doc, base_dir)
     for ladder in ladders:
         for index, config in enumerate(algorithms):
             try:
-                make(config.name, **config.params).check(ladder)
+                config.make().check(ladder)
             except InputError as exc:
                 raise read.error(f"{exc.detail} (ladder {ladder.name!r})", f"algorithms[{index}]") from None
         for key, model in models:
             try:
-                model_array(model, ladder)
+                model.check(ladder)
             except InputError as exc:
                 raise read.error(f"model {model.name!r}: {exc.field} {exc.detail}", key) from None
     failures = read.get(doc, "failures", (dict,), "failures", {})
@@ -449,7 +455,28 @@ def _grid_points(read: TomlReader, entry: Mapping[str, Any], key: str) -> list[d
     return [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
-def _read_algorithms(read: TomlReader, doc: Mapping[str, Any]) -> tuple[AlgorithmConfig, ...]:
+def _read_python_policy(read: TomlReader, entry: Mapping[str, Any], key: str,
+                        base_dir: Path) -> AlgorithmConfig:
+    """An ``{policy = "FILE.py:CLASS"}`` entry (FILE relative to the spec's folder)."""
+    from abrsim.abr._python import PolicyError
+
+    reference = read.get(entry, "policy", (str,), f"{key}.policy")
+    if set(entry) - {"policy"}:
+        raise read.error("a Python policy entry takes only the policy key", key)
+    file_part, sep, class_name = reference.rpartition(":")
+    if sep and file_part and not Path(file_part).is_absolute():
+        reference = f"{(base_dir / file_part).resolve()}:{class_name}"
+    try:
+        policy = load_policy(reference)
+    except PolicyError as exc:
+        raise read.error(str(exc), f"{key}.policy") from None
+    if policy.name in available():
+        raise read.error(f"the policy's name {policy.name!r} is a registered algorithm's; give the class "
+                         "a name attribute of its own", f"{key}.policy")
+    return AlgorithmConfig(policy.name, {}, policy.reference)
+
+
+def _read_algorithms(read: TomlReader, doc: Mapping[str, Any], base_dir: Path) -> tuple[AlgorithmConfig, ...]:
     entries = doc.get("algorithms", "all")
     if entries == "all":
         entries = available()
@@ -465,6 +492,14 @@ def _read_algorithms(read: TomlReader, doc: Mapping[str, Any]) -> tuple[Algorith
         if not isinstance(entry, dict):
             raise read.error(f"got {entry!r}; expected an algorithm name or a table", key)
         read.keys(entry, _ALGORITHM_KEYS, key)
+        if "policy" in entry:
+            config = _read_python_policy(read, entry, key, base_dir)
+            identity = (config.name, config.policy)
+            if identity in seen or any(c.name == config.name for c in configs):
+                raise read.error(f"repeats the name {config.name!r}; give each policy its own name", key)
+            seen[identity] = index
+            configs.append(config)
+            continue
         name = read.get(entry, "name", (str,), f"{key}.name")
         if name is None:
             raise read.error("missing key", f"{key}.name")
@@ -542,12 +577,13 @@ class Chunk:
         index: the chunk's position; rows of chunk ``i`` precede those of chunk ``i + 1``.
         scenario: the spec's name, written on every row.
         ladder: the ladder.
-        algorithm: the registered algorithm.
+        algorithm: the registered algorithm (or the Python policy's name).
         params: its parameters (as :class:`AlgorithmConfig`).
         model: the player model.
         seed: the seed written on every row.
         group: index of the chunk's traces in :attr:`SweepPlan.groups`.
         sessions: number of traces, hence rows.
+        policy: a Python policy's ``FILE.py:CLASS`` reference, or "".
     """
 
     index: int
@@ -559,6 +595,11 @@ class Chunk:
     seed: int
     group: int
     sessions: int
+    policy: str = ""
+
+    def make(self) -> Any:
+        """The policy this chunk runs."""
+        return AlgorithmConfig(self.algorithm, self.params, self.policy).make()
 
 
 @dataclass(frozen=True, eq=False)
@@ -664,9 +705,11 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
         for set_index in range(len(spec.traces)):
             for group in group_ids[seed, set_index]:
                 chunks.append(Chunk(len(chunks), spec.name, ladder, config.name, config.params, model,
-                                    seed, group, len(groups[group])))
+                                    seed, group, len(groups[group]), config.policy))
     for chunk in chunks:
-        params_json = make(chunk.algorithm, **chunk.params).params_json
+        params_json = chunk.make().params_json
+        if chunk.policy:  # a Python policy: its file's content, so that an edit starts afresh
+            params_json = hashlib.sha256(Path(chunk.policy.rpartition(":")[0]).read_bytes()).hexdigest()
         hasher.update(json.dumps([
             chunk.index, chunk.ladder.name, chunk.algorithm, params_json,
             repr(sorted(chunk.model.fields().items())), chunk.seed, chunk.group,
@@ -676,8 +719,8 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
 
 def run_chunk(chunk: Chunk, traces: PackedTraces) -> list[list[Any]]:
     """Run one chunk: one compiled batch; rows as lists in :data:`RESULT_FIELDS` order."""
-    policy = make(chunk.algorithm, **chunk.params)
-    rows = rows_from_batch(run_batch(traces, chunk.ladder, policy, chunk.model, chunk.seed), chunk.scenario)
+    batch = run_batch(traces, chunk.ladder, chunk.make(), chunk.model, chunk.seed)
+    rows = rows_from_batch(batch, chunk.scenario)
     return [[row[name] for name in RESULT_FIELDS] for row in rows]
 
 

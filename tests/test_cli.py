@@ -204,8 +204,8 @@ def test_a_cold_cache_is_announced_on_a_terminal(monkeypatch, capsys):
     from abrsim.engine import _session
 
     monkeypatch.setattr(_jit, "is_cached", lambda dispatcher: False)
-    _cli_util.compile_notice(_session.run_batch)
+    _cli_util.compile_notice(_session.advance)
     assert capsys.readouterr().err == ""  # not a terminal: scripts and pipes stay quiet
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    _cli_util.compile_notice(_session.run_batch)
+    _cli_util.compile_notice(_session.advance)
     assert "first run: compiling" in capsys.readouterr().err

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from abrsim.abr import available, make
-from abrsim.engine._session import transfer
 from abrsim.engine.fast import run_batch, run_session
+from abrsim.engine.step import transfer
 from abrsim.ladder import Ladder, Rung
 from abrsim.model import PlayerModel
 from abrsim.qoe import METRICS

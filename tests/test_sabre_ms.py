@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from abrsim.engine import _sabre_ms as ms
-from abrsim.engine import _session as loop
+from abrsim.engine import step as loop
 from abrsim.engine.fast import run_batch
 from abrsim.errors import InputError
 from abrsim.ladder import Ladder, Rung

@@ -1,23 +1,33 @@
-"""ABR algorithms: a registry of numba-backed policies with documented parameters.
+"""ABR algorithms: an open registry of compiled policies, and Python policies.
 
 >>> from abrsim.abr import available, make
 >>> available()
 ['bb', 'bba0', 'bola', 'bolae', 'dashjs', 'dynamic', 'dynamicdash', 'fastmpc', 'robustmpc', 'throughput']
 >>> make("bola", gamma_p=4.0).params["gamma_p"]
 4.0
+
+Compiled policies are numba functions registered with :func:`register` (the built-ins register
+the same way, one module per algorithm family: :mod:`abrsim.abr.bola`, ...); the session loop
+is compiled once per policy, on first use, and cached. Third-party packages register theirs
+through the ``abrsim.policies`` entry-point group. Python policies are plain classes, loaded
+from a file named explicitly (:func:`load_policy`, ``abrsim run --policy FILE:NAME``); see
+docs/policies.md.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import Any, Protocol
 
 import numpy as np
 
-from abrsim.abr import _dashjs, _kernels
+from abrsim.abr import _kernels
+from abrsim.abr._observation import Observation
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder
 from abrsim.model import PlayerModel
@@ -29,30 +39,15 @@ __all__ = [
     "KernelPolicy",
     "Observation",
     "ParamSpec",
+    "PythonPolicy",
     "available",
+    "check_policy",
     "estimator_arrays",
+    "load_policy",
     "make",
     "quality_utilities",
+    "register",
 ]
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What a policy sees before choosing a segment's rung; never the simulator itself.
-
-    Args:
-        segment_index: index of the segment about to be requested.
-        buffer_s: media in the buffer, seconds.
-        last_rung: rung of the previous segment, or -1 for the first.
-        throughput_bps: the player's throughput estimate, bit/s (0 before any download).
-        latency_s: the player's request-latency estimate, seconds (0 before any download).
-    """
-
-    segment_index: int
-    buffer_s: float
-    last_rung: int
-    throughput_bps: float
-    latency_s: float
 
 
 class AbrPolicy(Protocol):
@@ -63,8 +58,8 @@ class AbrPolicy(Protocol):
     def reset(self, ladder: Ladder, model: PlayerModel, rng: np.random.Generator) -> None:
         """Start a new session on ``ladder``."""
 
-    def choose(self, obs: Observation) -> tuple[int, float]:
-        """Return the rung of the next segment and a pause (s) before requesting it."""
+    def choose(self, obs: Observation) -> int | tuple[int, float]:
+        """Return the rung of the next segment, or the rung and a pause (s) before requesting it."""
 
 
 @dataclass(frozen=True)
@@ -128,14 +123,23 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class AlgorithmSpec:
-    """A registered algorithm: its kernel id, parameters and documentation."""
+    """A registered compiled policy: its numba functions, parameters and documentation.
+
+    Made by :func:`register`; see there for what each function does.
+    """
 
     name: str
-    algo_id: int
     summary: str
     citation: str
     params: tuple[ParamSpec, ...] = field(default_factory=tuple)
     check_ladder: Callable[[Mapping[str, Any], Ladder], None] | None = None
+    state_size: Callable[[int], int] = field(default=lambda rungs: 1)
+    reset: Any = None
+    choose: Any = None
+    event: Any = None
+    abandon: Any = None
+    can_abandon: Any = None
+    sources: tuple[str, ...] = ()
 
     def param(self, name: str) -> ParamSpec:
         """The parameter ``name``.
@@ -148,167 +152,134 @@ class AlgorithmSpec:
                 return spec
         raise UnknownNameError(f"parameter of {self.name}", name, [p.name for p in self.params])
 
+    def loops(self) -> dict[str, Any]:
+        """The fast engine's session loops compiled for this policy (once per process; cached on disk)."""
+        entry = _LOOPS.get(id(self))
+        if entry is None:
+            from abrsim.engine._session import specialise
 
-def _check_bola(params: Mapping[str, Any], ladder: Ladder) -> None:
-    _check_buffer_target(params, ladder)
-    if params.get("utility") == "quality" and ladder.quality is None:
-        raise InputError(f"got 'quality', but ladder {ladder.name!r} has no quality table; expected "
-                         "log_bitrate, or a ladder with quality (a table or quality_model)",
-                         field="bola.utility")
-
-
-def _check_buffer_target(params: Mapping[str, Any], ladder: Ladder) -> None:
-    if float(params["buffer_target_s"]) <= ladder.segment_duration_s:
-        raise InputError(
-            f"got {params['buffer_target_s']!r}, expected more than one segment "
-            f"({ladder.segment_duration_s:g} s) of ladder {ladder.name!r}",
-            field="buffer_target_s",
-        )
+            entry = _LOOPS[id(self)] = (self, specialise(
+                self.name, {"reset": self.reset, "choose": self.choose, "event": self.event,
+                            "abandon": self.abandon, "can_abandon": self.can_abandon}, self.sources))
+        return entry[1]
 
 
-_SABRE = "as in Sabre (Spiteri et al., ACM MMSys 2018)"
-_BOLA_PARAMS = (
-    ParamSpec("buffer_target_s", 25.0, "buffer level BOLA aims to fill; sets V", minimum=0.0),
-    ParamSpec("gamma_p", 5.0, "utility offset gamma*p: larger favours avoiding rebuffering (> 0)",
-              minimum=1e-9),
-    ParamSpec("guard", "u", "oscillation guard when moving up: u (BOLA-U), o (BOLA-O, may pause), "
-              "none (basic BOLA)", choices=("none", "u", "o")),
-    ParamSpec("scale_v", True, "shrink V near the title's start and end"),
-    ParamSpec("abandon", True, "abandon a download BOLA's score says to (when the player checks)"),
-)
-_THROUGHPUT_PARAMS = (
-    ParamSpec("safety_factor", 0.9, "share of the throughput estimate the rule may use", minimum=0.0),
-    ParamSpec("ibr", True, "insufficient-buffer rule: never request more than the buffer can cover"),
-    ParamSpec("abandon", True, "abandon a download that would take over 1.8 segment durations"),
-)
-_BOLAE_PARAMS = (
-    ParamSpec("buffer_target_s", 25.0, "maximum buffer; BOLA-E's buffer is max(10 s + 2 s per rung, "
-              "this)", minimum=0.0),
-    ParamSpec("gamma_p", 5.0, "utility offset, used only without the insufficient-buffer rule "
-              "(BOLA-PL, as gamma_p - 1)", minimum=1.0 + 1e-9),
-    ParamSpec("guard", "u", "when moving up past the throughput rung: u adds one rung, o does not",
-              choices=("u", "o")),
-    ParamSpec("ibr", True, "insufficient-buffer rule; off gives BOLA-PL"),
-)
+_LOOPS: dict[int, tuple[AlgorithmSpec, dict[str, Any]]] = {}  # by id(spec), holding the spec
 
 
-def _prefixed(prefix: str, specs: tuple[ParamSpec, ...]) -> tuple[ParamSpec, ...]:
-    return tuple(ParamSpec(f"{prefix}{p.name}", p.default, p.doc, p.choices, p.minimum, p.maximum)
-                 for p in specs)
+_REGISTRY: dict[str, AlgorithmSpec] = {}
+#: The registered compiled policies by name (a read-only view; add with :func:`register`).
+ALGORITHMS: Mapping[str, AlgorithmSpec] = MappingProxyType(_REGISTRY)
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
-_MPC_PARAMS = (
-    ParamSpec("horizon", 5, "segments planned ahead", minimum=1, maximum=_kernels.MPC_MAX_HORIZON),
-    ParamSpec("rebuffer_penalty", 4.3, "QoE_lin's rebuffering penalty per second", minimum=0.0),
-    ParamSpec("compat_pensieve_lookahead", False, "Pensieve compatibility: plan with the sizes of the "
-              "segments after the one being chosen (test/mpc.py's off-by-one)"),
-)
+def register(
+    name: str,
+    *,
+    choose: Any,
+    reset: Any = None,
+    event: Any = None,
+    abandon: Any = None,
+    can_abandon: Any = None,
+    state_size: int | Callable[[int], int] = 1,
+    params: tuple[ParamSpec, ...] = (),
+    summary: str = "",
+    citation: str = "",
+    check_ladder: Callable[[Mapping[str, Any], Ladder], None] | None = None,
+    modules: tuple[ModuleType, ...] = (),
+    replace: bool = False,
+) -> AlgorithmSpec:
+    """Register a compiled policy under ``name`` (then ``make(name)``, ``abrsim run --abr name``).
 
-ALGORITHMS: Mapping[str, AlgorithmSpec] = MappingProxyType({
-    "bola": AlgorithmSpec(
-        name="bola",
-        algo_id=_kernels.ALGO_BOLA,
-        summary=f"BOLA: utility ln(b/b0), BOLA-U guard, V scaled near start and end, abandonment; {_SABRE}.",
-        citation="Spiteri, Urgaonkar, Sitaraman, BOLA, IEEE INFOCOM 2016 (Alg. 1); "
-                 "Spiteri, Sitaraman, Sparacio, ACM MMSys 2018 (BOLA-U/BOLA-O)",
-        params=(*_BOLA_PARAMS,
-                ParamSpec("utility", "log_bitrate", "what a rung is worth: log_bitrate (ln(b/b0)) or "
-                          "quality (the ladder's mean quality per rung, scaled to the same span)",
-                          choices=("log_bitrate", "quality"))),
-        check_ladder=_check_bola,
-    ),
-    "bolae": AlgorithmSpec(
-        name="bolae",
-        algo_id=_kernels.ALGO_BOLAE,
-        summary=f"BOLA-E: placeholder buffer, throughput startup, insufficient-buffer rule; {_SABRE}.",
-        citation="Spiteri, Sitaraman, Sparacio, From Theory to Practice, ACM MMSys 2018, Sec. 4",
-        params=_BOLAE_PARAMS,
-    ),
-    "throughput": AlgorithmSpec(
-        name="throughput",
-        algo_id=_kernels.ALGO_THROUGHPUT,
-        summary="Highest rung whose bitrate fits the discounted throughput estimate after one request "
-                f"latency, with an insufficient-buffer rule and abandonment; {_SABRE}.",
-        citation="Rate-based adaptation, e.g. Jiang, Sekar, Zhang, FESTIVE, ACM CoNEXT 2012; "
-                 "Sabre's ThroughputRule",
-        params=_THROUGHPUT_PARAMS,
-    ),
-    "dynamic": AlgorithmSpec(
-        name="dynamic",
-        algo_id=_kernels.ALGO_DYNAMIC,
-        summary="DYNAMIC: BOLA above the switch buffer when it asks for at least the throughput rule's "
-                f"rung, the throughput rule otherwise; abandonment from the throughput rule; {_SABRE}.",
-        citation="Spiteri, Sitaraman, Sparacio, ACM MMSys 2018, Sec. 5",
-        params=(*_prefixed("bola_", _BOLA_PARAMS), *_prefixed("throughput_", _THROUGHPUT_PARAMS),
-                ParamSpec("switch_buffer_s", 10.0, "buffer level where BOLA and the throughput rule "
-                          "hand over", minimum=0.0)),
-    ),
-    "dynamicdash": AlgorithmSpec(
-        name="dynamicdash",
-        algo_id=_kernels.ALGO_DYNAMICDASH,
-        summary="BOLA-E above to_bola_s, the throughput rule below to_throughput_s; only the active "
-                f"rule decides and abandons; {_SABRE}.",
-        citation="Sabre's DynamicDash (Spiteri et al., ACM MMSys 2018)",
-        params=(*_prefixed("bolae_", _BOLAE_PARAMS), *_prefixed("throughput_", _THROUGHPUT_PARAMS),
-                ParamSpec("to_bola_s", 10.0, "switch to BOLA-E above this buffer", minimum=0.0),
-                ParamSpec("to_throughput_s", 5.0, "switch to the throughput rule below this buffer",
-                          minimum=0.0)),
-    ),
-    "bb": AlgorithmSpec(
-        name="bb",
-        algo_id=_kernels.ALGO_BB,
-        summary="Pensieve's buffer-based baseline: rung 0 below the reservoir, the top rung above "
-                "reservoir + cushion, linear (rounded down) in between.",
-        citation="Huang et al., ACM SIGCOMM 2014, as coded in Pensieve's test/bb.py (Mao et al., "
-                 "SIGCOMM 2017)",
-        params=(ParamSpec("reservoir_s", 5.0, "buffer below which the lowest rung is used", minimum=0.0),
-                ParamSpec("cushion_s", 10.0, "buffer span over which the rung rises to the top",
-                          minimum=1e-9)),
-    ),
-    "bba0": AlgorithmSpec(
-        name="bba0",
-        algo_id=_kernels.ALGO_BBA0,
-        summary="BBA-0: a linear rate map from the reservoir to reservoir + cushion; the rate changes "
-                "only when the map passes the next rate up or down.",
-        citation="Huang, Johari, McKeown, Trunnell, Watson, A Buffer-Based Approach to Rate "
-                 "Adaptation, ACM SIGCOMM 2014, Sec. 4, Algorithm 1",
-        params=(ParamSpec("reservoir_s", 5.0, "buffer below which the lowest rung is used", minimum=0.0),
-                ParamSpec("cushion_s", 10.0, "buffer span of the rate map", minimum=1e-9)),
-    ),
-    "robustmpc": AlgorithmSpec(
-        name="robustmpc",
-        algo_id=_kernels.ALGO_MPC,
-        summary="RobustMPC: exhaustive QoE_lin search over the next segments with the harmonic-mean "
-                "throughput divided by 1 + the largest of the last five prediction errors.",
-        citation="Yin, Jindal, Sekar, Sinopoli, ACM SIGCOMM 2015; as coded in Pensieve's test/mpc.py",
-        params=(_MPC_PARAMS[0], ParamSpec("robust", True, "divide the prediction by 1 + max recent "
-                                          "error"), *_MPC_PARAMS[1:]),
-    ),
-    "dashjs": AlgorithmSpec(
-        name="dashjs",
-        algo_id=_kernels.ALGO_DASHJS,
-        summary="dash.js v5.1.1's default rules: DYNAMIC switching between BOLA (BOLA-O, placeholder) "
-                "and the throughput rule at 18 s / 9 s of buffer, insufficient-buffer, switch-history "
-                "and abandon-requests rules, the minimum of their answers; dash.js's own EWMA 3/8 x 0.9.",
-        citation="Dash-Industry-Forum dash.js v5.1.1 (ABRRulesCollection, BolaRule, ThroughputRule, "
-                 "InsufficientBufferRule, SwitchHistoryRule, AbandonRequestsRule); Spiteri, Sitaraman, "
-                 "Sparacio, ACM MMSys 2018",
-        params=tuple(ParamSpec(name, default, doc, minimum=None if isinstance(default, bool) else 0.0)
-                     for name, default, doc in _dashjs.DASHJS_PARAMS),
-    ),
-    "fastmpc": AlgorithmSpec(
-        name="fastmpc",
-        algo_id=_kernels.ALGO_MPC,
-        summary="FastMPC: the same search as RobustMPC with the plain harmonic-mean prediction.",
-        citation="Yin, Jindal, Sekar, Sinopoli, ACM SIGCOMM 2015; Pensieve's rl_server/mpc_server.py",
-        params=(_MPC_PARAMS[0], ParamSpec("robust", False, "divide the prediction by 1 + max recent "
-                                          "error"), *_MPC_PARAMS[1:]),
-    ),
-})
+    Every function is a numba function (``numba.njit``, ideally ``cache=True``) of arrays and
+    scalars, with these signatures (``params`` holds the parameters in the order of ``params``,
+    encoded as floats; ``obs`` is the observation array indexed by ``abrsim.abr._kernels.OBS_*``):
+
+    - ``choose(params, state, obs, bitrates_bps, size_bits) -> (rung, pause_s)``;
+    - ``reset(params, state, bitrates_bps, segment_duration_s)`` at the start of each session
+      (default: zero the state);
+    - ``event(params, state, obs, event, bitrates_bps)`` after a full-buffer wait and after
+      each completed or abandoned download (``EVENT_*``; default: ignore);
+    - ``abandon(params, state, obs, bitrates_bps) -> rung`` at each abandonment checkpoint,
+      ``-1`` to go on (default: never);
+    - ``can_abandon(params) -> bool``: whether the player needs to check at all (default: true
+      when ``abandon`` is given).
+
+    ``state_size`` is the length of the state array, or a function of the ladder's rung count.
+    The session loop is compiled for the policy on its first use and cached on disk under a
+    name that includes a digest of the functions' modules (and of ``modules``, for helpers
+    elsewhere), so an edited policy compiles anew.
+
+    Raises:
+        InputError: if the name is malformed or taken (without ``replace``), or a function is
+            not a numba function.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InputError(f"got {name!r}, expected a lower-case name of letters, digits and _", field="name")
+    if name in _REGISTRY and not replace:
+        raise InputError(f"a policy named {name!r} is already registered; pass replace=True to replace it",
+                         field="name")
+    functions = {
+        "choose": choose,
+        "reset": _kernels.no_reset if reset is None else reset,
+        "event": _kernels.no_event if event is None else event,
+        "abandon": _kernels.no_abandon if abandon is None else abandon,
+        "can_abandon": can_abandon if can_abandon is not None else (
+            _kernels.never_abandons if abandon is None else _kernels.always_abandons),
+    }
+    from numba.core import config
+    from numba.core.registry import CPUDispatcher
+
+    for key, function in functions.items():
+        # With NUMBA_DISABLE_JIT=1, numba.njit returns the plain function: accept those then.
+        if not (isinstance(function, CPUDispatcher) or (config.DISABLE_JIT and inspect.isfunction(function))):
+            raise InputError(f"got {function!r}, expected a numba function (numba.njit)",
+                             field=f"{name}.{key}")
+    if not all(isinstance(p, ParamSpec) for p in params):
+        raise InputError("expected a tuple of abrsim.abr.ParamSpec", field=f"{name}.params")
+    size = state_size if callable(state_size) else (lambda rungs, n=int(state_size): n)
+    files = {inspect.getsourcefile(getattr(f, "py_func", f)) or "" for f in functions.values()}
+    files |= {str(module.__file__) for module in modules}
+    spec = AlgorithmSpec(
+        name=name, summary=summary, citation=citation, params=tuple(params), check_ladder=check_ladder,
+        state_size=size, sources=tuple(sorted(f for f in files if f)), **functions)
+    _REGISTRY[name] = spec
+    return spec
+
+
+_PLUGINS_LOADED = False
+
+
+def _load_plugins() -> None:
+    """Register the policies of installed packages (entry-point group ``abrsim.policies``), once.
+
+    Each entry point names a module (importing it registers its policies) or a callable
+    (called with no arguments).
+
+    Raises:
+        InputError: if an entry point cannot be loaded.
+    """
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group="abrsim.policies"):
+        try:
+            loaded = point.load()
+            if callable(loaded) and not isinstance(loaded, ModuleType):
+                loaded()
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{type(exc).__name__}: {exc}", field="abrsim.policies",
+                             source=f"entry point {point.name} = {point.value}") from exc
 
 
 def available() -> list[str]:
-    """Names of the registered algorithms, sorted."""
+    """Names of the registered algorithms (built-in and from installed packages), sorted."""
+    _load_plugins()
     return sorted(ALGORITHMS)
 
 
@@ -319,6 +290,7 @@ def make(name: str, **params: Any) -> KernelPolicy:
         UnknownNameError: if the algorithm or a parameter is unknown.
         InputError: if a parameter value is invalid.
     """
+    _load_plugins()
     try:
         spec = ALGORITHMS[name]
     except KeyError:
@@ -390,33 +362,64 @@ class KernelPolicy:
 
     def state_array(self, ladder: Ladder) -> np.ndarray:
         """A zeroed per-session state array sized for ``ladder``."""
-        return np.zeros(_kernels.abr_state_size(self.spec.algo_id, ladder.rung_count), dtype=np.float64)
+        return np.zeros(int(self.spec.state_size(ladder.rung_count)), dtype=np.float64)
+
+    def can_abandon(self, ladder: Ladder | None = None) -> bool:
+        """Whether the policy ever abandons with these parameters (the player skips checks otherwise)."""
+        return bool(self.spec.can_abandon(self.param_array(ladder)))
+
+    def decider(self, ladder: Ladder, model: PlayerModel, rng: np.random.Generator) -> KernelDecider:
+        """One session's decisions, as the discrete-event player drives them (see :class:`KernelDecider`)."""
+        del rng  # the built-in algorithms are deterministic
+        return KernelDecider(self.resolved(model), ladder)
 
     def reset(self, ladder: Ladder, model: PlayerModel, rng: np.random.Generator) -> None:
         """Start a session: validate, then let the kernel fill the state arrays."""
-        del rng  # the built-in algorithms are deterministic
         self.check(ladder)
         self.ladder_ = ladder
         self.segments_ = model.segments_played(ladder)
-        self.params_ = self.resolved(model).param_array(ladder)
-        self.state_ = self.state_array(ladder)
-        _kernels.abr_reset(self.spec.algo_id, self.params_, self.state_, ladder.bitrates_bps,
-                           ladder.segment_duration_s)
+        self.decider_ = self.decider(ladder, model, rng)
 
     def choose(self, obs: Observation) -> tuple[int, float]:
         """Run one decision of the kernel."""
-        ladder = self.ladder_
-        values = np.zeros(_kernels.OBS_SIZE)
-        values[_kernels.OBS_SEGMENT] = obs.segment_index
-        values[_kernels.OBS_SEGMENTS] = self.segments_
-        values[_kernels.OBS_BUFFER_S] = obs.buffer_s
-        values[_kernels.OBS_LAST_RUNG] = obs.last_rung
-        values[_kernels.OBS_THROUGHPUT_BPS] = obs.throughput_bps
-        values[_kernels.OBS_LATENCY_S] = obs.latency_s
-        values[_kernels.OBS_SEGMENT_DURATION_S] = ladder.segment_duration_s
-        rung, pause_s = _kernels.abr_choose(self.spec.algo_id, self.params_, self.state_, values,
-                                            ladder.bitrates_bps, ladder.size_bits)
+        values = obs.as_array(self.segments_, self.ladder_.segment_duration_s)
+        rung, pause_s = self.decider_.choose(values)
         return int(rung), float(pause_s)
+
+
+class KernelDecider:
+    """One session of a compiled policy, one call at a time (the engines' decision interface).
+
+    ``choose``, ``event`` and ``abandon`` take the observation array (``OBS_*``) the session
+    step fills; the Python-policy decider (:class:`abrsim.abr._python.PythonDecider`) has the
+    same methods.
+    """
+
+    def __init__(self, policy: KernelPolicy, ladder: Ladder) -> None:
+        spec = policy.spec
+        policy.check(ladder)
+        self._params = policy.param_array(ladder)
+        self._state = policy.state_array(ladder)
+        self._bitrates_bps = ladder.bitrates_bps
+        self._size_bits = ladder.size_bits
+        self._segment_duration_s = float(ladder.segment_duration_s)
+        self._choose = spec.choose
+        self._event = spec.event
+        self._abandon = spec.abandon
+        self.can_abandon = bool(spec.can_abandon(self._params))
+        spec.reset(self._params, self._state, self._bitrates_bps, self._segment_duration_s)
+
+    def choose(self, obs: np.ndarray) -> tuple[int, float]:
+        """The next segment's rung and a pause before its request."""
+        return self._choose(self._params, self._state, obs, self._bitrates_bps, self._size_bits)
+
+    def event(self, obs: np.ndarray, event: int) -> None:
+        """A full-buffer wait, a completed or an abandoned download (``EVENT_*``)."""
+        self._event(self._params, self._state, obs, event, self._bitrates_bps)
+
+    def abandon(self, obs: np.ndarray) -> int:
+        """At a checkpoint: the rung to abandon the download for, or -1."""
+        return self._abandon(self._params, self._state, obs, self._bitrates_bps)
 
 
 def quality_utilities(ladder: Ladder) -> np.ndarray:
@@ -450,3 +453,8 @@ def estimator_arrays(model: PlayerModel, segment_duration_s: float) -> tuple[np.
     est_params[2:2 + len(values)] = values
     est_params[10] = segment_duration_s
     return est_params, np.zeros(_kernels.EST_STATE_SIZE, dtype=np.float64)
+
+
+# The built-in families register themselves; then Python policies (they use the names above).
+from abrsim.abr import bola, buffer_based, dashjs, hybrid, mpc, throughput  # noqa: E402, F401
+from abrsim.abr._python import PythonPolicy, check_policy, load_policy  # noqa: E402

@@ -2,18 +2,23 @@
 
 Everything here takes arrays and scalars only, so one compiled body serves the
 fast engine (a whole session in compiled code) and the discrete-event engine
-(one decision at a time). Per-session state lives in float64 arrays that
-:func:`abr_reset` fills and the other kernels update; parameters arrive as
+(one decision at a time). Per-session state lives in float64 arrays that a
+policy's ``reset`` fills and its other functions update; parameters arrive as
 float64 arrays in the order the registry (``abrsim.abr``) declares them.
 
-The protocol between a player and an algorithm, one session:
+The protocol between a player and a compiled policy, one session (the functions
+are registered per algorithm with :func:`abrsim.abr.register`):
 
-- :func:`abr_reset` once;
-- before each request, :func:`abr_choose` returns ``(rung, pause_s)``;
-- :func:`abr_event` reports a full-buffer wait (``EVENT_WAIT``), a completed
-  download (``EVENT_DONE``) or an abandoned one (``EVENT_ABANDONED``);
-- while a download is in flight, and only if the player checks for it,
-  :func:`abr_abandon` returns a lower rung to abandon to, or -1.
+- ``reset(params, state, bitrates_bps, segment_duration_s)`` once;
+- before each request, ``choose(params, state, obs, bitrates_bps, size_bits)``
+  returns ``(rung, pause_s)``;
+- ``event(params, state, obs, event, bitrates_bps)`` reports a full-buffer wait
+  (``EVENT_WAIT``), a completed download (``EVENT_DONE``) or an abandoned one
+  (``EVENT_ABANDONED``);
+- while a download is in flight, and only if the player checks for it (its model
+  has abandonment on and ``can_abandon(params)`` is true),
+  ``abandon(params, state, obs, bitrates_bps)`` returns a lower rung to abandon
+  to, or -1.
 
 What the player knows is passed in ``obs``, a float64 array indexed by the
 ``OBS_*`` constants. Units: seconds, bits, bit/s.
@@ -24,23 +29,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# dash.js's rules live in their own module; it refers to this module's helpers by attribute, so
-# the circular import is resolved when the kernels compile, not when the modules load.
 from abrsim._jit import kernel
-from abrsim.abr import _dashjs
 
-# Algorithm ids, fixed: they index the dispatch below.
-ALGO_BOLA = 0
-ALGO_THROUGHPUT = 1
-ALGO_BOLAE = 2
-ALGO_DYNAMIC = 3
-ALGO_DYNAMICDASH = 4
-ALGO_BB = 5
-ALGO_BBA0 = 6
-ALGO_MPC = 7
-ALGO_DASHJS = 8
-
-# Events reported to abr_event.
+# Events reported to a policy's event function.
 EVENT_WAIT = 0
 EVENT_DONE = 1
 EVENT_ABANDONED = 2
@@ -60,7 +51,9 @@ OBS_ELAPSED_S = 10  # time since the request, latency included
 OBS_TTFB_S = 11  # the request's latency (time to first bit)
 OBS_WAIT_S = 12  # length of a full-buffer wait (EVENT_WAIT)
 OBS_ABANDON_TO = 13  # rung an abandoned download asked for (EVENT_ABANDONED)
-OBS_SIZE = 14
+OBS_TIME_S = 14  # session time at the decision
+OBS_REBUFFER_S = 15  # stall time so far
+OBS_SIZE = 16
 
 # Estimator kinds.
 EST_EWMA = 0
@@ -800,122 +793,193 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
 
 
 # ----------------------------------------------------------------------------------------------
-# Dispatch
+# The policy protocol, per algorithm: reset(params, state, bitrates_bps, segment_duration_s),
+# choose(params, state, obs, bitrates_bps, size_bits) -> (rung, pause_s),
+# event(params, state, obs, event, bitrates_bps), abandon(params, state, obs, bitrates_bps) -> rung,
+# can_abandon(params) -> bool. The registry (abrsim.abr) binds them per algorithm; the session
+# loop is compiled once per algorithm with its functions, so each compiles only what it calls.
 # ----------------------------------------------------------------------------------------------
 
 
 @kernel
-def abr_state_size(algo_id, rungs):
-    """Length of the state array ``algo_id`` needs for a ladder of ``rungs`` rungs."""
-    if algo_id == ALGO_BOLA:
-        return BOLA_SCALARS + rungs
-    if algo_id == ALGO_BOLAE:
-        return BOLAE_SCALARS + 2 * rungs
-    if algo_id == ALGO_DYNAMIC:
-        return 1 + BOLA_SCALARS + rungs + THROUGHPUT_STATE
-    if algo_id == ALGO_DYNAMICDASH:
-        return 1 + BOLAE_SCALARS + 2 * rungs + THROUGHPUT_STATE
-    if algo_id == ALGO_MPC:
-        return 2 + 2 * MPC_HISTORY
-    if algo_id == ALGO_DASHJS:
-        return _dashjs.dashjs_state_size(rungs)
-    return 1
-
-
-@kernel
-def abr_reset(algo_id, params, state, bitrates_bps, segment_duration_s):
-    """Fill an algorithm's state array at the start of a session."""
+def no_reset(params, state, bitrates_bps, segment_duration_s):
+    """A policy with nothing to set up."""
     state[:] = 0.0
-    rungs = bitrates_bps.shape[0]
-    if algo_id == ALGO_BOLA:
-        _bola_reset(params, state, bitrates_bps, segment_duration_s)
-    elif algo_id == ALGO_BOLAE:
-        _bolae_reset(params, state, bitrates_bps, segment_duration_s)
-    elif algo_id == ALGO_THROUGHPUT:
-        _throughput_reset(state)
-    elif algo_id == ALGO_DYNAMIC:
-        _bola_reset(params[:BOLA_PARAMS], state[1:1 + BOLA_SCALARS + rungs], bitrates_bps,
-                    segment_duration_s)
-        _throughput_reset(state[1 + BOLA_SCALARS + rungs:])
-    elif algo_id == ALGO_DYNAMICDASH:
-        bolae_params, bolae_state, _, tput_state = _dynamicdash_parts(params, state, rungs)
-        _bolae_reset(bolae_params, bolae_state, bitrates_bps, segment_duration_s)
-        _throughput_reset(tput_state)
-    elif algo_id == ALGO_DASHJS:
-        _dashjs.dashjs_reset(params, state, bitrates_bps, segment_duration_s)
-
-
-@njit(cache=True)
-def abr_choose(algo_id, params, state, obs, bitrates_bps, size_bits):
-    """Return ``(rung, pause_s)`` for the next segment: its rung and a pause before requesting it."""
-    if algo_id == ALGO_BOLA:
-        return _bola_choose(params, state, obs, bitrates_bps)
-    if algo_id == ALGO_THROUGHPUT:
-        return _throughput_choose(params, state, obs, bitrates_bps), 0.0
-    if algo_id == ALGO_BOLAE:
-        return _bolae_choose(params, state, obs, bitrates_bps)
-    if algo_id == ALGO_DYNAMIC:
-        return _dynamic_choose(params, state, obs, bitrates_bps)
-    if algo_id == ALGO_DYNAMICDASH:
-        return _dynamicdash_choose(params, state, obs, bitrates_bps)
-    if algo_id == ALGO_BB:
-        return _bb_choose(params, obs, bitrates_bps), 0.0
-    if algo_id == ALGO_BBA0:
-        return _bba0_choose(params, obs, bitrates_bps), 0.0
-    if algo_id == ALGO_DASHJS:
-        return _dashjs.dashjs_choose(params, state, obs, bitrates_bps, size_bits)
-    return _mpc_choose(params, state, obs, bitrates_bps, size_bits), 0.0
 
 
 @kernel
-def abr_event(algo_id, params, state, obs, event, bitrates_bps):
-    """Tell the algorithm about a full-buffer wait, a completed or an abandoned download."""
-    rungs = bitrates_bps.shape[0]
-    if algo_id == ALGO_BOLA:
-        _bola_event(params, state, obs, event)
-    elif algo_id == ALGO_BOLAE:
-        _bolae_event(params, state, obs, event, bitrates_bps)
-    elif algo_id == ALGO_DYNAMIC:
-        _bola_event(params[:BOLA_PARAMS], state[1:1 + BOLA_SCALARS + rungs], obs, event)
-    elif algo_id == ALGO_DYNAMICDASH:
-        bolae_params, bolae_state, _, _ = _dynamicdash_parts(params, state, rungs)
-        _bolae_event(bolae_params, bolae_state, obs, event, bitrates_bps)
-    elif algo_id == ALGO_MPC:
-        _mpc_event(state, obs, event)
-    elif algo_id == ALGO_DASHJS:
-        _dashjs.dashjs_event(params, state, obs, event, bitrates_bps)
+def no_event(params, state, obs, event, bitrates_bps):
+    """A policy that ignores events."""
 
 
 @kernel
-def abr_abandon(algo_id, params, state, obs, bitrates_bps):
-    """During a download: the rung to abandon it for, or -1 to go on."""
-    rungs = bitrates_bps.shape[0]
-    if algo_id == ALGO_BOLA:
-        return _bola_abandon(params, state, obs, bitrates_bps)
-    if algo_id == ALGO_THROUGHPUT:
-        return _throughput_abandon(params, state, obs, bitrates_bps)
-    if algo_id == ALGO_BOLAE:
-        return _bolae_abandon(params, state, obs, bitrates_bps)
-    if algo_id == ALGO_DYNAMIC:
-        return _throughput_abandon(params[BOLA_PARAMS:BOLA_PARAMS + THROUGHPUT_PARAMS],
-                                   state[1 + BOLA_SCALARS + rungs:], obs, bitrates_bps)
-    if algo_id == ALGO_DYNAMICDASH:
-        bolae_params, bolae_state, tput_params, tput_state = _dynamicdash_parts(params, state, rungs)
-        if state[0] != 0.0:
-            return _bolae_abandon(bolae_params, bolae_state, obs, bitrates_bps)
-        return _throughput_abandon(tput_params, tput_state, obs, bitrates_bps)
-    if algo_id == ALGO_DASHJS:
-        return _dashjs.dashjs_abandon(params, state, obs, bitrates_bps)
+def no_abandon(params, state, obs, bitrates_bps):
+    """A policy that never abandons."""
     return NO_RUNG
 
 
 @kernel
-def abr_can_abandon(algo_id, params):
-    """Whether the algorithm ever abandons, so the player can skip the checkpoints otherwise."""
-    if algo_id == ALGO_BOLA:
-        return params[4] != 0.0
-    if algo_id == ALGO_THROUGHPUT:
-        return params[2] != 0.0
-    if algo_id == ALGO_DASHJS:
-        return _dashjs.dashjs_can_abandon(params)
-    return algo_id in (ALGO_BOLAE, ALGO_DYNAMIC, ALGO_DYNAMICDASH)
+def never_abandons(params):
+    """The player need not check for abandonment."""
+    return False
+
+
+@kernel
+def always_abandons(params):
+    """The player checks for abandonment (if its model does)."""
+    return True
+
+
+@kernel
+def bola_reset(params, state, bitrates_bps, segment_duration_s):
+    state[:] = 0.0
+    _bola_reset(params, state, bitrates_bps, segment_duration_s)
+
+
+@kernel
+def bola_choose(params, state, obs, bitrates_bps, size_bits):
+    return _bola_choose(params, state, obs, bitrates_bps)
+
+
+@kernel
+def bola_event(params, state, obs, event, bitrates_bps):
+    _bola_event(params, state, obs, event)
+
+
+@kernel
+def bola_abandon(params, state, obs, bitrates_bps):
+    return _bola_abandon(params, state, obs, bitrates_bps)
+
+
+@kernel
+def bola_can_abandon(params):
+    return params[4] != 0.0
+
+
+@kernel
+def bolae_reset(params, state, bitrates_bps, segment_duration_s):
+    state[:] = 0.0
+    _bolae_reset(params, state, bitrates_bps, segment_duration_s)
+
+
+@kernel
+def bolae_choose(params, state, obs, bitrates_bps, size_bits):
+    return _bolae_choose(params, state, obs, bitrates_bps)
+
+
+@kernel
+def bolae_event(params, state, obs, event, bitrates_bps):
+    _bolae_event(params, state, obs, event, bitrates_bps)
+
+
+@kernel
+def bolae_abandon(params, state, obs, bitrates_bps):
+    return _bolae_abandon(params, state, obs, bitrates_bps)
+
+
+@kernel
+def throughput_reset(params, state, bitrates_bps, segment_duration_s):
+    state[:] = 0.0
+    _throughput_reset(state)
+
+
+@kernel
+def throughput_choose(params, state, obs, bitrates_bps, size_bits):
+    return _throughput_choose(params, state, obs, bitrates_bps), 0.0
+
+
+@kernel
+def throughput_abandon(params, state, obs, bitrates_bps):
+    return _throughput_abandon(params, state, obs, bitrates_bps)
+
+
+@kernel
+def throughput_can_abandon(params):
+    return params[2] != 0.0
+
+
+@kernel
+def dynamic_reset(params, state, bitrates_bps, segment_duration_s):
+    state[:] = 0.0
+    rungs = bitrates_bps.shape[0]
+    _bola_reset(params[:BOLA_PARAMS], state[1:1 + BOLA_SCALARS + rungs], bitrates_bps, segment_duration_s)
+    _throughput_reset(state[1 + BOLA_SCALARS + rungs:])
+
+
+@kernel
+def dynamic_choose(params, state, obs, bitrates_bps, size_bits):
+    return _dynamic_choose(params, state, obs, bitrates_bps)
+
+
+@kernel
+def dynamic_event(params, state, obs, event, bitrates_bps):
+    rungs = bitrates_bps.shape[0]
+    _bola_event(params[:BOLA_PARAMS], state[1:1 + BOLA_SCALARS + rungs], obs, event)
+
+
+@kernel
+def dynamic_abandon(params, state, obs, bitrates_bps):
+    rungs = bitrates_bps.shape[0]
+    return _throughput_abandon(params[BOLA_PARAMS:BOLA_PARAMS + THROUGHPUT_PARAMS],
+                               state[1 + BOLA_SCALARS + rungs:], obs, bitrates_bps)
+
+
+@kernel
+def dynamicdash_reset(params, state, bitrates_bps, segment_duration_s):
+    state[:] = 0.0
+    bolae_params, bolae_state, _, tput_state = _dynamicdash_parts(params, state, bitrates_bps.shape[0])
+    _bolae_reset(bolae_params, bolae_state, bitrates_bps, segment_duration_s)
+    _throughput_reset(tput_state)
+
+
+@kernel
+def dynamicdash_choose(params, state, obs, bitrates_bps, size_bits):
+    return _dynamicdash_choose(params, state, obs, bitrates_bps)
+
+
+@kernel
+def dynamicdash_event(params, state, obs, event, bitrates_bps):
+    bolae_params, bolae_state, _, _ = _dynamicdash_parts(params, state, bitrates_bps.shape[0])
+    _bolae_event(bolae_params, bolae_state, obs, event, bitrates_bps)
+
+
+@kernel
+def dynamicdash_abandon(params, state, obs, bitrates_bps):
+    bolae_params, bolae_state, tput_params, tput_state = _dynamicdash_parts(params, state,
+                                                                            bitrates_bps.shape[0])
+    if state[0] != 0.0:
+        return _bolae_abandon(bolae_params, bolae_state, obs, bitrates_bps)
+    return _throughput_abandon(tput_params, tput_state, obs, bitrates_bps)
+
+
+@kernel
+def bb_choose(params, state, obs, bitrates_bps, size_bits):
+    return _bb_choose(params, obs, bitrates_bps), 0.0
+
+
+@kernel
+def bba0_choose(params, state, obs, bitrates_bps, size_bits):
+    return _bba0_choose(params, obs, bitrates_bps), 0.0
+
+
+@njit(cache=True)
+def mpc_choose(params, state, obs, bitrates_bps, size_bits):
+    return _mpc_choose(params, state, obs, bitrates_bps, size_bits), 0.0
+
+
+@kernel
+def mpc_event(params, state, obs, event, bitrates_bps):
+    _mpc_event(state, obs, event)
+
+
+def state_size(algorithm: str, rungs: int) -> int:
+    """Length of the state array a built-in algorithm needs for a ladder of ``rungs`` rungs."""
+    sizes = {
+        "bola": BOLA_SCALARS + rungs,
+        "bolae": BOLAE_SCALARS + 2 * rungs,
+        "dynamic": 1 + BOLA_SCALARS + rungs + THROUGHPUT_STATE,
+        "dynamicdash": 1 + BOLAE_SCALARS + 2 * rungs + THROUGHPUT_STATE,
+        "robustmpc": 2 + 2 * MPC_HISTORY,
+        "fastmpc": 2 + 2 * MPC_HISTORY,
+    }
+    return sizes.get(algorithm, 1)

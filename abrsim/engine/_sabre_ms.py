@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from abrsim._jit import kernel
-from abrsim.engine._session import (
+from abrsim.engine.step import (
     COL_ABANDONED,
     COL_BUFFER_AFTER_S,
     COL_DOWNLOADED_BITS,

@@ -33,8 +33,7 @@ import numpy as np
 import simpy
 
 from abrsim import __version__
-from abrsim.abr import KernelPolicy, make
-from abrsim.engine.fast import model_array
+from abrsim.abr import KernelPolicy, PythonPolicy, make
 from abrsim.engine.link import AccessLink, CdnNetwork, Link
 from abrsim.engine.player import Player, PlayerSession
 from abrsim.ladder import Ladder
@@ -309,7 +308,7 @@ def _metrics(sessions: Sequence[PlayerSession]) -> np.ndarray:
 def run_session(
     trace: Trace,
     ladder: Ladder,
-    policy: KernelPolicy | str,
+    policy: KernelPolicy | PythonPolicy | str,
     model: PlayerModel | None = None,
     setup: SessionSetup | None = None,
     seed: int = 0,
@@ -325,7 +324,7 @@ def run_session(
     model = PlayerModel() if model is None else model
     policy = (make(policy) if isinstance(policy, str) else policy).resolved(model)
     policy.check(ladder)
-    model_array(model, ladder)  # validates the model against the ladder
+    model.check(ladder)
     env = simpy.Environment()
     player = Player(env, "player", policy, ladder, model, AccessLink(trace, model.goodput_factor),
                     rng=np.random.default_rng(seed), setup=setup)

@@ -1,7 +1,9 @@
 """The fast engine: whole sessions in compiled code, many per call.
 
-The public entry points validate, pack inputs into arrays once, and call one
-compiled loop (:mod:`abrsim.engine._session`) that runs every session of a batch.
+The public entry points validate, pack inputs into arrays once, and call the
+session loop (:mod:`abrsim.engine._session`) compiled for the policy, which runs
+every session of a batch. A Python policy runs the same loop, which returns to
+Python only for its decisions (and the hooks it has).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from abrsim.abr import KernelPolicy, estimator_arrays, make
-from abrsim.abr._kernels import abr_can_abandon
+from abrsim.abr import KernelPolicy, PythonPolicy, estimator_arrays, make
+from abrsim.abr._kernels import EST_STATE_SIZE, EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
 from abrsim.engine import _session as kernel
 from abrsim.engine._sabre_ms import add_residue_stalls
+from abrsim.engine.step import model_array
 from abrsim.errors import InputError
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
@@ -23,6 +26,11 @@ from abrsim.qoe import metrics_table
 from abrsim.trace import Trace
 
 __all__ = ["BatchRun", "PackedTraces", "model_array", "pack_traces", "run_batch", "run_session"]
+
+
+#: A batch whose sessions abandon more often than this per segment stops with an error (a policy
+#: that abandons every download it starts would otherwise never end).
+MAX_ATTEMPTS_PER_SEGMENT = 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,44 +72,6 @@ def pack_traces(traces: Sequence[Trace]) -> PackedTraces:
     )
 
 
-def model_array(model: PlayerModel, ladder: Ladder) -> np.ndarray:
-    """The player model as the kernel reads it.
-
-    Raises:
-        InputError: if the model's first rung does not exist on ``ladder``, or one segment
-            does not fit in its buffer.
-    """
-    if model.first_rung >= ladder.rung_count:
-        raise InputError(
-            f"got {model.first_rung}, expected -1 or a rung below {ladder.rung_count} "
-            f"(ladder {ladder.name!r})",
-            field="first_rung",
-        )
-    if model.cap_counts_next_segment and model.max_buffer_s < ladder.segment_duration_s:
-        raise InputError(
-            f"got {model.max_buffer_s:g}, expected at least one segment ({ladder.segment_duration_s:g} s "
-            f"of ladder {ladder.name!r})",
-            field="max_buffer_s",
-        )
-    values = np.zeros(kernel.MODEL_PARAMS, dtype=np.float64)
-    values[kernel.MP_REQUEST_LATENCY_S] = model.request_latency_s
-    values[kernel.MP_GOODPUT_FACTOR] = model.goodput_factor
-    values[kernel.MP_MAX_BUFFER_S] = model.max_buffer_s
-    values[kernel.MP_STARTUP_THRESHOLD_S] = model.startup_threshold_s
-    values[kernel.MP_RESUME_THRESHOLD_S] = model.resume_threshold_s
-    values[kernel.MP_FIRST_RUNG] = model.first_rung
-    values[kernel.MP_LATENCY_SCALED] = model.latency_scaled
-    values[kernel.MP_LATENCY_ON_TRACE] = model.latency_on_trace_clock
-    values[kernel.MP_CAP_NEXT_SEGMENT] = model.cap_counts_next_segment
-    values[kernel.MP_WAIT_STEP_S] = model.wait_step_s
-    values[kernel.MP_SEGMENT_LIMIT] = model.segment_limit
-    values[kernel.MP_ABANDONMENT] = model.abandonment
-    values[kernel.MP_PROGRESS_BITS] = model.abandon_check_bits
-    values[kernel.MP_PROGRESS_S] = model.abandon_check_s
-    values[kernel.MP_RETRY_ABR] = model.compat_sabre_retry_abr
-    return values
-
-
 @dataclass(frozen=True, eq=False)
 class BatchRun:
     """Sessions of one policy on one ladder, one per trace: logs and metrics as arrays.
@@ -113,7 +83,7 @@ class BatchRun:
 
     traces: tuple[str, ...]
     ladder: Ladder
-    policy: KernelPolicy
+    policy: KernelPolicy | PythonPolicy
     model: PlayerModel
     seed: int
     log: np.ndarray
@@ -169,7 +139,7 @@ class BatchRun:
 def run_batch(
     traces: Sequence[Trace] | PackedTraces,
     ladder: Ladder,
-    policy: KernelPolicy | str,
+    policy: KernelPolicy | PythonPolicy | str,
     model: PlayerModel | None = None,
     seed: int = 0,
 ) -> BatchRun:
@@ -178,12 +148,15 @@ def run_batch(
     Args:
         traces: the traces, or traces packed once with :func:`pack_traces`.
         ladder: the title's encoding ladder.
-        policy: a policy from :func:`abrsim.abr.make`, or a registered name.
+        policy: a policy from :func:`abrsim.abr.make` or :func:`abrsim.abr.load_policy`, or a
+            registered name.
         model: the player model (default: abrsim's own).
-        seed: recorded with the results; the built-in algorithms are deterministic.
+        seed: recorded with the results; the built-in algorithms are deterministic. A Python
+            policy's ``reset`` gets ``numpy.random.default_rng([seed, session index])``.
 
     Raises:
         InputError: if a parameter does not fit the ladder or the model.
+        PolicyError: if a Python policy fails or gives an invalid answer (no results then).
     """
     packed = traces if isinstance(traces, PackedTraces) else pack_traces(traces)
     model = PlayerModel() if model is None else model
@@ -199,18 +172,25 @@ def run_batch(
         log = np.empty((rows, kernel.LOG_COLUMNS), dtype=np.float64)
         rungs = np.empty(rows, dtype=np.int64)
         session = np.empty((sessions, kernel.SESSION_COLUMNS), dtype=np.float64)
-        used = kernel.run_batch(
-            packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
-            packed.duration_s, ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
-            params, policy.spec.algo_id, abr_params, policy.state_array(ladder).size,
-            est_params, log, rungs, session,
-        )
+        if isinstance(policy, PythonPolicy):
+            used = _run_python_batch(packed, ladder, policy, model, params, est_params, log, rungs, session,
+                                     int(seed))
+        else:
+            used = policy.spec.loops()["run_batch"](
+                packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
+                packed.duration_s, ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
+                params, abr_params, policy.state_array(ladder).size, est_params, log, rungs, session,
+            )
         if used >= 0:
             break
+        if rows > sessions * model.segments_played(ladder) * MAX_ATTEMPTS_PER_SEGMENT:
+            raise InputError(
+                f"the sessions made more than {MAX_ATTEMPTS_PER_SEGMENT} download attempts per segment: "
+                f"does {policy.name!r} abandon every download it starts?", field="policy")
         rows *= 4
     if model.compat_sabre_residue_stalls:
         # The downloads went in abandonment steps exactly when the session loop checked.
-        checking = model.abandonment and abr_can_abandon(policy.spec.algo_id, abr_params)
+        checking = model.abandonment and policy.can_abandon(ladder)
         add_residue_stalls(
             packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
             packed.duration_s, ladder.size_bits, ladder.segment_duration_s, model.max_buffer_s,
@@ -219,10 +199,59 @@ def run_batch(
     return BatchRun(packed.names, ladder, policy, model, int(seed), log[:used], rungs[:used], session)
 
 
+def _run_python_batch(packed: PackedTraces, ladder: Ladder, policy: PythonPolicy, model: PlayerModel,
+                      params: np.ndarray, est_params: np.ndarray, log: np.ndarray, rungs: np.ndarray,
+                      session: np.ndarray, seed: int) -> int:
+    """:func:`abrsim.engine._session.run_batch` for a Python policy: the compiled step returns to
+    Python for each decision (and each download and checkpoint, if the policy has those hooks)."""
+    ps = np.zeros(kernel.DRIVER_STATE)
+    obs = np.zeros(OBS_SIZE)
+    est_state = np.zeros(EST_STATE_SIZE)
+    stops = kernel.STOPS_DOWNLOAD if policy.listens_to_downloads else 0
+    checking = model.abandonment and policy.has_abandon
+    size_bits = ladder.size_bits
+    segment_count = size_bits.shape[0]
+    advance = kernel.advance
+    answer_rung = kernel.PS_ANSWER_RUNG
+    answer_pause_s = kernel.PS_ANSWER_PAUSE_S
+    stop_choose = kernel.STOP_CHOOSE
+    stop_end = kernel.STOP_END
+    events = {kernel.STOP_WAIT: EVENT_WAIT, kernel.STOP_DONE: EVENT_DONE,
+              kernel.STOP_ABANDONED: EVENT_ABANDONED}
+    row = 0
+    for index in range(len(packed)):
+        first, last = packed.offsets[index], packed.offsets[index + 1]
+        start_s = packed.start_s[first:last]
+        bandwidth_bps = packed.bandwidth_bps[first:last]
+        latency_s = packed.latency_s[first:last]
+        kernel.start_session(ps, obs, est_state, segment_count, params, checking, stops,
+                             bool(packed.has_latency[index]), float(packed.duration_s[index]),
+                             float(ladder.segment_duration_s), row)
+        decider = policy.decider(ladder, model, np.random.default_rng([seed, index]))
+        choose = decider.choose
+        while True:
+            stop = advance(ps, obs, start_s, bandwidth_bps, latency_s, size_bits, params, est_params,
+                           est_state, log, rungs)
+            if stop == stop_choose:
+                ps[answer_rung], ps[answer_pause_s] = choose(obs)
+            elif stop == stop_end:
+                break
+            elif stop == kernel.STOP_CHECK:
+                ps[answer_rung] = decider.abandon(obs)
+            elif stop == kernel.STOP_FULL:
+                return -1
+            else:
+                decider.event(obs, events[stop])
+        records = int(ps[kernel.PS_ROW]) - row
+        kernel.close_player(ps, session[index], row, records)
+        row += records
+    return row
+
+
 def run_session(
     trace: Trace,
     ladder: Ladder,
-    policy: KernelPolicy | str,
+    policy: KernelPolicy | PythonPolicy | str,
     model: PlayerModel | None = None,
     seed: int = 0,
 ) -> SessionLog:

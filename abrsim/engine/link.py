@@ -2,7 +2,7 @@
 
 :class:`AccessLink` is a player's own link. Its capacity is a trace (times the player model's
 goodput factor) and it carries one download at a time, so its transfers are computed in closed
-form by the fast engine's own trace walk (:func:`abrsim.engine._session.transfer`): a player
+form by the fast engine's own trace walk (:func:`abrsim.engine.step.transfer`): a player
 alone on its access link reproduces the fast engine operation for operation.
 
 :class:`Link` is a shared link with processor sharing: its capacity (a looping trace on the
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from abrsim.engine._session import next_sample, sample_end_s, scaled_latency, seek, transfer, transfer_step
+from abrsim.engine.step import next_sample, sample_end_s, scaled_latency, seek, transfer, transfer_step
 from abrsim.errors import NoProgressError
 from abrsim.trace import Trace
 
@@ -114,7 +114,7 @@ class AccessLink:
         """Send bits from session time ``time_s`` over this link alone.
 
         Sends all of ``size_bits``, or, with ``min_bits > 0`` or ``min_s > 0``, one abandonment
-        step (see :func:`abrsim.engine._session.transfer`). Returns ``(time_s, sent_bits)``.
+        step (see :func:`abrsim.engine.step.transfer`). Returns ``(time_s, sent_bits)``.
 
         Raises:
             ValueError: if the link is unlimited (a transfer would take no time).
@@ -129,7 +129,7 @@ class AccessLink:
 
     def step(self, time_s: float, size_bits: float, min_bits: float, min_s: float) -> tuple[float, float]:
         """One abandonment step of a transfer from session time ``time_s``: the fast engine's
-        :func:`abrsim.engine._session.transfer_step`, on this link's cursor. Returns ``(time_s, sent_bits)``.
+        :func:`abrsim.engine.step.transfer_step`, on this link's cursor. Returns ``(time_s, sent_bits)``.
         """
         if self.trace is None:
             raise ValueError("an unlimited access link cannot carry a download on its own")

@@ -1,10 +1,11 @@
-"""A discrete-event player: the fast engine's session loop, one step at a time, as a simpy process.
+"""A discrete-event player: the session step (:mod:`abrsim.engine.step`) as a simpy process.
 
-:class:`Player` follows :func:`abrsim.engine._session.run_session` statement for statement: the
-same full-buffer waits, decisions (the numba kernels of :mod:`abrsim.abr._kernels`, called one
-decision at a time), request latency, abandonment checkpoints, buffer and stall accounting
-(:func:`abrsim.engine._session.play`) and estimator updates. Only the transfer differs, and only
-when the player shares a link:
+:class:`Player` drives the same phases as the fast engine: full-buffer waits, decisions (the
+policy's, one at a time: a compiled policy's numba functions or a Python policy's methods),
+the pause, request latency, abandonment checkpoints, buffer and stall accounting and estimator
+updates are the step's kernels. What is its own: simpy waits, where the latency comes from
+(the trace, a drawn round trip, reconnection, the CDN's tiers), the viewer's patience, and the
+transfer, which differs only when the player shares a link:
 
 - alone on its access link, a transfer (or one abandonment step) is computed by the fast
   engine's own trace walk (:meth:`AccessLink.transfer`), and the player sleeps until it ends;
@@ -28,39 +29,40 @@ from typing import Any, NamedTuple
 import numpy as np
 import simpy
 
-from abrsim.abr import KernelPolicy, estimator_arrays
-from abrsim.abr._kernels import (
-    EVENT_ABANDONED,
-    EVENT_DONE,
-    EVENT_WAIT,
-    NO_RUNG,
-    OBS_ABANDON_TO,
-    OBS_BUFFER_S,
-    OBS_DOWNLOADED_BITS,
-    OBS_ELAPSED_S,
-    OBS_LAST_RUNG,
-    OBS_LATENCY_S,
-    OBS_RUNG,
-    OBS_SEGMENT,
-    OBS_SEGMENT_DURATION_S,
-    OBS_SEGMENTS,
-    OBS_SIZE,
-    OBS_SIZE_BITS,
-    OBS_THROUGHPUT_BPS,
-    OBS_TTFB_S,
-    OBS_WAIT_S,
-    abr_abandon,
-    abr_can_abandon,
-    abr_choose,
-    abr_event,
-    abr_reset,
-    estimator_latency_s,
-    estimator_throughput_bps,
-    estimator_update,
-)
+from abrsim.abr import KernelPolicy, PythonPolicy, estimator_arrays
+from abrsim.abr._kernels import EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
 from abrsim.engine._sabre_ms import replay
-from abrsim.engine._session import play
 from abrsim.engine.link import AccessLink, CdnNetwork, CdnRoute, Flow, Link
+from abrsim.engine.step import (
+    NO_RUNG,
+    PLAYER_STATE,
+    PS_ABANDON_TO,
+    PS_BUFFER_REQUEST_S,
+    PS_BUFFER_S,
+    PS_DONE_S,
+    PS_FIRST_BYTE_S,
+    PS_INDEX,
+    PS_REBUFFER_COUNT,
+    PS_REQUEST_S,
+    PS_RUNG,
+    PS_SENT_BITS,
+    PS_SIZE_BITS,
+    PS_STALL_S,
+    PS_STARTED,
+    PS_STARTUP_S,
+    PS_TIME_S,
+    PS_WAIT_S,
+    begin_request,
+    checking_abandonment,
+    checkpoint,
+    finish_download,
+    forced_rung,
+    model_array,
+    observe,
+    reset_player,
+    set_first_byte,
+    wait_for_room,
+)
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
 from abrsim.model import PlayerModel
@@ -114,7 +116,7 @@ class PlayerSession:
 
     player: str
     group: str
-    policy: KernelPolicy
+    policy: KernelPolicy | PythonPolicy
     ladder: Ladder
     model: PlayerModel
     arrival_s: float
@@ -164,7 +166,7 @@ class Player:
         ValueError: if the player has neither a limited access link nor a shared link.
     """
 
-    def __init__(self, env: simpy.Environment, name: str, policy: KernelPolicy, ladder: Ladder,
+    def __init__(self, env: simpy.Environment, name: str, policy: KernelPolicy | PythonPolicy, ladder: Ladder,
                  model: PlayerModel, access: AccessLink, link: Link | None = None,
                  rng: np.random.Generator | None = None, setup: SessionSetup | None = None,
                  segments: int | None = None, group: str = "", cdn: CdnNetwork | None = None,
@@ -268,7 +270,15 @@ class Player:
             cdn_served=tuple(self.cdn_served),
         )
 
-    # -- the session loop (abrsim.engine._session.run_session, step by step) ----------------
+    # -- the session: the step's phases, with simpy waits between them --------------------
+
+    def _record(self, ps: np.ndarray) -> SegmentRecord:
+        """The download that just finished, as :func:`abrsim.engine.step.log_row` logs it."""
+        v = ps.tolist()
+        abandoned = v[PS_ABANDON_TO] != NO_RUNG
+        return SegmentRecord(int(v[PS_INDEX]) - (0 if abandoned else 1), int(v[PS_RUNG]), v[PS_SIZE_BITS],
+                             v[PS_SENT_BITS], abandoned, v[PS_REQUEST_S], v[PS_FIRST_BYTE_S], v[PS_DONE_S],
+                             v[PS_BUFFER_REQUEST_S], v[PS_BUFFER_S], v[PS_STALL_S], v[PS_WAIT_S])
 
     def _session(self) -> Any:
         env = self.env
@@ -279,92 +289,51 @@ class Player:
         link = self.link
         setup = self.setup
         rng = self.rng
-        policy = self.policy
         records = self.records
         cdn = self.cdn
         rung_count = ladder.rung_count
         ladder_segments = ladder.segment_count
-        algo_id = policy.spec.algo_id
-        abr_params = policy.param_array()
-        abr_state = policy.state_array(ladder)
+        # A Python policy draws from its own child of the player's generator (the player's own
+        # draws stay as they are); compiled policies are deterministic.
+        decider = self.policy.decider(
+            ladder, model, rng.spawn(1)[0] if isinstance(self.policy, PythonPolicy) else rng)
+        model_params = model_array(model, ladder)
         est_params, est_state = estimator_arrays(model, ladder.segment_duration_s)
-        bitrates_bps = ladder.bitrates_bps
         size_bits = ladder.size_bits
         segment_duration_s = float(ladder.segment_duration_s)
         segments = self.segments
-        # Plain floats, so that the kernels always see the same argument types.
         goodput_factor = float(model.goodput_factor)
-        max_buffer_s = float(model.max_buffer_s)
-        first_rung = int(model.first_rung)
-        cap_next = model.cap_counts_next_segment
-        wait_step_s = float(model.wait_step_s)
         latency_on_trace = model.latency_on_trace_clock
         latency_scaled = model.latency_scaled
         default_latency_s = float(model.request_latency_s)
-        startup_threshold_s = float(model.startup_threshold_s)
-        resume_threshold_s = float(model.resume_threshold_s)
-        checking = model.abandonment and abr_can_abandon(algo_id, abr_params)
+        checking = model.abandonment and decider.can_abandon
         progress_bits = float(model.abandon_check_bits)
         progress_s = float(model.abandon_check_s)
-        retry_abr = model.compat_sabre_retry_abr
         rtt = setup.rtt_s
         reconnect = None if setup.reuse_connections else setup.connect_s
-        abr_reset(algo_id, abr_params, abr_state, bitrates_bps, segment_duration_s)
+        ps = np.zeros(PLAYER_STATE)
         obs = np.zeros(OBS_SIZE)
-        obs[OBS_SEGMENTS] = segments
-        obs[OBS_SEGMENT_DURATION_S] = segment_duration_s
+        reset_player(ps, obs, segments, segment_duration_s)
 
         # DNS, connection and manifest come before the first request; like request latency,
         # they do not run the trace clock of a model whose latency is off that clock.
-        time_s = self.dns_s + self.connect_s + self.manifest_s
+        ps[PS_TIME_S] = self.dns_s + self.connect_s + self.manifest_s
         if not latency_on_trace:
-            access.lag_s += time_s
-        buffer_s = 0.0
-        started = False
-        stalled = False
-        startup_s = 0.0
-        rebuffer_count = 0
-        last_rung = NO_RUNG
-        pending_rung = NO_RUNG
-        index = 0
-        while index < segments:
-            stall_s = 0.0
-            wait_s = 0.0
-            excess_s = buffer_s + (segment_duration_s if cap_next else 0.0) - max_buffer_s
-            if excess_s > 0.0:
-                if not started:
-                    started = self.started = True
-                    startup_s = time_s
-                stalled = False
-                wait_s = excess_s
-                if wait_step_s > 0.0:
-                    wait_s = math.ceil(excess_s / wait_step_s) * wait_step_s
-                buffer_s, stall_s, stalled, new = play(buffer_s, wait_s, started, stalled)
-                rebuffer_count += new
-                time_s += wait_s
-                obs[OBS_WAIT_S] = wait_s
-                abr_event(algo_id, abr_params, abr_state, obs, EVENT_WAIT, bitrates_bps)
-            obs[OBS_SEGMENT] = index
-            obs[OBS_BUFFER_S] = buffer_s
-            obs[OBS_LAST_RUNG] = last_rung
-            obs[OBS_THROUGHPUT_BPS] = estimator_throughput_bps(est_params, est_state)
-            obs[OBS_LATENCY_S] = estimator_latency_s(est_params, est_state)
+            access.lag_s += ps[PS_TIME_S]
+        while ps[PS_INDEX] < segments:
+            if wait_for_room(ps, obs, model_params, segment_duration_s) > 0.0:
+                self.started = True
+                decider.event(obs, EVENT_WAIT)
+            observe(ps, obs, est_params, est_state)
+            rung = forced_rung(ps, model_params)
             pause_s = 0.0
-            if index == 0 and first_rung >= 0 and not records:
-                rung = first_rung
-            elif pending_rung != NO_RUNG:
-                rung = pending_rung
-            else:
-                rung, pause_s = abr_choose(algo_id, abr_params, abr_state, obs, bitrates_bps, size_bits)
-            pending_rung = NO_RUNG
-            if pause_s > 0.0:
-                buffer_s, extra_s, stalled, new = play(buffer_s, pause_s, started, stalled)
-                stall_s += extra_s
-                rebuffer_count += new
-                time_s += pause_s
-                wait_s += pause_s
+            if rung == NO_RUNG:
+                rung, pause_s = decider.choose(obs)
+            index = int(ps[PS_INDEX])
+            bits = float(size_bits[index, rung])
+            begin_request(ps, rung, pause_s, bits)
+            time_s = float(ps[PS_TIME_S])
             request_s = time_s
-            buffer_request_s = buffer_s
             # Request latency (plus a new connection per request when connections are not reused).
             if rtt is None:
                 request_latency_s = access.request_latency_s(time_s, default_latency_s, latency_scaled)
@@ -386,20 +355,21 @@ class Player:
                     self.cdn_served.append((-1, 0.0))
                     self._route = None
                     self.failed_s = time_s
-                    self.startup_s = startup_s + self.decode_s if started else math.nan
+                    self.startup_s = ps[PS_STARTUP_S] + self.decode_s if ps[PS_STARTED] else math.nan
                     self.end_s = time_s
-                    self.rebuffer_count = rebuffer_count
+                    self.rebuffer_count = int(ps[PS_REBUFFER_COUNT])
                     return
                 request_latency_s += route.rtt_s
             if not latency_on_trace:
                 access.lag_s += request_latency_s
-            first_byte_s = time_s + request_latency_s
-            bits = float(size_bits[index, rung])
+            first_byte_s = float(set_first_byte(ps, obs, request_latency_s))
+            buffer_request_s = float(ps[PS_BUFFER_REQUEST_S])
             sent_bits = 0.0
             clock_s = first_byte_s
             abandon_to = NO_RUNG
-            self._inflight = (index, rung, bits, request_s, first_byte_s, buffer_request_s, stall_s, wait_s,
-                              access.cursor)
+            self._inflight = (index, rung, bits, request_s, first_byte_s, buffer_request_s,
+                              float(ps[PS_STALL_S]), float(ps[PS_WAIT_S]), access.cursor)
+            checked = checking_abandonment(ps, model_params, checking)
             cdn_flows: list[Flow] = []
             if route is not None:
                 delay_s = origin_s + first_byte_s - env.now
@@ -408,20 +378,15 @@ class Player:
                 cdn_flows = cdn.start(route, bits)  # type: ignore[union-attr]
             if link is None:
                 # Alone on the access link: the fast engine's trace walk, then sleep until done.
-                if checking and index > 0:
-                    obs[OBS_RUNG] = rung
-                    obs[OBS_SIZE_BITS] = bits
-                    obs[OBS_TTFB_S] = request_latency_s
+                if checked:
                     step_s = progress_s - request_latency_s
                     while sent_bits < bits:
                         clock_s, step_bits = access.step(clock_s, bits - sent_bits, progress_bits, step_s)
                         sent_bits += step_bits
                         step_s = progress_s
                         if sent_bits < bits:
-                            obs[OBS_DOWNLOADED_BITS] = sent_bits
-                            obs[OBS_ELAPSED_S] = clock_s - request_s
-                            obs[OBS_BUFFER_S] = max(0.0, buffer_request_s - (clock_s - request_s))
-                            abandon_to = abr_abandon(algo_id, abr_params, abr_state, obs, bitrates_bps)
+                            checkpoint(ps, obs, sent_bits, clock_s)
+                            abandon_to = decider.abandon(obs)
                             if abandon_to != NO_RUNG:
                                 break
                 else:
@@ -439,10 +404,7 @@ class Player:
                 if delay_s > 0.0:
                     yield env.timeout(delay_s)
                 flow = self._flow = link.start(bits / goodput_factor, access if access.limited else None)
-                if checking and index > 0:
-                    obs[OBS_RUNG] = rung
-                    obs[OBS_SIZE_BITS] = bits
-                    obs[OBS_TTFB_S] = request_latency_s
+                if checked:
                     step_s = progress_s - request_latency_s
                     while True:
                         done = yield from self._checkpoint(flow, sent_bits, progress_bits, step_s)
@@ -451,10 +413,8 @@ class Player:
                         sent_bits = link.sent_bits(flow) * goodput_factor
                         step_s = progress_s
                         clock_s = env.now - origin_s
-                        obs[OBS_DOWNLOADED_BITS] = sent_bits
-                        obs[OBS_ELAPSED_S] = clock_s - request_s
-                        obs[OBS_BUFFER_S] = max(0.0, buffer_request_s - (clock_s - request_s))
-                        abandon_to = abr_abandon(algo_id, abr_params, abr_state, obs, bitrates_bps)
+                        checkpoint(ps, obs, sent_bits, clock_s)
+                        abandon_to = decider.abandon(obs)
                         if abandon_to != NO_RUNG:
                             sent_bits = link.cancel(flow) * goodput_factor
                             break
@@ -465,54 +425,23 @@ class Player:
                     yield env.all_of([flow.event for flow in cdn_flows if not flow.done])
                 clock_s = env.now - origin_s
             self._inflight = None
-            done_s = clock_s
-            if abandon_to == NO_RUNG:
-                sent_bits = bits
+            completed = finish_download(ps, obs, model_params, segment_duration_s, clock_s, sent_bits,
+                                        abandon_to, est_params, est_state)
             if route is not None:
-                cdn.finish(route, self.name, origin_s + request_s, index, sent_bits,  # type: ignore[union-attr]
-                           abandon_to == NO_RUNG)
-                self.cdn_served.append((route.tier, sent_bits))
+                cdn.finish(route, self.name, origin_s + request_s, index, float(ps[PS_SENT_BITS]),  # type: ignore[union-attr]
+                           completed)
+                self.cdn_served.append((route.tier, float(ps[PS_SENT_BITS])))
                 self._route = None
-            buffer_s, extra_s, stalled, new = play(buffer_s, done_s - time_s, started, stalled)
-            stall_s += extra_s
-            rebuffer_count += new
-            time_s = done_s
-            obs[OBS_RUNG] = rung
-            obs[OBS_SIZE_BITS] = bits
-            obs[OBS_DOWNLOADED_BITS] = sent_bits
-            obs[OBS_ELAPSED_S] = done_s - request_s
-            obs[OBS_TTFB_S] = request_latency_s
-            if abandon_to != NO_RUNG:
-                records.append(SegmentRecord(index, rung, bits, sent_bits, True, request_s, first_byte_s,
-                                             done_s, buffer_request_s, buffer_s, stall_s, wait_s))
-                obs[OBS_BUFFER_S] = buffer_s
-                obs[OBS_ABANDON_TO] = abandon_to
-                abr_event(algo_id, abr_params, abr_state, obs, EVENT_ABANDONED, bitrates_bps)
-                if not retry_abr:
-                    pending_rung = abandon_to
-                continue
-            buffer_s += segment_duration_s
-            transfer_s = done_s - first_byte_s
-            estimator_update(est_params, est_state, bits / transfer_s, transfer_s, request_latency_s)
-            last_segment = index == segments - 1
-            if not started:
-                if buffer_s >= startup_threshold_s or last_segment:
-                    started = self.started = True
-                    startup_s = time_s
-            elif stalled and (buffer_s >= resume_threshold_s or last_segment):
-                stalled = False
-            records.append(SegmentRecord(index, rung, bits, sent_bits, False, request_s, first_byte_s, done_s,
-                                         buffer_request_s, buffer_s, stall_s, wait_s))
-            obs[OBS_BUFFER_S] = buffer_s
-            abr_event(algo_id, abr_params, abr_state, obs, EVENT_DONE, bitrates_bps)
-            last_rung = rung
-            index += 1
+            records.append(self._record(ps))
+            self.started = ps[PS_STARTED] != 0.0
+            decider.event(obs, EVENT_DONE if completed else EVENT_ABANDONED)
+        rebuffer_count = int(ps[PS_REBUFFER_COUNT])
         if (model.compat_sabre_residue_stalls and link is None and cdn is None and rtt is None
                 and reconnect is None and access.limited):
             rebuffer_count += self._sabre_residue(checking, progress_bits, progress_s)
         # The first frame shows decode_s after playback starts; the whole playout shifts with it.
-        self.startup_s = startup_s + self.decode_s
-        self.end_s = time_s + buffer_s + self.decode_s
+        self.startup_s = float(ps[PS_STARTUP_S]) + self.decode_s
+        self.end_s = float(ps[PS_TIME_S] + ps[PS_BUFFER_S]) + self.decode_s
         self.rebuffer_count = rebuffer_count
 
     def _sabre_residue(self, checking: bool, progress_bits: float, progress_s: float) -> int:

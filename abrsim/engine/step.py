@@ -1,0 +1,692 @@
+"""The session step: the player's rules, once, for every engine.
+
+A session requests segments one after the other. Each request goes through the same phases,
+compiled kernels over one player-state array ``ps`` (indexed by the ``PS_*`` constants):
+
+1. :func:`wait_for_room` -- while the buffer is too full, wait (playback goes on);
+2. :func:`observe` and :func:`forced_rung` -- fill the policy's observation; the first rung and
+   the rung an abandoned download asked for are the player's, every other is the policy's
+   (the driver asks it, with its ``choose``);
+3. :func:`begin_request` -- the policy's pause, then the request leaves;
+4. :func:`set_first_byte` -- one request latency (the driver finds it: from the trace with
+   :func:`trace_latency`, or from its network) before the first byte;
+5. the transfer -- the driver's: a trace walk (:func:`trace_transfer`, :func:`transfer_step`), or
+   flows on shared links; at abandonment checkpoints :func:`checkpoint` fills the observation;
+6. :func:`finish_download` -- playback and stalls up to the last byte, the buffer, the
+   estimator, the start and resume thresholds; :func:`log_row` writes the download's log row.
+
+After the last segment :func:`close_session` plays the buffer out. The drivers add only what is
+their own: the fast loop (:mod:`abrsim.engine._session`) the trace walk, the discrete-event
+player (:mod:`abrsim.engine.player`) simpy waits, links, CDN routing and patience, and the
+oracle (:mod:`abrsim.oracle`) its branching over rungs. Every variation between player models is
+a number in ``model_params`` (``MP_*``, from :func:`model_array`), so one step serves every
+preset. Units: seconds, bits, bit/s. Arrays and scalars only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from abrsim._jit import kernel
+from abrsim.abr._kernels import (
+    OBS_ABANDON_TO,
+    OBS_BUFFER_S,
+    OBS_DOWNLOADED_BITS,
+    OBS_ELAPSED_S,
+    OBS_LAST_RUNG,
+    OBS_LATENCY_S,
+    OBS_REBUFFER_S,
+    OBS_RUNG,
+    OBS_SEGMENT,
+    OBS_SEGMENT_DURATION_S,
+    OBS_SEGMENTS,
+    OBS_SIZE_BITS,
+    OBS_THROUGHPUT_BPS,
+    OBS_TIME_S,
+    OBS_TTFB_S,
+    OBS_WAIT_S,
+    estimator_latency_s,
+    estimator_throughput_bps,
+    estimator_update,
+)
+from abrsim.errors import InputError
+
+NO_RUNG = -1
+
+# Columns of the per-download float log (one row per download attempt).
+COL_SEGMENT = 0
+COL_REQUEST_S = 1
+COL_FIRST_BYTE_S = 2
+COL_DONE_S = 3
+COL_SIZE_BITS = 4
+COL_DOWNLOADED_BITS = 5
+COL_BUFFER_BEFORE_S = 6
+COL_BUFFER_AFTER_S = 7
+COL_STALL_S = 8
+COL_WAIT_S = 9
+COL_ABANDONED = 10
+LOG_COLUMNS = 11
+
+# Per-session scalars.
+SES_STARTUP_S = 0
+SES_END_S = 1
+SES_REBUFFER_COUNT = 2
+SES_FIRST_RECORD = 3
+SES_RECORDS = 4
+SES_SEGMENTS = 5
+SESSION_COLUMNS = 6
+
+# model_params layout (see model_array).
+MP_REQUEST_LATENCY_S = 0
+MP_GOODPUT_FACTOR = 1
+MP_MAX_BUFFER_S = 2
+MP_STARTUP_THRESHOLD_S = 3
+MP_RESUME_THRESHOLD_S = 4
+MP_FIRST_RUNG = 5
+MP_LATENCY_SCALED = 6  # 1: a latency crossing a trace sample continues at the next sample's latency
+MP_LATENCY_ON_TRACE = 7  # 1: the trace clock runs during request latency
+MP_CAP_NEXT_SEGMENT = 8  # 1: wait until buffer + one segment <= max; 0: until buffer <= max
+MP_WAIT_STEP_S = 9  # > 0: waits are rounded up to a multiple of this
+MP_SEGMENT_LIMIT = 10  # > 0: play only this many segments of the ladder
+MP_ABANDONMENT = 11  # 1: check for abandonment while downloading
+MP_PROGRESS_BITS = 12  # abandonment checkpoints: at least this many bits ...
+MP_PROGRESS_S = 13  # ... and this much time between checks
+MP_RETRY_ABR = 14  # 1 (Sabre compatibility): after an abandonment, ask the ABR again
+MODEL_PARAMS = 15
+
+# The player-state array.
+PS_TIME_S = 0  # session time now
+PS_BUFFER_S = 1  # media in the buffer
+PS_STARTED = 2  # 1 once playback has started
+PS_STALLED = 3  # 1 while playback is stalled
+PS_STARTUP_S = 4  # when playback started
+PS_REBUFFER_COUNT = 5  # stalls so far
+PS_REBUFFER_S = 6  # stall time so far
+PS_INDEX = 7  # the segment being requested
+PS_SEGMENTS = 8  # segments in the session
+PS_ATTEMPTS = 9  # download attempts so far (abandoned ones included)
+PS_LAST_RUNG = 10  # rung of the last completed download, NO_RUNG before the first
+PS_PENDING_RUNG = 11  # the rung an abandoned download asked for, or NO_RUNG
+PS_STALL_S = 12  # this request: stall so far
+PS_WAIT_S = 13  # this request: full-buffer wait plus pause
+PS_RUNG = 14  # this request: its rung
+PS_SIZE_BITS = 15  # this request: the segment's size at that rung
+PS_REQUEST_S = 16  # this request: when it left
+PS_BUFFER_REQUEST_S = 17  # this request: the buffer then
+PS_LATENCY_S = 18  # this request: its latency
+PS_FIRST_BYTE_S = 19  # this request: when its first byte arrived
+PS_DONE_S = 20  # this request: when its last (or last wanted) byte arrived
+PS_SENT_BITS = 21  # this request: bits received
+PS_ABANDON_TO = 22  # this request: the rung it was abandoned for, or NO_RUNG
+PS_LAG_S = 23  # trace walk: session time minus trace time (latency off the trace clock)
+PS_SAMPLE = 24  # trace walk: the cursor's sample ...
+PS_LOOP_START_S = 25  # ... and the start of the trace pass it is in
+PLAYER_STATE = 26
+
+#: Relative rounding allowed at a trace sample's end: a transfer due within this share of the
+#: end time (a few hundred float ulps) completes in the sample. Without it, a download that ends
+#: exactly at a sample boundary, as whole-ms, whole-kbit/s traces make happen, could be left
+#: 1e-12 bits short and wait out a following outage.
+SAMPLE_END_SLACK = 1e-13
+
+
+def model_array(model, ladder) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The player model as the step reads it (``MP_*``), checked against ``ladder``.
+
+    Raises:
+        InputError: if the model does not fit the ladder (see :meth:`PlayerModel.check`).
+    """
+    model.check(ladder)
+    values = np.zeros(MODEL_PARAMS, dtype=np.float64)
+    values[MP_REQUEST_LATENCY_S] = model.request_latency_s
+    values[MP_GOODPUT_FACTOR] = model.goodput_factor
+    values[MP_MAX_BUFFER_S] = model.max_buffer_s
+    values[MP_STARTUP_THRESHOLD_S] = model.startup_threshold_s
+    values[MP_RESUME_THRESHOLD_S] = model.resume_threshold_s
+    values[MP_FIRST_RUNG] = model.first_rung
+    values[MP_LATENCY_SCALED] = model.latency_scaled
+    values[MP_LATENCY_ON_TRACE] = model.latency_on_trace_clock
+    values[MP_CAP_NEXT_SEGMENT] = model.cap_counts_next_segment
+    values[MP_WAIT_STEP_S] = model.wait_step_s
+    values[MP_SEGMENT_LIMIT] = model.segment_limit
+    values[MP_ABANDONMENT] = model.abandonment
+    values[MP_PROGRESS_BITS] = model.abandon_check_bits
+    values[MP_PROGRESS_S] = model.abandon_check_s
+    values[MP_RETRY_ABR] = model.compat_sabre_retry_abr
+    return values
+
+
+__all__ = ["InputError", "model_array"]  # InputError: model_array's documented exception
+
+
+# ----------------------------------------------------------------------------------------------
+# The trace walk: a piecewise-constant trace that loops, read through a cursor (sample, loop start)
+# ----------------------------------------------------------------------------------------------
+
+
+@kernel
+def sample_end_s(start_s, duration_s, sample, loop_start_s):
+    """When sample ``sample`` of the pass that began at ``loop_start_s`` ends."""
+    if sample + 1 < start_s.shape[0]:
+        return loop_start_s + start_s[sample + 1]
+    return loop_start_s + duration_s
+
+
+@kernel
+def next_sample(start_s, duration_s, sample, loop_start_s):
+    """The cursor of the sample after ``sample`` (looping)."""
+    sample += 1
+    if sample == start_s.shape[0]:
+        return 0, loop_start_s + duration_s
+    return sample, loop_start_s
+
+
+@kernel
+def seek(start_s, duration_s, time_s, sample, loop_start_s):
+    """Move a trace cursor ``(sample, loop_start_s)`` forward to the sample in force at ``time_s``."""
+    while time_s >= sample_end_s(start_s, duration_s, sample, loop_start_s):
+        sample, loop_start_s = next_sample(start_s, duration_s, sample, loop_start_s)
+    return sample, loop_start_s
+
+
+@kernel
+def scaled_latency(start_s, latency_s, duration_s, time_s, sample, loop_start_s):
+    """Sabre's latency: one latency unit, continued at the next sample's rate when it crosses one.
+
+    Returns the trace time at which the first bit arrives and the cursor there.
+    """
+    units = 1.0
+    sample, loop_start_s = seek(start_s, duration_s, time_s, sample, loop_start_s)
+    while units > 0.0:
+        wanted_s = units * latency_s[sample]
+        end_s = sample_end_s(start_s, duration_s, sample, loop_start_s)
+        if time_s + wanted_s <= end_s:
+            return time_s + wanted_s, sample, loop_start_s
+        units -= (end_s - time_s) / latency_s[sample]
+        time_s = end_s
+        sample, loop_start_s = next_sample(start_s, duration_s, sample, loop_start_s)
+    return time_s, sample, loop_start_s
+
+
+@kernel
+def transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bits, min_bits, min_s,
+             sample, loop_start_s):
+    """Send bits from trace time ``time_s``: all of ``size_bits``, or one abandonment step.
+
+    With ``min_bits <= 0`` and ``min_s <= 0`` the whole ``size_bits`` is sent. Otherwise one step
+    is sent: it ends once at least ``min_bits`` bits and at least ``min_s`` seconds' worth of the
+    current bandwidth have gone (Sabre's ``do_minimal_download``), or the segment is complete.
+    Samples with no bandwidth pass without data.
+
+    Returns ``(time_s, sent_bits, sample, loop_start_s)``.
+    """
+    sample, loop_start_s = seek(start_s, duration_s, time_s, sample, loop_start_s)
+    stepping = min_bits > 0.0 or min_s > 0.0
+    remaining_bits = size_bits
+    sent_bits = 0.0
+    while remaining_bits > 0.0 and (not stepping or min_bits > 0.0 or min_s > 0.0):
+        end_s = sample_end_s(start_s, duration_s, sample, loop_start_s)
+        left_s = end_s - time_s
+        rate_bps = bandwidth_bps[sample] * goodput_factor
+        bits = 0.0
+        if rate_bps > 0.0:
+            wanted_bits = max(min_bits, min_s * rate_bps) if stepping else remaining_bits
+            # Bits due within rounding of the sample's end arrive in it, not after the next outage.
+            to_end_bits = (left_s + SAMPLE_END_SLACK * max(1.0, end_s)) * rate_bps
+            if remaining_bits <= wanted_bits and remaining_bits <= to_end_bits:
+                bits = remaining_bits
+                spent_s = bits / rate_bps
+                time_s += spent_s
+            elif wanted_bits <= to_end_bits:
+                bits = wanted_bits
+                spent_s = bits / rate_bps
+                time_s += spent_s
+                min_bits = 0.0  # this step is complete (also guards against rounding loops)
+                min_s = 0.0
+            else:
+                bits = left_s * rate_bps
+                spent_s = left_s
+                time_s = end_s
+                sample, loop_start_s = next_sample(start_s, duration_s, sample, loop_start_s)
+        elif not stepping or min_bits > 0.0 or min_s > left_s:
+            spent_s = left_s
+            time_s = end_s
+            sample, loop_start_s = next_sample(start_s, duration_s, sample, loop_start_s)
+        else:
+            spent_s = min_s
+            time_s += spent_s
+        sent_bits += bits
+        remaining_bits -= bits
+        if stepping:
+            min_bits -= bits
+            min_s -= spent_s
+    return time_s, sent_bits, sample, loop_start_s
+
+
+@kernel
+def transfer_step(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bits, min_bits, min_s,
+                  sample, loop_start_s):
+    """One abandonment step of a transfer: at least ``min_bits`` and ``min_s`` worth, or the rest.
+
+    A step with no budget left (both minimums <= 0, e.g. when the first step's time budget is used
+    up by the request latency) sends nothing: the player checks at once. A step that fits in the
+    current trace sample is computed in place; any other goes through :func:`transfer`.
+
+    Returns ``(time_s, sent_bits, sample, loop_start_s)``.
+    """
+    if min_bits <= 0.0 and min_s <= 0.0:
+        return time_s, 0.0, sample, loop_start_s
+    rate_bps = bandwidth_bps[sample] * goodput_factor
+    end_s = sample_end_s(start_s, duration_s, sample, loop_start_s)
+    step_bits = max(min_bits, min_s * rate_bps)
+    if (rate_bps > 0.0 and time_s >= loop_start_s + start_s[sample]
+            and step_bits < size_bits and step_bits <= (end_s - time_s) * rate_bps):
+        return time_s + step_bits / rate_bps, step_bits, sample, loop_start_s
+    return transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bits, min_bits, min_s,
+                    sample, loop_start_s)
+
+
+@kernel
+def walk_latency(start_s, latency_s, has_latency, duration_s, model_params, time_s, lag_s, sample,
+                 loop_start_s):
+    """The latency of a request leaving at session time ``time_s``, from the trace or the model.
+
+    Returns ``(latency_s, lag_s, sample, loop_start_s)``: the lag grows by the latency when latency
+    does not run the trace clock; the cursor moves to the request's sample.
+    """
+    trace_s = time_s - lag_s
+    if has_latency and model_params[MP_LATENCY_SCALED] != 0.0:
+        first_byte_trace_s, sample, loop_start_s = scaled_latency(
+            start_s, latency_s, duration_s, trace_s, sample, loop_start_s)
+        request_latency_s = first_byte_trace_s - trace_s
+    elif has_latency:
+        sample, loop_start_s = seek(start_s, duration_s, trace_s, sample, loop_start_s)
+        request_latency_s = latency_s[sample]
+    else:
+        request_latency_s = model_params[MP_REQUEST_LATENCY_S]
+    if model_params[MP_LATENCY_ON_TRACE] == 0.0:
+        lag_s += request_latency_s
+    return request_latency_s, lag_s, sample, loop_start_s
+
+
+@kernel
+def walk_transfer(start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, size_bits, sample,
+                  loop_start_s):
+    """Send ``size_bits`` from session time ``clock_s``; returns ``(clock_s, sample, loop_start_s)``."""
+    clock_trace_s, _, sample, loop_start_s = transfer(
+        start_s, bandwidth_bps, duration_s, model_params[MP_GOODPUT_FACTOR], clock_s - lag_s, size_bits, 0.0,
+        0.0, sample, loop_start_s)
+    return clock_trace_s + lag_s, sample, loop_start_s
+
+
+@kernel
+def walk_step(start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, size_bits, min_bits, min_s,
+              sample, loop_start_s):
+    """One abandonment step (:func:`transfer_step`) from session time ``clock_s``.
+
+    Returns ``(clock_s, sent_bits, sample, loop_start_s)``.
+    """
+    clock_trace_s, sent_bits, sample, loop_start_s = transfer_step(
+        start_s, bandwidth_bps, duration_s, model_params[MP_GOODPUT_FACTOR], clock_s - lag_s, size_bits,
+        min_bits, min_s, sample, loop_start_s)
+    return clock_trace_s + lag_s, sent_bits, sample, loop_start_s
+
+
+# ----------------------------------------------------------------------------------------------
+# The player's rules, on scalars: each rule once. The compiled drivers (the fast loop, the oracle)
+# keep the player's state in local variables and call these; the phases below apply them to the
+# player-state array for the drivers that stop between phases (the discrete-event player, a
+# Python policy's loop).
+# ----------------------------------------------------------------------------------------------
+
+
+@kernel
+def play(buffer_s, elapsed_s, started, stalled):
+    """Advance playback by ``elapsed_s``: return ``(buffer_s, stall_s, stalled, new_stall)``."""
+    if not started:
+        return buffer_s, 0.0, stalled, False
+    if stalled:
+        return buffer_s, elapsed_s, True, False
+    if buffer_s >= elapsed_s:
+        return buffer_s - elapsed_s, 0.0, False, False
+    return 0.0, elapsed_s - buffer_s, True, True
+
+
+@kernel
+def session_segments(segment_count, model_params):
+    """How many of a ladder's ``segment_count`` segments a session plays."""
+    limit = int(model_params[MP_SEGMENT_LIMIT])
+    if 0 < limit < segment_count:
+        return limit
+    return segment_count
+
+
+@kernel
+def wait_rule(time_s, buffer_s, started, stalled, startup_s, model_params, segment_duration_s):
+    """Wait while the buffer is too full; a full buffer starts (or resumes) playback.
+
+    Returns ``(wait_s, time_s, buffer_s, started, startup_s, stall_s, stalled, new_stall)``;
+    ``wait_s`` is 0 when there is room, and then nothing changes.
+    """
+    cap_next = model_params[MP_CAP_NEXT_SEGMENT] != 0.0
+    excess_s = buffer_s + (segment_duration_s if cap_next else 0.0) - model_params[MP_MAX_BUFFER_S]
+    if not excess_s > 0.0:
+        return 0.0, time_s, buffer_s, started, startup_s, 0.0, stalled, False
+    if not started:
+        started = True
+        startup_s = time_s
+    wait_s = excess_s
+    wait_step_s = model_params[MP_WAIT_STEP_S]
+    if wait_step_s > 0.0:
+        wait_s = math.ceil(excess_s / wait_step_s) * wait_step_s
+    buffer_s, stall_s, stalled, new = play(buffer_s, wait_s, started, False)
+    return wait_s, time_s + wait_s, buffer_s, started, startup_s, stall_s, stalled, new
+
+
+@kernel
+def player_rung(index, attempts, pending_rung, model_params):
+    """The rung the player sets itself, or NO_RUNG when the policy chooses.
+
+    The model's first rung for the session's first attempt; after an abandonment, the rung it
+    asked for (``pending_rung``, NO_RUNG when the model asks the policy again).
+    """
+    first_rung = model_params[MP_FIRST_RUNG]
+    if index == 0 and first_rung >= 0.0 and attempts == 0:
+        return np.int64(first_rung)
+    return np.int64(pending_rung)
+
+
+@kernel
+def after_abandon(abandon_to, model_params):
+    """The rung the next attempt must use after an abandonment for ``abandon_to`` (or NO_RUNG)."""
+    return np.int64(abandon_to if model_params[MP_RETRY_ABR] == 0.0 else NO_RUNG)
+
+
+@kernel
+def finish_rule(time_s, buffer_s, started, stalled, startup_s, done_s, completed, last_segment, model_params,
+                segment_duration_s):
+    """A download ended at ``done_s``: playback up to then; a complete segment joins the buffer and
+    playback starts or resumes at its threshold (or at the last segment).
+
+    Returns ``(buffer_s, started, stalled, startup_s, stall_s, new_stall)``; the time is ``done_s``.
+    """
+    buffer_s, stall_s, stalled, new = play(buffer_s, done_s - time_s, started, stalled)
+    if completed:
+        buffer_s += segment_duration_s
+        if not started:
+            if buffer_s >= model_params[MP_STARTUP_THRESHOLD_S] or last_segment:
+                started = True
+                startup_s = done_s
+        elif stalled and (buffer_s >= model_params[MP_RESUME_THRESHOLD_S] or last_segment):
+            stalled = False
+    return buffer_s, started, stalled, startup_s, stall_s, new
+
+
+@kernel
+def record_download(est_params, est_state, size_bits, first_byte_s, done_s, latency_s):
+    """A complete download's throughput (weighted by its transfer time) and latency to the estimator."""
+    transfer_s = done_s - first_byte_s
+    estimator_update(est_params, est_state, size_bits / transfer_s, transfer_s, latency_s)
+
+
+@kernel
+def fill_observation(obs, index, buffer_s, last_rung, time_s, rebuffer_s, est_params, est_state):
+    """What the policy sees before it chooses."""
+    obs[OBS_SEGMENT] = index
+    obs[OBS_BUFFER_S] = buffer_s
+    obs[OBS_LAST_RUNG] = last_rung
+    obs[OBS_THROUGHPUT_BPS] = estimator_throughput_bps(est_params, est_state)
+    obs[OBS_LATENCY_S] = estimator_latency_s(est_params, est_state)
+    obs[OBS_TIME_S] = time_s
+    obs[OBS_REBUFFER_S] = rebuffer_s
+
+
+@kernel
+def fill_request(obs, rung, size_bits, latency_s):
+    """The download in flight, for the policy's abandonment checks."""
+    obs[OBS_RUNG] = rung
+    obs[OBS_SIZE_BITS] = size_bits
+    obs[OBS_TTFB_S] = latency_s
+
+
+@kernel
+def fill_checkpoint(obs, sent_bits, elapsed_s, buffer_request_s):
+    """An abandonment checkpoint ``elapsed_s`` after the request: the buffer as playback has drained
+    it since the request (never below 0)."""
+    obs[OBS_DOWNLOADED_BITS] = sent_bits
+    obs[OBS_ELAPSED_S] = elapsed_s
+    obs[OBS_BUFFER_S] = max(0.0, buffer_request_s - elapsed_s)
+
+
+@kernel
+def fill_download(obs, rung, size_bits, sent_bits, elapsed_s, latency_s, buffer_s, abandon_to):
+    """The download that just ended, for the policy's event."""
+    obs[OBS_RUNG] = rung
+    obs[OBS_SIZE_BITS] = size_bits
+    obs[OBS_DOWNLOADED_BITS] = sent_bits
+    obs[OBS_ELAPSED_S] = elapsed_s
+    obs[OBS_TTFB_S] = latency_s
+    obs[OBS_BUFFER_S] = buffer_s
+    if abandon_to != NO_RUNG:
+        obs[OBS_ABANDON_TO] = abandon_to
+
+
+@kernel
+def write_log(log, rungs, row, segment, rung, request_s, first_byte_s, done_s, size_bits, sent_bits,
+              buffer_before_s, buffer_after_s, stall_s, wait_s, abandoned):
+    """One download attempt as row ``row`` of a log (columns ``COL_*``)."""
+    log[row, COL_SEGMENT] = segment
+    log[row, COL_REQUEST_S] = request_s
+    log[row, COL_FIRST_BYTE_S] = first_byte_s
+    log[row, COL_DONE_S] = done_s
+    log[row, COL_SIZE_BITS] = size_bits
+    log[row, COL_DOWNLOADED_BITS] = sent_bits
+    log[row, COL_BUFFER_BEFORE_S] = buffer_before_s
+    log[row, COL_BUFFER_AFTER_S] = buffer_after_s
+    log[row, COL_STALL_S] = stall_s
+    log[row, COL_WAIT_S] = wait_s
+    log[row, COL_ABANDONED] = 1.0 if abandoned else 0.0
+    rungs[row] = rung
+
+
+@kernel
+def close_session(startup_s, end_s, rebuffer_count, segments, session, first_record, records):
+    """The session's scalars (``SES_*``); ``end_s``: after the buffer plays out."""
+    session[SES_STARTUP_S] = startup_s
+    session[SES_END_S] = end_s
+    session[SES_REBUFFER_COUNT] = rebuffer_count
+    session[SES_FIRST_RECORD] = first_record
+    session[SES_RECORDS] = records
+    session[SES_SEGMENTS] = segments
+
+
+# ----------------------------------------------------------------------------------------------
+# The phases: the rules applied to the player-state array ``ps``
+# ----------------------------------------------------------------------------------------------
+
+
+@kernel
+def reset_player(ps, obs, segments, segment_duration_s):
+    """A new session of ``segments`` segments: empty buffer, time 0, nothing requested yet."""
+    ps[:] = 0.0
+    ps[PS_SEGMENTS] = segments
+    ps[PS_LAST_RUNG] = NO_RUNG
+    ps[PS_PENDING_RUNG] = NO_RUNG
+    ps[PS_ABANDON_TO] = NO_RUNG
+    obs[:] = 0.0
+    obs[OBS_SEGMENTS] = segments
+    obs[OBS_SEGMENT_DURATION_S] = segment_duration_s
+
+
+@kernel
+def _count_stall(ps, stall_s, new):
+    ps[PS_STALL_S] += stall_s
+    ps[PS_REBUFFER_S] += stall_s
+    if new:
+        ps[PS_REBUFFER_COUNT] += 1.0
+
+
+@kernel
+def wait_for_room(ps, obs, model_params, segment_duration_s):
+    """Phase 1: start a request's accounting; wait while the buffer is too full (:func:`wait_rule`).
+
+    Returns the wait, 0 when there is room (the driver then reports no wait event to the policy).
+    """
+    ps[PS_STALL_S] = 0.0
+    ps[PS_WAIT_S] = 0.0
+    wait_s, time_s, buffer_s, started, startup_s, stall_s, stalled, new = wait_rule(
+        ps[PS_TIME_S], ps[PS_BUFFER_S], ps[PS_STARTED] != 0.0, ps[PS_STALLED] != 0.0, ps[PS_STARTUP_S],
+        model_params, segment_duration_s)
+    if wait_s > 0.0:
+        ps[PS_TIME_S] = time_s
+        ps[PS_BUFFER_S] = buffer_s
+        ps[PS_STARTED] = 1.0 if started else 0.0
+        ps[PS_STARTUP_S] = startup_s
+        ps[PS_STALLED] = 1.0 if stalled else 0.0
+        ps[PS_WAIT_S] = wait_s
+        obs[OBS_WAIT_S] = wait_s
+        _count_stall(ps, stall_s, new)
+    return wait_s
+
+
+@kernel
+def observe(ps, obs, est_params, est_state):
+    """Phase 2: what the policy sees before it chooses (:func:`fill_observation`)."""
+    fill_observation(obs, ps[PS_INDEX], ps[PS_BUFFER_S], ps[PS_LAST_RUNG], ps[PS_TIME_S], ps[PS_REBUFFER_S],
+                     est_params, est_state)
+
+
+@kernel
+def forced_rung(ps, model_params):
+    """Phase 2: the rung the player sets itself (:func:`player_rung`), or NO_RUNG: the policy's turn."""
+    pending = ps[PS_PENDING_RUNG]
+    ps[PS_PENDING_RUNG] = NO_RUNG
+    return player_rung(ps[PS_INDEX], ps[PS_ATTEMPTS], pending, model_params)
+
+
+@kernel
+def begin_request(ps, rung, pause_s, size_bits):
+    """Phase 3: the policy's pause (playback goes on), then the request for ``rung`` leaves."""
+    if pause_s > 0.0:
+        buffer_s, stall_s, stalled, new = play(ps[PS_BUFFER_S], pause_s, ps[PS_STARTED] != 0.0,
+                                               ps[PS_STALLED] != 0.0)
+        ps[PS_BUFFER_S] = buffer_s
+        ps[PS_STALLED] = 1.0 if stalled else 0.0
+        _count_stall(ps, stall_s, new)
+        ps[PS_TIME_S] += pause_s
+        ps[PS_WAIT_S] += pause_s
+    ps[PS_RUNG] = rung
+    ps[PS_SIZE_BITS] = size_bits
+    ps[PS_REQUEST_S] = ps[PS_TIME_S]
+    ps[PS_BUFFER_REQUEST_S] = ps[PS_BUFFER_S]
+    ps[PS_SENT_BITS] = 0.0
+    ps[PS_ABANDON_TO] = NO_RUNG
+
+
+@kernel
+def set_first_byte(ps, obs, latency_s):
+    """Phase 4: the request's latency; returns when its first byte arrives."""
+    ps[PS_LATENCY_S] = latency_s
+    first_byte_s = ps[PS_TIME_S] + latency_s
+    ps[PS_FIRST_BYTE_S] = first_byte_s
+    fill_request(obs, ps[PS_RUNG], ps[PS_SIZE_BITS], latency_s)
+    return first_byte_s
+
+
+@kernel
+def checking_abandonment(ps, model_params, can_abandon):
+    """Whether this download is checked for abandonment (never the first segment's)."""
+    return model_params[MP_ABANDONMENT] != 0.0 and can_abandon and ps[PS_INDEX] > 0.0
+
+
+@kernel
+def checkpoint(ps, obs, sent_bits, clock_s):
+    """Phase 5: an abandonment checkpoint at ``clock_s``, ``sent_bits`` received (:func:`fill_checkpoint`)."""
+    fill_checkpoint(obs, sent_bits, clock_s - ps[PS_REQUEST_S], ps[PS_BUFFER_REQUEST_S])
+
+
+@kernel
+def finish_download(ps, obs, model_params, segment_duration_s, done_s, sent_bits, abandon_to, est_params,
+                    est_state):
+    """Phase 6: the download ended at ``done_s``, abandoned for ``abandon_to`` or complete
+    (:func:`finish_rule`, :func:`record_download`); fills the observation for the policy's event.
+
+    Returns True if the download completed.
+    """
+    completed = abandon_to == NO_RUNG
+    if completed:
+        sent_bits = ps[PS_SIZE_BITS]  # the steps' sum may differ from the size by rounding
+    buffer_s, started, stalled, startup_s, stall_s, new = finish_rule(
+        ps[PS_TIME_S], ps[PS_BUFFER_S], ps[PS_STARTED] != 0.0, ps[PS_STALLED] != 0.0, ps[PS_STARTUP_S],
+        done_s, completed, ps[PS_INDEX] == ps[PS_SEGMENTS] - 1.0, model_params, segment_duration_s)
+    ps[PS_TIME_S] = done_s
+    ps[PS_BUFFER_S] = buffer_s
+    ps[PS_STARTED] = 1.0 if started else 0.0
+    ps[PS_STALLED] = 1.0 if stalled else 0.0
+    ps[PS_STARTUP_S] = startup_s
+    _count_stall(ps, stall_s, new)
+    ps[PS_DONE_S] = done_s
+    ps[PS_SENT_BITS] = sent_bits
+    ps[PS_ABANDON_TO] = abandon_to
+    ps[PS_ATTEMPTS] += 1.0
+    fill_download(obs, ps[PS_RUNG], ps[PS_SIZE_BITS], sent_bits, done_s - ps[PS_REQUEST_S], ps[PS_LATENCY_S],
+                  buffer_s, abandon_to)
+    if not completed:
+        ps[PS_PENDING_RUNG] = after_abandon(abandon_to, model_params)
+        return False
+    record_download(est_params, est_state, ps[PS_SIZE_BITS], ps[PS_FIRST_BYTE_S], done_s, ps[PS_LATENCY_S])
+    ps[PS_LAST_RUNG] = ps[PS_RUNG]
+    ps[PS_INDEX] += 1.0
+    return True
+
+
+@kernel
+def log_row(ps, log, rungs, row):
+    """The download that just ended as row ``row`` of a log (:func:`write_log`)."""
+    abandoned = ps[PS_ABANDON_TO] != NO_RUNG
+    write_log(log, rungs, row, ps[PS_INDEX] - (0.0 if abandoned else 1.0), np.int64(ps[PS_RUNG]),
+              ps[PS_REQUEST_S], ps[PS_FIRST_BYTE_S], ps[PS_DONE_S], ps[PS_SIZE_BITS], ps[PS_SENT_BITS],
+              ps[PS_BUFFER_REQUEST_S], ps[PS_BUFFER_S], ps[PS_STALL_S], ps[PS_WAIT_S], abandoned)
+
+
+@kernel
+def trace_latency(ps, start_s, latency_s, has_latency, duration_s, model_params):
+    """Phase 4 over a trace: the latency of the request leaving now (:func:`walk_latency`)."""
+    latency, lag_s, sample, loop_start_s = walk_latency(
+        start_s, latency_s, has_latency, duration_s, model_params, ps[PS_TIME_S], ps[PS_LAG_S],
+        np.int64(ps[PS_SAMPLE]), ps[PS_LOOP_START_S])
+    ps[PS_LAG_S] = lag_s
+    ps[PS_SAMPLE] = sample
+    ps[PS_LOOP_START_S] = loop_start_s
+    return latency
+
+
+@kernel
+def trace_transfer(ps, start_s, bandwidth_bps, duration_s, model_params, clock_s, size_bits):
+    """Phase 5 over a trace: the whole transfer (:func:`walk_transfer`); returns its end."""
+    clock_s, sample, loop_start_s = walk_transfer(start_s, bandwidth_bps, duration_s, model_params, clock_s,
+                                                  ps[PS_LAG_S], size_bits, np.int64(ps[PS_SAMPLE]),
+                                                  ps[PS_LOOP_START_S])
+    ps[PS_SAMPLE] = sample
+    ps[PS_LOOP_START_S] = loop_start_s
+    return clock_s
+
+
+@kernel
+def trace_step(ps, start_s, bandwidth_bps, duration_s, model_params, clock_s, size_bits, min_bits, min_s):
+    """Phase 5 over a trace: one abandonment step (:func:`walk_step`); returns ``(clock_s, sent_bits)``."""
+    clock_s, sent_bits, sample, loop_start_s = walk_step(
+        start_s, bandwidth_bps, duration_s, model_params, clock_s, ps[PS_LAG_S], size_bits, min_bits, min_s,
+        np.int64(ps[PS_SAMPLE]), ps[PS_LOOP_START_S])
+    ps[PS_SAMPLE] = sample
+    ps[PS_LOOP_START_S] = loop_start_s
+    return clock_s, sent_bits
+
+
+@kernel
+def close_player(ps, session, first_record, records):
+    """The session's scalars from the player state (:func:`close_session`)."""
+    close_session(ps[PS_STARTUP_S], ps[PS_TIME_S] + ps[PS_BUFFER_S], ps[PS_REBUFFER_COUNT], ps[PS_SEGMENTS],
+                  session, first_record, records)
