@@ -4,23 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from abrsim.abr._kernels import (
-    OBS_BUFFER_S,
-    OBS_DOWNLOADED_BITS,
-    OBS_ELAPSED_S,
-    OBS_LAST_RUNG,
-    OBS_LATENCY_S,
-    OBS_REBUFFER_S,
-    OBS_RUNG,
-    OBS_SEGMENT,
-    OBS_SEGMENT_DURATION_S,
-    OBS_SEGMENTS,
-    OBS_SIZE,
-    OBS_SIZE_BITS,
-    OBS_THROUGHPUT_BPS,
-    OBS_TIME_S,
-    OBS_TTFB_S,
-)
+from abrsim.abr import protocol
 
 __all__ = ["Observation"]
 
@@ -68,12 +52,12 @@ class Observation:
 
     def __init__(self, segment_index: int = 0, buffer_s: float = 0.0, last_rung: int = -1,
                  throughput_bps: float = 0.0, latency_s: float = 0.0) -> None:
-        values = np.zeros(OBS_SIZE)
-        values[OBS_SEGMENT] = segment_index
-        values[OBS_BUFFER_S] = buffer_s
-        values[OBS_LAST_RUNG] = last_rung
-        values[OBS_THROUGHPUT_BPS] = throughput_bps
-        values[OBS_LATENCY_S] = latency_s
+        values = np.zeros(protocol.OBS_SIZE)
+        values[protocol.OBS_SEGMENT] = segment_index
+        values[protocol.OBS_BUFFER_S] = buffer_s
+        values[protocol.OBS_LAST_RUNG] = last_rung
+        values[protocol.OBS_THROUGHPUT_BPS] = throughput_bps
+        values[protocol.OBS_LATENCY_S] = latency_s
         self._v = values
         self._bitrates_bps = _EMPTY
         self._size_bits = _EMPTY.reshape(0, 0)
@@ -93,8 +77,8 @@ class Observation:
     def as_array(self, segments: int, segment_duration_s: float) -> np.ndarray:
         """The observation as the compiled policies read it (a copy)."""
         values = np.array(self._v, dtype=np.float64)
-        values[OBS_SEGMENTS] = segments
-        values[OBS_SEGMENT_DURATION_S] = segment_duration_s
+        values[protocol.OBS_SEGMENTS] = segments
+        values[protocol.OBS_SEGMENT_DURATION_S] = segment_duration_s
         return values
 
     def __repr__(self) -> str:
@@ -104,59 +88,59 @@ class Observation:
 
     @property
     def segment_index(self) -> int:
-        return int(self._v[OBS_SEGMENT])
+        return int(self._v[protocol.OBS_SEGMENT])
 
     @property
     def segments(self) -> int:
-        return int(self._v[OBS_SEGMENTS])
+        return int(self._v[protocol.OBS_SEGMENTS])
 
     @property
     def buffer_s(self) -> float:
-        return float(self._v[OBS_BUFFER_S])
+        return float(self._v[protocol.OBS_BUFFER_S])
 
     @property
     def last_rung(self) -> int:
-        return int(self._v[OBS_LAST_RUNG])
+        return int(self._v[protocol.OBS_LAST_RUNG])
 
     @property
     def throughput_bps(self) -> float:
-        return float(self._v[OBS_THROUGHPUT_BPS])
+        return float(self._v[protocol.OBS_THROUGHPUT_BPS])
 
     @property
     def latency_s(self) -> float:
-        return float(self._v[OBS_LATENCY_S])
+        return float(self._v[protocol.OBS_LATENCY_S])
 
     @property
     def segment_duration_s(self) -> float:
-        return float(self._v[OBS_SEGMENT_DURATION_S])
+        return float(self._v[protocol.OBS_SEGMENT_DURATION_S])
 
     @property
     def time_s(self) -> float:
-        return float(self._v[OBS_TIME_S])
+        return float(self._v[protocol.OBS_TIME_S])
 
     @property
     def rebuffer_s(self) -> float:
-        return float(self._v[OBS_REBUFFER_S])
+        return float(self._v[protocol.OBS_REBUFFER_S])
 
     @property
     def download_rung(self) -> int:
-        return int(self._v[OBS_RUNG])
+        return int(self._v[protocol.OBS_RUNG])
 
     @property
     def download_size_bits(self) -> float:
-        return float(self._v[OBS_SIZE_BITS])
+        return float(self._v[protocol.OBS_SIZE_BITS])
 
     @property
     def downloaded_bits(self) -> float:
-        return float(self._v[OBS_DOWNLOADED_BITS])
+        return float(self._v[protocol.OBS_DOWNLOADED_BITS])
 
     @property
     def download_s(self) -> float:
-        return float(self._v[OBS_ELAPSED_S])
+        return float(self._v[protocol.OBS_ELAPSED_S])
 
     @property
     def download_latency_s(self) -> float:
-        return float(self._v[OBS_TTFB_S])
+        return float(self._v[protocol.OBS_TTFB_S])
 
     @property
     def bitrates_bps(self) -> np.ndarray:
@@ -173,5 +157,5 @@ class Observation:
     def next_sizes_bits(self, count: int = 5) -> np.ndarray:
         """Sizes of the next ``count`` segments (from this one on) at every rung: ``count x rungs``,
         fewer rows near the end of the title."""
-        index = int(self._v[OBS_SEGMENT])
+        index = int(self._v[protocol.OBS_SEGMENT])
         return self._size_bits[index:index + count]

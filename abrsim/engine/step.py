@@ -30,27 +30,8 @@ import math
 import numpy as np
 
 from abrsim._jit import kernel
-from abrsim.abr._kernels import (
-    OBS_ABANDON_TO,
-    OBS_BUFFER_S,
-    OBS_DOWNLOADED_BITS,
-    OBS_ELAPSED_S,
-    OBS_LAST_RUNG,
-    OBS_LATENCY_S,
-    OBS_REBUFFER_S,
-    OBS_RUNG,
-    OBS_SEGMENT,
-    OBS_SEGMENT_DURATION_S,
-    OBS_SEGMENTS,
-    OBS_SIZE_BITS,
-    OBS_THROUGHPUT_BPS,
-    OBS_TIME_S,
-    OBS_TTFB_S,
-    OBS_WAIT_S,
-    estimator_latency_s,
-    estimator_throughput_bps,
-    estimator_update,
-)
+from abrsim.abr import protocol
+from abrsim.abr._kernels import estimator_latency_s, estimator_throughput_bps, estimator_update
 from abrsim.errors import InputError
 
 NO_RUNG = -1
@@ -434,43 +415,43 @@ def record_download(est_params, est_state, size_bits, first_byte_s, done_s, late
 @kernel
 def fill_observation(obs, index, buffer_s, last_rung, time_s, rebuffer_s, est_params, est_state):
     """What the policy sees before it chooses."""
-    obs[OBS_SEGMENT] = index
-    obs[OBS_BUFFER_S] = buffer_s
-    obs[OBS_LAST_RUNG] = last_rung
-    obs[OBS_THROUGHPUT_BPS] = estimator_throughput_bps(est_params, est_state)
-    obs[OBS_LATENCY_S] = estimator_latency_s(est_params, est_state)
-    obs[OBS_TIME_S] = time_s
-    obs[OBS_REBUFFER_S] = rebuffer_s
+    obs[protocol.OBS_SEGMENT] = index
+    obs[protocol.OBS_BUFFER_S] = buffer_s
+    obs[protocol.OBS_LAST_RUNG] = last_rung
+    obs[protocol.OBS_THROUGHPUT_BPS] = estimator_throughput_bps(est_params, est_state)
+    obs[protocol.OBS_LATENCY_S] = estimator_latency_s(est_params, est_state)
+    obs[protocol.OBS_TIME_S] = time_s
+    obs[protocol.OBS_REBUFFER_S] = rebuffer_s
 
 
 @kernel
 def fill_request(obs, rung, size_bits, latency_s):
     """The download in flight, for the policy's abandonment checks."""
-    obs[OBS_RUNG] = rung
-    obs[OBS_SIZE_BITS] = size_bits
-    obs[OBS_TTFB_S] = latency_s
+    obs[protocol.OBS_RUNG] = rung
+    obs[protocol.OBS_SIZE_BITS] = size_bits
+    obs[protocol.OBS_TTFB_S] = latency_s
 
 
 @kernel
 def fill_checkpoint(obs, sent_bits, elapsed_s, buffer_request_s):
     """An abandonment checkpoint ``elapsed_s`` after the request: the buffer as playback has drained
     it since the request (never below 0)."""
-    obs[OBS_DOWNLOADED_BITS] = sent_bits
-    obs[OBS_ELAPSED_S] = elapsed_s
-    obs[OBS_BUFFER_S] = max(0.0, buffer_request_s - elapsed_s)
+    obs[protocol.OBS_DOWNLOADED_BITS] = sent_bits
+    obs[protocol.OBS_ELAPSED_S] = elapsed_s
+    obs[protocol.OBS_BUFFER_S] = max(0.0, buffer_request_s - elapsed_s)
 
 
 @kernel
 def fill_download(obs, rung, size_bits, sent_bits, elapsed_s, latency_s, buffer_s, abandon_to):
     """The download that just ended, for the policy's event."""
-    obs[OBS_RUNG] = rung
-    obs[OBS_SIZE_BITS] = size_bits
-    obs[OBS_DOWNLOADED_BITS] = sent_bits
-    obs[OBS_ELAPSED_S] = elapsed_s
-    obs[OBS_TTFB_S] = latency_s
-    obs[OBS_BUFFER_S] = buffer_s
+    obs[protocol.OBS_RUNG] = rung
+    obs[protocol.OBS_SIZE_BITS] = size_bits
+    obs[protocol.OBS_DOWNLOADED_BITS] = sent_bits
+    obs[protocol.OBS_ELAPSED_S] = elapsed_s
+    obs[protocol.OBS_TTFB_S] = latency_s
+    obs[protocol.OBS_BUFFER_S] = buffer_s
     if abandon_to != NO_RUNG:
-        obs[OBS_ABANDON_TO] = abandon_to
+        obs[protocol.OBS_ABANDON_TO] = abandon_to
 
 
 @kernel
@@ -516,8 +497,8 @@ def reset_player(ps, obs, segments, segment_duration_s):
     ps[PS_PENDING_RUNG] = NO_RUNG
     ps[PS_ABANDON_TO] = NO_RUNG
     obs[:] = 0.0
-    obs[OBS_SEGMENTS] = segments
-    obs[OBS_SEGMENT_DURATION_S] = segment_duration_s
+    obs[protocol.OBS_SEGMENTS] = segments
+    obs[protocol.OBS_SEGMENT_DURATION_S] = segment_duration_s
 
 
 @kernel
@@ -546,7 +527,7 @@ def wait_for_room(ps, obs, model_params, segment_duration_s):
         ps[PS_STARTUP_S] = startup_s
         ps[PS_STALLED] = 1.0 if stalled else 0.0
         ps[PS_WAIT_S] = wait_s
-        obs[OBS_WAIT_S] = wait_s
+        obs[protocol.OBS_WAIT_S] = wait_s
         _count_stall(ps, stall_s, new)
     return wait_s
 
