@@ -152,19 +152,25 @@ class AlgorithmSpec:
                 return spec
         raise UnknownNameError(f"parameter of {self.name}", name, [p.name for p in self.params])
 
-    def loops(self) -> dict[str, Any]:
-        """The fast engine's session loops compiled for this policy (once per process; cached on disk)."""
-        entry = _LOOPS.get(id(self))
+    def loops(self, checking: bool = True) -> dict[str, Any]:
+        """The fast engine's session loops compiled for this policy (once per process; cached on disk).
+
+        With ``checking`` False, the loops without abandonment checkpoints (see
+        :func:`abrsim.engine._session.specialise`).
+        """
+        entry = _LOOPS.get((id(self), checking))
         if entry is None:
             from abrsim.engine._session import specialise
 
-            entry = _LOOPS[id(self)] = (self, specialise(
+            entry = _LOOPS[id(self), checking] = (self, specialise(
                 self.name, {"reset": self.reset, "choose": self.choose, "event": self.event,
-                            "abandon": self.abandon, "can_abandon": self.can_abandon}, self.sources))
+                            "abandon": self.abandon, "can_abandon": self.can_abandon}, self.sources,
+                checking))
         return entry[1]
 
 
-_LOOPS: dict[int, tuple[AlgorithmSpec, dict[str, Any]]] = {}  # by id(spec), holding the spec
+# By (id(spec), checking), holding the spec so that its id stays its own.
+_LOOPS: dict[tuple[int, bool], tuple[AlgorithmSpec, dict[str, Any]]] = {}
 
 
 _REGISTRY: dict[str, AlgorithmSpec] = {}

@@ -255,6 +255,10 @@ def advance(ps, obs, start_s, bandwidth_bps, latency_s, size_bits, model_params,
 # ----------------------------------------------------------------------------------------------
 
 
+#: Whether the loop has the abandonment checkpoints at all (a constant of each specialised copy).
+CHECKING = True
+
+
 def policy_can_abandon(params):  # pragma: no cover - replaced by specialise()
     raise NotImplementedError
 
@@ -284,7 +288,7 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
     Returns the number of log rows written, or -1 if ``log`` ran out of rows.
     """
     segments = session_segments(size_bits.shape[0], model_params)
-    checking = model_params[MP_ABANDONMENT] != 0.0 and policy_can_abandon(abr_params)
+    checking = CHECKING and model_params[MP_ABANDONMENT] != 0.0 and policy_can_abandon(abr_params)
     progress_bits = model_params[MP_PROGRESS_BITS]
     progress_s = model_params[MP_PROGRESS_S]
     policy_reset(abr_params, abr_state, bitrates_bps, segment_duration_s)
@@ -340,7 +344,7 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
         fill_request(obs, rung, bits, latency)
         abandon_to = NO_RUNG
         sent_bits = bits
-        if checking and index > 0:
+        if CHECKING and checking and index > 0:  # CHECKING False: numba does not compile this branch
             clock_s = first_byte_s
             sent_bits = 0.0
             step_s = progress_s - latency  # the first step's time budget includes the latency
@@ -420,22 +424,26 @@ def _digest(files: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def specialise(name: str, functions: dict[str, Callable[..., Any]], sources: Iterable[str]) -> dict[str, Any]:
+def specialise(name: str, functions: dict[str, Callable[..., Any]], sources: Iterable[str],
+               checking: bool = True) -> dict[str, Any]:
     """The compiled session loops (``run_session``, ``run_batch``) bound to one policy's functions.
 
     ``functions`` maps ``can_abandon``, ``reset``, ``choose``, ``event`` and ``abandon`` to numba
     functions. Each copy has its own name, made of ``name`` and a digest of ``sources`` (the
     policy's source files) and of the engine's, so numba's disk cache keeps one per policy and
     version and a changed policy or engine compiles anew. Copies are made once per process.
+    With ``checking`` False the copy has no abandonment checkpoints (for a model without
+    abandonment, or a policy that never abandons), so a run without them compiles none of it.
     """
     import abrsim.abr._kernels as abr_kernels
 
     engine = [str(module.__file__) for module in (step, abr_kernels, sys.modules[__name__])]
-    tag = f"{_safe(name)}_{_digest([*sources, *engine])}"
+    tag = f"{_safe(name)}{'' if checking else '_nocheck'}_{_digest([*sources, *engine])}"
     loops = _LOOPS.get(tag)
     if loops is not None:
         return loops
     namespace = dict(globals())
+    namespace["CHECKING"] = bool(checking)
     for key in ("can_abandon", "reset", "choose", "event", "abandon"):
         namespace[f"policy_{key}"] = functions[key]
     loops = {}

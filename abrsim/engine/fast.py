@@ -176,7 +176,8 @@ def run_batch(
             used = _run_python_batch(packed, ladder, policy, model, params, est_params, log, rungs, session,
                                      int(seed))
         else:
-            used = policy.spec.loops()["run_batch"](
+            checking = model.abandonment and policy.can_abandon(ladder)
+            used = policy.spec.loops(checking)["run_batch"](
                 packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
                 packed.duration_s, ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
                 params, abr_params, policy.state_array(ladder).size, est_params, log, rungs, session,
