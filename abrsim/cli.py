@@ -58,7 +58,7 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
     `hls` ladder, BOLA and the throughput rule.
     """
     from abrsim._data import data_dir
-    from abrsim.abr import load_policy
+    from abrsim.abr import PythonPolicy, load_policy
     from abrsim.engine import _session as session_kernel
     from abrsim.model import get_preset
     from abrsim.results import format_rows, summarize_rows
@@ -71,8 +71,11 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
 
         check_plot_path(plot)
     default = not (trace_paths or algorithms or param_items or policy_refs) and ladder == "hls"
-    policies = [load_policy(ref) for ref in policy_refs]
-    names = algorithms or (() if policies else DEFAULT_ALGORITHMS)
+    loaded = [load_policy(ref) for ref in policy_refs]
+    # A file that registers a compiled policy adds a named algorithm (its --param apply as usual).
+    policies = [p for p in loaded if isinstance(p, PythonPolicy)]
+    compiled = tuple(p.name for p in loaded if not isinstance(p, PythonPolicy))
+    names = tuple(dict.fromkeys((*algorithms, *compiled))) or (() if policies else DEFAULT_ALGORITHMS)
     traces = load_traces(list(trace_paths) or [data_dir("traces")], format=trace_format)
     encoding = load_any_ladder(ladder, segment_duration_s=segment_duration_s)
     compile_notice(session_kernel.advance)

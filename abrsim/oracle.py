@@ -74,9 +74,9 @@ returned sequence, whatever the steps.
 Cost, with zero steps, on the envivio ladder (48 segments, 6 rungs) under the ``pensieve`` model
 on the 142 HSDPA 3G traces: 0.4 s per trace on average and 2 s at most, up to 65,000 labels per
 segment and 37 MB of label arrays (``python benchmarks/oracle.py --count 142``). Pensieve's
-``dp.cc`` took about 270 s and 5.6 GB for one trace. The width grows with the title and with a slow network: on abrsim's
-default scenario (the ``hls`` ladder, 100 segments and 9 rungs) the exact search takes 86 s and
-510 MB of label arrays on the ``3g_high`` trace, 216 s and 910 MB on ``3g_low``, 300 s,
+``dp.cc`` took about 270 s and 5.6 GB for one trace. The width grows with the title and with a
+slow network: on abrsim's default scenario (the ``hls`` ladder, 100 segments and 9 rungs) the exact
+search takes 86 s and 510 MB of label arrays on the ``3g_high`` trace, 216 s and 910 MB on ``3g_low``, 300 s,
 1.2 million labels per segment and 1.2 GB on ``broadband_low``. With 0.1 s steps the six traces
 take 0-92 s each (under 400 MB of arrays) and those three got the same QoE_lin as the exact
 search; 1 s steps take about 1 s on ``3g_high`` and lose 0.4 %.

@@ -83,7 +83,8 @@ def main() -> None:
     bola = ALGORITHMS["bola"]
     register("bola_user", choose=bola.choose, reset=bola.reset, event=bola.event, abandon=bola.abandon,
              can_abandon=bola.can_abandon, state_size=bola.state_size, params=bola.params, replace=True)
-    runs = {"python_bb": python_bb, "bb": "bb", "numba_bb": numba_bb, "bola": "bola", "bola_user": "bola_user"}
+    runs = {"python_bb": python_bb, "bb": "bb", "numba_bb": numba_bb, "bola": "bola",
+            "bola_user": "bola_user"}
     for policy in runs.values():
         run_batch(traces, ladder, policy)  # compile or load the cache
     rates = {name: best_rate(lambda p=policy: run_batch(traces, ladder, p), segments, args.repeat)

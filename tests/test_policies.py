@@ -31,6 +31,17 @@ LOG_FIELDS = ("segment", "rung", "size_bits", "downloaded_bits", "abandoned", "r
               "done_s", "buffer_before_s", "buffer_after_s", "stall_s", "wait_s")
 
 
+@pytest.fixture(autouse=True)
+def registry_as_it_was():
+    """Policies a test registers do not leak into other tests (e.g. sweeps over "all")."""
+    import abrsim.abr as abr
+
+    saved = dict(abr._REGISTRY)
+    yield
+    abr._REGISTRY.clear()
+    abr._REGISTRY.update(saved)
+
+
 def real_traces(count: int | None = None):
     traces = load_traces([shared_path("traces", "hsdpa_norway_3g")])
     return traces if count is None else traces[:count]
@@ -363,3 +374,19 @@ def test_python_policies_in_scenarios_and_sweep_specs(tmp_path):
     builtin = np.array([r[metrics] for r in rows["bb"]], dtype=float)
     python = np.array([r[metrics] for r in rows["bb_python"]], dtype=float)
     assert np.array_equal(builtin, python, equal_nan=True)
+
+
+def test_a_compiled_policy_that_chooses_outside_the_ladder_is_an_error_in_both_engines():
+    from numba import njit
+
+    @njit(cache=False)
+    def choose(params, state, obs, bitrates_bps, size_bits):
+        return bitrates_bps.shape[0], 0.0  # one past the top rung
+
+    register("off_the_ladder", choose=choose, replace=True)
+    ladder = load_ladder("hls")
+    trace = load_traces([ROOT / "traces"])[0]
+    with pytest.raises(InputError, match="chose a rung outside 0 to 8"):
+        fast.run_batch([trace], ladder, "off_the_ladder")
+    with pytest.raises(InputError, match="chose rung 9, expected 0 to 8"):
+        des.run_session(trace, ladder, "off_the_ladder")

@@ -403,10 +403,12 @@ class KernelDecider:
 
     def __init__(self, policy: KernelPolicy, ladder: Ladder) -> None:
         spec = policy.spec
+        self.name = policy.name
         policy.check(ladder)
         self._params = policy.param_array(ladder)
         self._state = policy.state_array(ladder)
         self._bitrates_bps = ladder.bitrates_bps
+        self._rungs = ladder.rung_count
         self._size_bits = ladder.size_bits
         self._segment_duration_s = float(ladder.segment_duration_s)
         self._choose = spec.choose
@@ -416,16 +418,32 @@ class KernelDecider:
         spec.reset(self._params, self._state, self._bitrates_bps, self._segment_duration_s)
 
     def choose(self, obs: np.ndarray) -> tuple[int, float]:
-        """The next segment's rung and a pause before its request."""
-        return self._choose(self._params, self._state, obs, self._bitrates_bps, self._size_bits)
+        """The next segment's rung and a pause before its request.
+
+        Raises:
+            InputError: if the policy chose a rung outside the ladder.
+        """
+        rung, pause_s = self._choose(self._params, self._state, obs, self._bitrates_bps, self._size_bits)
+        if not 0 <= rung < self._rungs:
+            raise InputError(f"chose rung {rung}, expected 0 to {self._rungs - 1}",
+                             field=f"{self.name}.choose")
+        return rung, pause_s
 
     def event(self, obs: np.ndarray, event: int) -> None:
         """A full-buffer wait, a completed or an abandoned download (``EVENT_*``)."""
         self._event(self._params, self._state, obs, event, self._bitrates_bps)
 
     def abandon(self, obs: np.ndarray) -> int:
-        """At a checkpoint: the rung to abandon the download for, or -1."""
-        return self._abandon(self._params, self._state, obs, self._bitrates_bps)
+        """At a checkpoint: the rung to abandon the download for, or -1.
+
+        Raises:
+            InputError: if the policy answered a rung outside the ladder.
+        """
+        rung = self._abandon(self._params, self._state, obs, self._bitrates_bps)
+        if not -1 <= rung < self._bitrates_bps.shape[0]:
+            raise InputError(f"abandoned for rung {rung}, expected -1 (go on) or 0 to "
+                             f"{self._bitrates_bps.shape[0] - 1}", field=f"{self.name}.abandon")
+        return rung
 
 
 def quality_utilities(ladder: Ladder) -> np.ndarray:
@@ -453,7 +471,7 @@ def quality_utilities(ladder: Ladder) -> np.ndarray:
 def estimator_arrays(model: PlayerModel, segment_duration_s: float) -> tuple[np.ndarray, np.ndarray]:
     """The estimator's parameter array and a zeroed state array, as the kernels read them."""
     values = model.ewma_half_lives_s if model.estimator == "ewma" else model.sliding_window_sizes
-    est_params = np.zeros(11, dtype=np.float64)
+    est_params = np.zeros(_kernels.EST_PARAMS, dtype=np.float64)
     est_params[0] = _kernels.EST_EWMA if model.estimator == "ewma" else _kernels.EST_SLIDING
     est_params[1] = len(values)
     est_params[2:2 + len(values)] = values

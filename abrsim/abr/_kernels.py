@@ -59,7 +59,8 @@ OBS_SIZE = 16
 EST_EWMA = 0
 EST_SLIDING = 1
 
-#: Length of an estimator state array.
+#: Length of an estimator parameter array (see estimator_arrays) and of a state array.
+EST_PARAMS = 11
 EST_STATE_SIZE = 48
 #: Samples kept by the sliding-window estimator.
 SLIDING_MAX_SAMPLES = 20

@@ -288,6 +288,14 @@ class PythonDecider:
         return rung
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def check_policy(policy: PythonPolicy | str, ladder: Ladder | None = None, traces: list[Any] | None = None,
                  seed: int = 0) -> list[str]:
     """Try a policy before a long run: whole sessions, twice with the same seed.
@@ -310,17 +318,21 @@ def check_policy(policy: PythonPolicy | str, ladder: Ladder | None = None, trace
         policy = load_policy(policy)
     ladder = load_ladder("hls") if ladder is None else ladder
     traces = load_traces([data_dir("traces")]) if traces is None else traces
-    done = [f"loaded {policy.reference} (results name {policy.name!r})"]
+    if not isinstance(policy, PythonPolicy):  # a compiled policy a file registered
+        done = [f"loaded the compiled policy {policy.name!r}"]
+        source = policy.name
+    else:
+        done = [f"loaded {_shown(policy.path)}:{policy.class_name} (results name {policy.name!r})"]
+        source = str(policy.path)
     first = run_batch(traces, ladder, policy, seed=seed)
     second = run_batch(traces, ladder, policy, seed=seed)
     segments = int(first.session[:, 5].sum())
     done.append(f"{len(traces)} sessions, {segments} segments on ladder {ladder.name!r}: every rung in range")
     if not (np.array_equal(first.rungs, second.rungs) and np.array_equal(first.log, second.log)):
-        raise PolicyError(f"{policy.class_name} is not deterministic: two runs with seed {seed} chose "
-                          "different rungs (draw randomness from the rng given to reset)",
-                          source=str(policy.path))
+        raise PolicyError(f"{policy.name} is not deterministic: two runs with seed {seed} chose "
+                          "different rungs (draw randomness from the rng given to reset)", source=source)
     done.append(f"deterministic: a second run with seed {seed} made the same sessions")
-    if policy.has_abandon:
+    if policy.can_abandon(ladder):
         run_batch(traces[:2], ladder, policy, SABRE, seed=seed)
         done.append("abandon: answered at every checkpoint of the sabre model")
     return done

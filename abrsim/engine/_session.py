@@ -59,6 +59,8 @@ from abrsim.engine.step import (
     NO_RUNG,
     PLAYER_STATE,
     PS_INDEX,
+    PS_MODEL,
+    PS_OBS,
     PS_SEGMENTS,
     PS_SENT_BITS,
     PS_SIZE_BITS,
@@ -71,7 +73,6 @@ from abrsim.engine.step import (
     SESSION_COLUMNS,
     after_abandon,
     begin_request,
-    checking_abandonment,
     checkpoint,
     close_player,
     close_session,
@@ -81,7 +82,6 @@ from abrsim.engine.step import (
     fill_request,
     finish_download,
     finish_rule,
-    forced_rung,
     log_row,
     observe,
     play,
@@ -103,10 +103,31 @@ from abrsim.engine.step import (
 )
 
 __all__ = [
-    "COL_ABANDONED", "COL_BUFFER_AFTER_S", "COL_BUFFER_BEFORE_S", "COL_DONE_S", "COL_DOWNLOADED_BITS",
-    "COL_FIRST_BYTE_S", "COL_REQUEST_S", "COL_SEGMENT", "COL_SIZE_BITS", "COL_STALL_S", "COL_WAIT_S",
-    "LOG_COLUMNS", "MODEL_PARAMS", "SESSION_COLUMNS", "SES_END_S", "SES_FIRST_RECORD", "SES_REBUFFER_COUNT",
-    "SES_RECORDS", "SES_SEGMENTS", "SES_STARTUP_S", "advance", "close_player", "play", "specialise",
+    "COL_ABANDONED",
+    "COL_BUFFER_AFTER_S",
+    "COL_BUFFER_BEFORE_S",
+    "COL_DONE_S",
+    "COL_DOWNLOADED_BITS",
+    "COL_FIRST_BYTE_S",
+    "COL_REQUEST_S",
+    "COL_SEGMENT",
+    "COL_SIZE_BITS",
+    "COL_STALL_S",
+    "COL_WAIT_S",
+    "LOG_COLUMNS",
+    "MODEL_PARAMS",
+    "PS_OBS",
+    "SESSION_COLUMNS",
+    "SES_END_S",
+    "SES_FIRST_RECORD",
+    "SES_REBUFFER_COUNT",
+    "SES_RECORDS",
+    "SES_SEGMENTS",
+    "SES_STARTUP_S",
+    "advance",
+    "close_player",
+    "play",
+    "specialise",
     "start_session",
     "transfer",
 ]
@@ -122,8 +143,7 @@ PS_ANSWER_RUNG = PLAYER_STATE + 6  # the caller's answer: a rung (or NO_RUNG at 
 PS_ANSWER_PAUSE_S = PLAYER_STATE + 7  # ... and a pause
 PS_HAS_LATENCY = PLAYER_STATE + 8  # 1: the trace has per-sample latency
 PS_TRACE_DURATION_S = PLAYER_STATE + 9
-PS_SEGMENT_DURATION_S = PLAYER_STATE + 10
-DRIVER_STATE = PLAYER_STATE + 11
+DRIVER_STATE = PLAYER_STATE + 10
 
 # What advance stops for.
 STOP_CHOOSE = 0  # the policy chooses: answer PS_ANSWER_RUNG and PS_ANSWER_PAUSE_S
@@ -148,31 +168,24 @@ _PH_CHECKED = 4  # the answer to STOP_CHECK is in
 
 
 @njit(cache=True)
-def start_session(ps, obs, est_state, segment_count, model_params, checking, stops, has_latency,
-                  trace_duration_s, segment_duration_s, first_record):
+def start_session(ps, model_params, est_params, segment_count, segment_duration_s, checking, stops,
+                  has_latency, trace_duration_s, first_record):
     """Set up the player (and driver) state for a new session; returns the segments it plays."""
-    segments = session_segments(segment_count, model_params)
-    reset_player(ps, obs, segments, segment_duration_s)
-    est_state[:] = 0.0
+    segments = reset_player(ps, model_params, est_params, segment_count, segment_duration_s)
     ps[PS_PHASE] = _PH_REQUEST
     ps[PS_ROW] = first_record
-    ps[PS_CLOCK_S] = 0.0
-    ps[PS_STEP_S] = 0.0
     ps[PS_CHECKING] = 1.0 if checking else 0.0
     ps[PS_STOPS] = stops
     ps[PS_ANSWER_RUNG] = NO_RUNG
-    ps[PS_ANSWER_PAUSE_S] = 0.0
     ps[PS_HAS_LATENCY] = 1.0 if has_latency else 0.0
     ps[PS_TRACE_DURATION_S] = trace_duration_s
-    ps[PS_SEGMENT_DURATION_S] = segment_duration_s
     return segments
 
 
 @njit(cache=True)
-def _finish(ps, obs, model_params, est_params, est_state, log, rungs, abandon_to):
+def _finish(ps, log, rungs, abandon_to):
     """End the download in flight (at the driver's clock), log it; the stop to report."""
-    completed = finish_download(ps, obs, model_params, ps[PS_SEGMENT_DURATION_S], ps[PS_CLOCK_S],
-                                ps[PS_SENT_BITS], abandon_to, est_params, est_state)
+    completed = finish_download(ps, ps[PS_CLOCK_S], ps[PS_SENT_BITS], abandon_to)
     row = np.int64(ps[PS_ROW])
     log_row(ps, log, rungs, row)
     ps[PS_ROW] = row + 1
@@ -181,12 +194,15 @@ def _finish(ps, obs, model_params, est_params, est_state, log, rungs, abandon_to
 
 
 @njit(cache=True)
-def advance(ps, obs, start_s, bandwidth_bps, latency_s, size_bits, model_params, est_params, est_state,
-            log, rungs):
-    """Run the session from where it stopped to the next stop (``STOP_*``); see the module doc."""
-    segment_duration_s = ps[PS_SEGMENT_DURATION_S]
+def advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs):
+    """Run the session from where it stopped to the next stop (``STOP_*``); see the module doc.
+
+    The observation the policy answers from is ``ps[PS_OBS:PS_OBS + OBS_SIZE]``.
+    """
     duration_s = ps[PS_TRACE_DURATION_S]
     stops = np.int64(ps[PS_STOPS])
+    progress_bits = ps[PS_MODEL + MP_PROGRESS_BITS]
+    progress_s = ps[PS_MODEL + MP_PROGRESS_S]
     while True:
         phase = ps[PS_PHASE]
         if phase == _PH_REQUEST:
@@ -195,11 +211,10 @@ def advance(ps, obs, start_s, bandwidth_bps, latency_s, size_bits, model_params,
             if ps[PS_ROW] >= log.shape[0]:
                 return STOP_FULL
             ps[PS_PHASE] = _PH_OBSERVE
-            if wait_for_room(ps, obs, model_params, segment_duration_s) > 0.0 and stops & STOPS_WAIT:
+            if wait_for_room(ps) > 0.0 and stops & STOPS_WAIT:
                 return STOP_WAIT
         elif phase == _PH_OBSERVE:
-            observe(ps, obs, est_params, est_state)
-            rung = forced_rung(ps, model_params)
+            rung = observe(ps)
             ps[PS_PHASE] = _PH_DECIDED
             if rung == NO_RUNG:
                 return STOP_CHOOSE
@@ -209,35 +224,31 @@ def advance(ps, obs, start_s, bandwidth_bps, latency_s, size_bits, model_params,
             rung = np.int64(ps[PS_ANSWER_RUNG])
             bits = size_bits[np.int64(ps[PS_INDEX]), rung]
             begin_request(ps, rung, ps[PS_ANSWER_PAUSE_S], bits)
-            has_latency = ps[PS_HAS_LATENCY] != 0.0
-            latency = trace_latency(ps, start_s, latency_s, has_latency, duration_s, model_params)
-            first_byte_s = set_first_byte(ps, obs, latency)
-            if checking_abandonment(ps, model_params, ps[PS_CHECKING] != 0.0):
+            latency = trace_latency(ps, start_s, latency_s, ps[PS_HAS_LATENCY] != 0.0, duration_s)
+            first_byte_s, checked = set_first_byte(ps, latency, ps[PS_CHECKING] != 0.0)
+            if checked:
                 ps[PS_CLOCK_S] = first_byte_s
-                # The first step's time budget includes the latency.
-                ps[PS_STEP_S] = model_params[MP_PROGRESS_S] - latency
+                ps[PS_STEP_S] = progress_s - latency  # the first step's time budget includes the latency
                 ps[PS_PHASE] = _PH_STEP
             else:
-                ps[PS_CLOCK_S] = trace_transfer(ps, start_s, bandwidth_bps, duration_s, model_params,
-                                                first_byte_s, bits)
-                stop = _finish(ps, obs, model_params, est_params, est_state, log, rungs, NO_RUNG)
+                ps[PS_CLOCK_S] = trace_transfer(ps, start_s, bandwidth_bps, duration_s, first_byte_s, bits)
+                stop = _finish(ps, log, rungs, NO_RUNG)
                 if stops & STOPS_DOWNLOAD:
                     return stop
         elif phase == _PH_STEP:
             bits = ps[PS_SIZE_BITS]
             sent_bits = ps[PS_SENT_BITS]
-            clock_s, step_bits = trace_step(ps, start_s, bandwidth_bps, duration_s, model_params,
-                                            ps[PS_CLOCK_S], bits - sent_bits, model_params[MP_PROGRESS_BITS],
-                                            ps[PS_STEP_S])
+            clock_s, step_bits = trace_step(ps, start_s, bandwidth_bps, duration_s, ps[PS_CLOCK_S],
+                                            bits - sent_bits, progress_bits, ps[PS_STEP_S])
             sent_bits += step_bits
             ps[PS_CLOCK_S] = clock_s
             ps[PS_SENT_BITS] = sent_bits
-            ps[PS_STEP_S] = model_params[MP_PROGRESS_S]
+            ps[PS_STEP_S] = progress_s
             if sent_bits < bits:
-                checkpoint(ps, obs, sent_bits, clock_s)
+                checkpoint(ps, sent_bits, clock_s)
                 ps[PS_PHASE] = _PH_CHECKED
                 return STOP_CHECK
-            stop = _finish(ps, obs, model_params, est_params, est_state, log, rungs, NO_RUNG)
+            stop = _finish(ps, log, rungs, NO_RUNG)
             if stops & STOPS_DOWNLOAD:
                 return stop
         else:  # _PH_CHECKED
@@ -245,7 +256,7 @@ def advance(ps, obs, start_s, bandwidth_bps, latency_s, size_bits, model_params,
             if abandon_to == NO_RUNG:
                 ps[PS_PHASE] = _PH_STEP
             else:
-                stop = _finish(ps, obs, model_params, est_params, est_state, log, rungs, abandon_to)
+                stop = _finish(ps, log, rungs, abandon_to)
                 if stops & STOPS_DOWNLOAD:
                     return stop
 
@@ -254,6 +265,9 @@ def advance(ps, obs, start_s, bandwidth_bps, latency_s, size_bits, model_params,
 # The compiled-policy loop: templates, specialised per policy by specialise()
 # ----------------------------------------------------------------------------------------------
 
+
+#: run_session's answer when the policy chose a rung outside the ladder.
+BAD_RUNG = -2
 
 #: Whether the loop has the abandonment checkpoints at all (a constant of each specialised copy).
 CHECKING = True
@@ -285,7 +299,8 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
     """Simulate one session from ``log[first_record]`` on; fill ``session[SES_*]``.
 
     The step's rules (:mod:`abrsim.engine.step`) with the player's state in local variables.
-    Returns the number of log rows written, or -1 if ``log`` ran out of rows.
+    Returns the number of log rows written, -1 if ``log`` ran out of rows, or ``BAD_RUNG`` if
+    the policy chose a rung the ladder does not have.
     """
     segments = session_segments(size_bits.shape[0], model_params)
     checking = CHECKING and model_params[MP_ABANDONMENT] != 0.0 and policy_can_abandon(abr_params)
@@ -328,6 +343,8 @@ def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size
         pause_s = 0.0
         if rung == NO_RUNG:
             rung, pause_s = policy_choose(abr_params, abr_state, obs, bitrates_bps, size_bits)
+        if rung < 0 or rung >= bitrates_bps.shape[0]:
+            return BAD_RUNG  # (an abandonment's target included) nothing to index a size with
         if pause_s > 0.0:
             buffer_s, extra_s, stalled, new = play(buffer_s, pause_s, started, stalled)
             stall_s += extra_s
@@ -394,7 +411,7 @@ def run_batch(trace_offsets, start_s, bandwidth_bps, latency_s, has_latency, dur
               rungs, session):
     """Run one session per trace (traces concatenated, ``trace_offsets`` delimit them).
 
-    Returns the number of log rows used, or -1 if ``log`` is too small.
+    Returns the number of log rows used, -1 if ``log`` is too small, or ``BAD_RUNG``.
     """
     abr_state = np.zeros(abr_state_size)
     est_state = np.zeros(EST_STATE_SIZE)
@@ -408,7 +425,7 @@ def run_batch(trace_offsets, start_s, bandwidth_bps, latency_s, has_latency, dur
                               segment_duration_s, model_params, abr_params, abr_state, est_params, est_state,
                               obs, log, rungs, row, session[index])
         if written < 0:
-            return -1
+            return written
         row += written
     return row
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from abrsim.abr import KernelPolicy, PythonPolicy, estimator_arrays, make
-from abrsim.abr._kernels import EST_STATE_SIZE, EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
+from abrsim.abr._kernels import EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
 from abrsim.engine import _session as kernel
 from abrsim.engine._sabre_ms import add_residue_stalls
 from abrsim.engine.step import model_array
@@ -184,6 +184,10 @@ def run_batch(
             )
         if used >= 0:
             break
+        if used == kernel.BAD_RUNG:
+            raise InputError(f"chose a rung outside 0 to {ladder.rung_count - 1} (ladder {ladder.name!r}); "
+                             "a compiled policy's choose and abandon must answer with rungs of the ladder",
+                             field=f"{policy.name}.choose")
         if rows > sessions * model.segments_played(ladder) * MAX_ATTEMPTS_PER_SEGMENT:
             raise InputError(
                 f"the sessions made more than {MAX_ATTEMPTS_PER_SEGMENT} download attempts per segment: "
@@ -206,12 +210,12 @@ def _run_python_batch(packed: PackedTraces, ladder: Ladder, policy: PythonPolicy
     """:func:`abrsim.engine._session.run_batch` for a Python policy: the compiled step returns to
     Python for each decision (and each download and checkpoint, if the policy has those hooks)."""
     ps = np.zeros(kernel.DRIVER_STATE)
-    obs = np.zeros(OBS_SIZE)
-    est_state = np.zeros(EST_STATE_SIZE)
+    obs = ps[kernel.PS_OBS:kernel.PS_OBS + OBS_SIZE]
     stops = kernel.STOPS_DOWNLOAD if policy.listens_to_downloads else 0
     checking = model.abandonment and policy.has_abandon
     size_bits = ladder.size_bits
     segment_count = size_bits.shape[0]
+    segment_duration_s = float(ladder.segment_duration_s)
     advance = kernel.advance
     answer_rung = kernel.PS_ANSWER_RUNG
     answer_pause_s = kernel.PS_ANSWER_PAUSE_S
@@ -225,14 +229,12 @@ def _run_python_batch(packed: PackedTraces, ladder: Ladder, policy: PythonPolicy
         start_s = packed.start_s[first:last]
         bandwidth_bps = packed.bandwidth_bps[first:last]
         latency_s = packed.latency_s[first:last]
-        kernel.start_session(ps, obs, est_state, segment_count, params, checking, stops,
-                             bool(packed.has_latency[index]), float(packed.duration_s[index]),
-                             float(ladder.segment_duration_s), row)
+        kernel.start_session(ps, params, est_params, segment_count, segment_duration_s, checking, stops,
+                             bool(packed.has_latency[index]), float(packed.duration_s[index]), row)
         decider = policy.decider(ladder, model, np.random.default_rng([seed, index]))
         choose = decider.choose
         while True:
-            stop = advance(ps, obs, start_s, bandwidth_bps, latency_s, size_bits, params, est_params,
-                           est_state, log, rungs)
+            stop = advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs)
             if stop == stop_choose:
                 ps[answer_rung], ps[answer_pause_s] = choose(obs)
             elif stop == stop_end:

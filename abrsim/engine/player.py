@@ -34,6 +34,18 @@ from abrsim.abr._kernels import EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZ
 from abrsim.engine._sabre_ms import replay
 from abrsim.engine.link import AccessLink, CdnNetwork, CdnRoute, Flow, Link
 from abrsim.engine.step import (
+    COL_ABANDONED,
+    COL_BUFFER_AFTER_S,
+    COL_BUFFER_BEFORE_S,
+    COL_DONE_S,
+    COL_DOWNLOADED_BITS,
+    COL_FIRST_BYTE_S,
+    COL_REQUEST_S,
+    COL_SEGMENT,
+    COL_SIZE_BITS,
+    COL_STALL_S,
+    COL_WAIT_S,
+    LOG_COLUMNS,
     NO_RUNG,
     PLAYER_STATE,
     PS_ABANDON_TO,
@@ -42,21 +54,19 @@ from abrsim.engine.step import (
     PS_DONE_S,
     PS_FIRST_BYTE_S,
     PS_INDEX,
+    PS_OBS,
     PS_REBUFFER_COUNT,
     PS_REQUEST_S,
     PS_RUNG,
     PS_SENT_BITS,
     PS_SIZE_BITS,
-    PS_STALL_S,
     PS_STARTED,
     PS_STARTUP_S,
     PS_TIME_S,
-    PS_WAIT_S,
     begin_request,
-    checking_abandonment,
     checkpoint,
     finish_download,
-    forced_rung,
+    log_row,
     model_array,
     observe,
     reset_player,
@@ -191,14 +201,19 @@ class Player:
         self.connect_s = self.setup.connect_s.draw(draw)
         self.manifest_s = self.setup.manifest_s.draw(draw)
         self.decode_s = self.setup.decode_s.draw(draw)
-        self.records: list[SegmentRecord] = []
+        # The per-download log, as the step's log_row writes it (grown when full).
+        self._log = np.zeros((self.segments + 8, LOG_COLUMNS))
+        self._rungs = np.zeros(self.segments + 8, dtype=np.int64)
+        self._rows = 0
         self.started = False
         self.startup_s = math.nan
         self.end_s = math.nan
         self.rebuffer_count = 0
         self.left_s = math.nan
         self.process: simpy.Process | None = None
-        self._inflight: tuple[Any, ...] | None = None
+        self._ps: np.ndarray | None = None
+        # The request in flight: its cursor on the access link (the rest is in the player state).
+        self._inflight: tuple[int, float] | None = None
         self._flow: Flow | None = None
         self.cdn = cdn
         self.first_object = int(first_object)
@@ -226,27 +241,35 @@ class Player:
         if not self.started and self.process is not None and self.process.is_alive:
             self.process.interrupt("viewer left")
 
+    @property
+    def records(self) -> list[SegmentRecord]:
+        """The download attempts so far, one record each."""
+        log = self._log[:self._rows]
+        return [SegmentRecord(int(row[COL_SEGMENT]), int(rung), row[COL_SIZE_BITS],
+                              row[COL_DOWNLOADED_BITS], bool(row[COL_ABANDONED]), row[COL_REQUEST_S],
+                              row[COL_FIRST_BYTE_S], row[COL_DONE_S], row[COL_BUFFER_BEFORE_S],
+                              row[COL_BUFFER_AFTER_S], row[COL_STALL_S], row[COL_WAIT_S])
+                for row, rung in zip(log.tolist(), self._rungs[:self._rows].tolist(), strict=True)]
+
     def result(self) -> PlayerSession:
         """The session's outcome (call after the simulation ran)."""
-        records = self.records
-        table = np.array(records, dtype=np.float64) if records else np.zeros((0, len(SegmentRecord._fields)))
-        column = {name: table[:, index] for index, name in enumerate(SegmentRecord._fields)}
-        first_done = next((r for r in records if not r.abandoned), None)
+        table = self._log[:self._rows]
+        done = np.flatnonzero(table[:, COL_ABANDONED] == 0.0)
         log = SessionLog(
             trace=self.access.name,
             policy=self.policy.name,
-            segment=column["segment"].astype(np.int64),
-            rung=column["rung"].astype(np.int64),
-            size_bits=column["size_bits"],
-            downloaded_bits=column["downloaded_bits"],
-            abandoned=column["abandoned"] != 0.0,
-            request_s=column["request_s"],
-            first_byte_s=column["first_byte_s"],
-            done_s=column["done_s"],
-            buffer_before_s=column["buffer_before_s"],
-            buffer_after_s=column["buffer_after_s"],
-            stall_s=column["stall_s"],
-            wait_s=column["wait_s"],
+            segment=table[:, COL_SEGMENT].astype(np.int64),
+            rung=self._rungs[:self._rows].copy(),
+            size_bits=table[:, COL_SIZE_BITS],
+            downloaded_bits=table[:, COL_DOWNLOADED_BITS],
+            abandoned=table[:, COL_ABANDONED] != 0.0,
+            request_s=table[:, COL_REQUEST_S],
+            first_byte_s=table[:, COL_FIRST_BYTE_S],
+            done_s=table[:, COL_DONE_S],
+            buffer_before_s=table[:, COL_BUFFER_BEFORE_S],
+            buffer_after_s=table[:, COL_BUFFER_AFTER_S],
+            stall_s=table[:, COL_STALL_S],
+            wait_s=table[:, COL_WAIT_S],
             startup_s=self.startup_s,
             end_s=self.end_s,
             rebuffer_count=self.rebuffer_count,
@@ -262,7 +285,8 @@ class Player:
             dns_s=self.dns_s,
             connect_s=self.connect_s,
             manifest_s=self.manifest_s,
-            first_segment_s=(first_done.done_s - records[0].request_s) if first_done else math.nan,
+            first_segment_s=(float(table[done[0], COL_DONE_S] - table[0, COL_REQUEST_S]) if done.size
+                             else math.nan),
             decode_s=self.decode_s,
             left_s=self.left_s,
             segments=self.segments,
@@ -272,13 +296,13 @@ class Player:
 
     # -- the session: the step's phases, with simpy waits between them --------------------
 
-    def _record(self, ps: np.ndarray) -> SegmentRecord:
-        """The download that just finished, as :func:`abrsim.engine.step.log_row` logs it."""
-        v = ps.tolist()
-        abandoned = v[PS_ABANDON_TO] != NO_RUNG
-        return SegmentRecord(int(v[PS_INDEX]) - (0 if abandoned else 1), int(v[PS_RUNG]), v[PS_SIZE_BITS],
-                             v[PS_SENT_BITS], abandoned, v[PS_REQUEST_S], v[PS_FIRST_BYTE_S], v[PS_DONE_S],
-                             v[PS_BUFFER_REQUEST_S], v[PS_BUFFER_S], v[PS_STALL_S], v[PS_WAIT_S])
+    def _log_row(self, ps: np.ndarray) -> None:
+        """The download that just ended, into the log (:func:`abrsim.engine.step.log_row`)."""
+        if self._rows == self._rungs.shape[0]:
+            self._log = np.concatenate([self._log, np.zeros_like(self._log)])
+            self._rungs = np.concatenate([self._rungs, np.zeros_like(self._rungs)])
+        log_row(ps, self._log, self._rungs, self._rows)
+        self._rows += 1
 
     def _session(self) -> Any:
         env = self.env
@@ -289,7 +313,6 @@ class Player:
         link = self.link
         setup = self.setup
         rng = self.rng
-        records = self.records
         cdn = self.cdn
         rung_count = ladder.rung_count
         ladder_segments = ladder.segment_count
@@ -298,7 +321,7 @@ class Player:
         decider = self.policy.decider(
             ladder, model, rng.spawn(1)[0] if isinstance(self.policy, PythonPolicy) else rng)
         model_params = model_array(model, ladder)
-        est_params, est_state = estimator_arrays(model, ladder.segment_duration_s)
+        est_params, _ = estimator_arrays(model, ladder.segment_duration_s)
         size_bits = ladder.size_bits
         segment_duration_s = float(ladder.segment_duration_s)
         segments = self.segments
@@ -311,9 +334,9 @@ class Player:
         progress_s = float(model.abandon_check_s)
         rtt = setup.rtt_s
         reconnect = None if setup.reuse_connections else setup.connect_s
-        ps = np.zeros(PLAYER_STATE)
-        obs = np.zeros(OBS_SIZE)
-        reset_player(ps, obs, segments, segment_duration_s)
+        ps = self._ps = np.zeros(PLAYER_STATE)
+        obs = ps[PS_OBS:PS_OBS + OBS_SIZE]  # what the policy sees, inside the player state
+        reset_player(ps, model_params, est_params, segments, segment_duration_s)
 
         # DNS, connection and manifest come before the first request; like request latency,
         # they do not run the trace clock of a model whose latency is off that clock.
@@ -321,25 +344,22 @@ class Player:
         if not latency_on_trace:
             access.lag_s += ps[PS_TIME_S]
         while ps[PS_INDEX] < segments:
-            if wait_for_room(ps, obs, model_params, segment_duration_s) > 0.0:
+            if wait_for_room(ps) > 0.0:
                 self.started = True
                 decider.event(obs, EVENT_WAIT)
-            observe(ps, obs, est_params, est_state)
-            rung = forced_rung(ps, model_params)
+            rung = observe(ps)
             pause_s = 0.0
             if rung == NO_RUNG:
                 rung, pause_s = decider.choose(obs)
             index = int(ps[PS_INDEX])
             bits = float(size_bits[index, rung])
-            begin_request(ps, rung, pause_s, bits)
-            time_s = float(ps[PS_TIME_S])
-            request_s = time_s
+            time_s = request_s = begin_request(ps, rung, pause_s, bits)
             # Request latency (plus a new connection per request when connections are not reused).
             if rtt is None:
                 request_latency_s = access.request_latency_s(time_s, default_latency_s, latency_scaled)
             else:
                 request_latency_s = rtt.draw(rng)
-            if reconnect is not None and records:
+            if reconnect is not None and self._rows:
                 request_latency_s += reconnect.draw(rng)
             route = None
             if cdn is not None:
@@ -362,14 +382,11 @@ class Player:
                 request_latency_s += route.rtt_s
             if not latency_on_trace:
                 access.lag_s += request_latency_s
-            first_byte_s = float(set_first_byte(ps, obs, request_latency_s))
-            buffer_request_s = float(ps[PS_BUFFER_REQUEST_S])
+            first_byte_s, checked = set_first_byte(ps, request_latency_s, checking)
             sent_bits = 0.0
             clock_s = first_byte_s
             abandon_to = NO_RUNG
-            self._inflight = (index, rung, bits, request_s, first_byte_s, buffer_request_s,
-                              float(ps[PS_STALL_S]), float(ps[PS_WAIT_S]), access.cursor)
-            checked = checking_abandonment(ps, model_params, checking)
+            self._inflight = access.cursor
             cdn_flows: list[Flow] = []
             if route is not None:
                 delay_s = origin_s + first_byte_s - env.now
@@ -385,7 +402,7 @@ class Player:
                         sent_bits += step_bits
                         step_s = progress_s
                         if sent_bits < bits:
-                            checkpoint(ps, obs, sent_bits, clock_s)
+                            checkpoint(ps, sent_bits, clock_s)
                             abandon_to = decider.abandon(obs)
                             if abandon_to != NO_RUNG:
                                 break
@@ -413,7 +430,7 @@ class Player:
                         sent_bits = link.sent_bits(flow) * goodput_factor
                         step_s = progress_s
                         clock_s = env.now - origin_s
-                        checkpoint(ps, obs, sent_bits, clock_s)
+                        checkpoint(ps, sent_bits, clock_s)
                         abandon_to = decider.abandon(obs)
                         if abandon_to != NO_RUNG:
                             sent_bits = link.cancel(flow) * goodput_factor
@@ -425,14 +442,13 @@ class Player:
                     yield env.all_of([flow.event for flow in cdn_flows if not flow.done])
                 clock_s = env.now - origin_s
             self._inflight = None
-            completed = finish_download(ps, obs, model_params, segment_duration_s, clock_s, sent_bits,
-                                        abandon_to, est_params, est_state)
+            completed = finish_download(ps, clock_s, sent_bits, abandon_to)
             if route is not None:
                 cdn.finish(route, self.name, origin_s + request_s, index, float(ps[PS_SENT_BITS]),  # type: ignore[union-attr]
                            completed)
                 self.cdn_served.append((route.tier, float(ps[PS_SENT_BITS])))
                 self._route = None
-            records.append(self._record(ps))
+            self._log_row(ps)
             self.started = ps[PS_STARTED] != 0.0
             decider.event(obs, EVENT_DONE if completed else EVENT_ABANDONED)
         rebuffer_count = int(ps[PS_REBUFFER_COUNT])
@@ -452,8 +468,7 @@ class Player:
         trace = self.access.trace
         assert trace is not None
         model = self.model
-        table = np.array(self.records, dtype=np.float64)
-        column = {name: table[:, index] for index, name in enumerate(SegmentRecord._fields)}
+        table = self._log[:self._rows]
         latency_s = trace.latency_s if trace.latency_s is not None else np.zeros(trace.start_s.size)
         # The trace clock ran during DNS, connection and manifest (latency is on it in Sabre's model).
         skip_s = self.access.offset_s + self.dns_s + self.connect_s + self.manifest_s
@@ -461,8 +476,9 @@ class Player:
             trace.start_s, trace.bandwidth_bps, latency_s, trace.latency_s is not None, trace.duration_s,
             self.ladder.size_bits, float(self.ladder.segment_duration_s), float(model.max_buffer_s),
             float(model.request_latency_s), float(model.goodput_factor), checking, progress_bits,
-            progress_s, skip_s, column["segment"], column["rung"].astype(np.int64), column["downloaded_bits"],
-            column["buffer_after_s"], column["wait_s"], column["abandoned"], 0, len(self.records))[0])
+            progress_s, skip_s, table[:, COL_SEGMENT], self._rungs[:self._rows],
+            table[:, COL_DOWNLOADED_BITS], table[:, COL_BUFFER_AFTER_S], table[:, COL_WAIT_S],
+            table[:, COL_ABANDONED], 0, self._rows)[0])
 
     def _checkpoint(self, flow: Flow, sent_bits: float, min_bits: float, min_s: float) -> Any:
         """Wait for one abandonment step on a shared link; return whether the flow completed.
@@ -488,15 +504,25 @@ class Player:
         self.left_s = now_s
         if self._inflight is None:
             return
-        index, rung, bits, request_s, first_byte_s, buffer_request_s, stall_s, wait_s, cursor = self._inflight
+        cursor = self._inflight
+        ps = self._ps
+        assert ps is not None
+        index = int(ps[PS_INDEX])
+        bits = float(ps[PS_SIZE_BITS])
+        request_s = float(ps[PS_REQUEST_S])
+        first_byte_s = float(ps[PS_FIRST_BYTE_S])
         if self._flow is not None:
             sent_bits = self.link.cancel(self._flow) * self.model.goodput_factor  # type: ignore[union-attr]
         elif self.link is None:
             sent_bits = self.access.sent_bits_between(cursor, first_byte_s, now_s, bits)
         else:  # still waiting for the first byte
             sent_bits = 0.0
-        self.records.append(SegmentRecord(index, rung, bits, sent_bits, True, request_s, first_byte_s, now_s,
-                                          buffer_request_s, buffer_request_s, stall_s, wait_s))
+        # Logged as abandoned where it stands: nothing arrived in the buffer.
+        ps[PS_DONE_S] = now_s
+        ps[PS_SENT_BITS] = sent_bits
+        ps[PS_ABANDON_TO] = ps[PS_RUNG]
+        ps[PS_BUFFER_S] = ps[PS_BUFFER_REQUEST_S]
+        self._log_row(ps)
         if self._route is not None and self.cdn is not None:
             self.cdn.finish(self._route, self.name, self.origin_s + request_s, index, sent_bits, False)
             self.cdn_served.append((self._route.tier, sent_bits))

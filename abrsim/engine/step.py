@@ -31,7 +31,13 @@ import numpy as np
 
 from abrsim._jit import kernel
 from abrsim.abr import protocol
-from abrsim.abr._kernels import estimator_latency_s, estimator_throughput_bps, estimator_update
+from abrsim.abr._kernels import (
+    EST_PARAMS,
+    EST_STATE_SIZE,
+    estimator_latency_s,
+    estimator_throughput_bps,
+    estimator_update,
+)
 from abrsim.errors import InputError
 
 NO_RUNG = -1
@@ -104,7 +110,15 @@ PS_ABANDON_TO = 22  # this request: the rung it was abandoned for, or NO_RUNG
 PS_LAG_S = 23  # trace walk: session time minus trace time (latency off the trace clock)
 PS_SAMPLE = 24  # trace walk: the cursor's sample ...
 PS_LOOP_START_S = 25  # ... and the start of the trace pass it is in
-PLAYER_STATE = 26
+PS_SEGMENT_DURATION_S = 26  # the ladder's segment duration
+# ... then, in the same array, the player's model and estimator and what the policy sees:
+PS_MODEL = 27  # the model (MODEL_PARAMS values, MP_* order)
+PS_EST_PARAMS = PS_MODEL + MODEL_PARAMS  # the estimator's parameters (EST_PARAMS values) ...
+PS_EST_STATE = PS_EST_PARAMS + EST_PARAMS  # ... and its state (EST_STATE_SIZE values)
+PS_OBS = PS_EST_STATE + EST_STATE_SIZE  # the policy's observation (OBS_SIZE values, OBS_* order)
+PS_OBS_END = PS_OBS + protocol.OBS_SIZE
+PS_MODEL_END = PS_EST_PARAMS
+PLAYER_STATE = PS_OBS_END
 
 #: Relative rounding allowed at a trace sample's end: a transfer due within this share of the
 #: end time (a few hundred float ulps) completes in the sample. Without it, a download that ends
@@ -489,16 +503,24 @@ def close_session(startup_s, end_s, rebuffer_count, segments, session, first_rec
 
 
 @kernel
-def reset_player(ps, obs, segments, segment_duration_s):
-    """A new session of ``segments`` segments: empty buffer, time 0, nothing requested yet."""
+def reset_player(ps, model_params, est_params, segment_count, segment_duration_s):
+    """A new session on a ladder of ``segment_count`` segments: empty buffer, time 0, nothing
+    requested yet; the model and the estimator's parameters copied in. Returns the segments played."""
+    segments = session_segments(segment_count, model_params)
     ps[:] = 0.0
     ps[PS_SEGMENTS] = segments
+    ps[PS_SEGMENT_DURATION_S] = segment_duration_s
     ps[PS_LAST_RUNG] = NO_RUNG
     ps[PS_PENDING_RUNG] = NO_RUNG
     ps[PS_ABANDON_TO] = NO_RUNG
-    obs[:] = 0.0
+    for i in range(MODEL_PARAMS):
+        ps[PS_MODEL + i] = model_params[i]
+    for i in range(EST_PARAMS):
+        ps[PS_EST_PARAMS + i] = est_params[i]
+    obs = ps[PS_OBS:PS_OBS_END]
     obs[protocol.OBS_SEGMENTS] = segments
     obs[protocol.OBS_SEGMENT_DURATION_S] = segment_duration_s
+    return segments
 
 
 @kernel
@@ -510,7 +532,7 @@ def _count_stall(ps, stall_s, new):
 
 
 @kernel
-def wait_for_room(ps, obs, model_params, segment_duration_s):
+def wait_for_room(ps):
     """Phase 1: start a request's accounting; wait while the buffer is too full (:func:`wait_rule`).
 
     Returns the wait, 0 when there is room (the driver then reports no wait event to the policy).
@@ -519,7 +541,7 @@ def wait_for_room(ps, obs, model_params, segment_duration_s):
     ps[PS_WAIT_S] = 0.0
     wait_s, time_s, buffer_s, started, startup_s, stall_s, stalled, new = wait_rule(
         ps[PS_TIME_S], ps[PS_BUFFER_S], ps[PS_STARTED] != 0.0, ps[PS_STALLED] != 0.0, ps[PS_STARTUP_S],
-        model_params, segment_duration_s)
+        ps[PS_MODEL:PS_MODEL_END], ps[PS_SEGMENT_DURATION_S])
     if wait_s > 0.0:
         ps[PS_TIME_S] = time_s
         ps[PS_BUFFER_S] = buffer_s
@@ -527,29 +549,28 @@ def wait_for_room(ps, obs, model_params, segment_duration_s):
         ps[PS_STARTUP_S] = startup_s
         ps[PS_STALLED] = 1.0 if stalled else 0.0
         ps[PS_WAIT_S] = wait_s
-        obs[protocol.OBS_WAIT_S] = wait_s
+        ps[PS_OBS + protocol.OBS_WAIT_S] = wait_s
         _count_stall(ps, stall_s, new)
     return wait_s
 
 
 @kernel
-def observe(ps, obs, est_params, est_state):
-    """Phase 2: what the policy sees before it chooses (:func:`fill_observation`)."""
-    fill_observation(obs, ps[PS_INDEX], ps[PS_BUFFER_S], ps[PS_LAST_RUNG], ps[PS_TIME_S], ps[PS_REBUFFER_S],
-                     est_params, est_state)
-
-
-@kernel
-def forced_rung(ps, model_params):
-    """Phase 2: the rung the player sets itself (:func:`player_rung`), or NO_RUNG: the policy's turn."""
+def observe(ps):
+    """Phase 2: what the policy sees before it chooses (:func:`fill_observation`); then the rung the
+    player sets itself (:func:`player_rung`), or NO_RUNG: the policy's turn."""
+    fill_observation(ps[PS_OBS:PS_OBS_END], ps[PS_INDEX], ps[PS_BUFFER_S], ps[PS_LAST_RUNG], ps[PS_TIME_S],
+                     ps[PS_REBUFFER_S], ps[PS_EST_PARAMS:PS_EST_STATE], ps[PS_EST_STATE:PS_OBS])
     pending = ps[PS_PENDING_RUNG]
     ps[PS_PENDING_RUNG] = NO_RUNG
-    return player_rung(ps[PS_INDEX], ps[PS_ATTEMPTS], pending, model_params)
+    return player_rung(ps[PS_INDEX], ps[PS_ATTEMPTS], pending, ps[PS_MODEL:PS_MODEL_END])
 
 
 @kernel
 def begin_request(ps, rung, pause_s, size_bits):
-    """Phase 3: the policy's pause (playback goes on), then the request for ``rung`` leaves."""
+    """Phase 3: the policy's pause (playback goes on), then the request for ``rung`` leaves.
+
+    Returns when it leaves (the session time).
+    """
     if pause_s > 0.0:
         buffer_s, stall_s, stalled, new = play(ps[PS_BUFFER_S], pause_s, ps[PS_STARTED] != 0.0,
                                                ps[PS_STALLED] != 0.0)
@@ -564,44 +585,41 @@ def begin_request(ps, rung, pause_s, size_bits):
     ps[PS_BUFFER_REQUEST_S] = ps[PS_BUFFER_S]
     ps[PS_SENT_BITS] = 0.0
     ps[PS_ABANDON_TO] = NO_RUNG
+    return ps[PS_TIME_S]
 
 
 @kernel
-def set_first_byte(ps, obs, latency_s):
-    """Phase 4: the request's latency; returns when its first byte arrives."""
+def set_first_byte(ps, latency_s, can_abandon):
+    """Phase 4: the request's latency. Returns when its first byte arrives, and whether the download
+    is checked for abandonment (the model checks, the policy can abandon, not the first segment)."""
     ps[PS_LATENCY_S] = latency_s
     first_byte_s = ps[PS_TIME_S] + latency_s
     ps[PS_FIRST_BYTE_S] = first_byte_s
-    fill_request(obs, ps[PS_RUNG], ps[PS_SIZE_BITS], latency_s)
-    return first_byte_s
+    fill_request(ps[PS_OBS:PS_OBS_END], ps[PS_RUNG], ps[PS_SIZE_BITS], latency_s)
+    checked = ps[PS_MODEL + MP_ABANDONMENT] != 0.0 and can_abandon and ps[PS_INDEX] > 0.0
+    return first_byte_s, checked
 
 
 @kernel
-def checking_abandonment(ps, model_params, can_abandon):
-    """Whether this download is checked for abandonment (never the first segment's)."""
-    return model_params[MP_ABANDONMENT] != 0.0 and can_abandon and ps[PS_INDEX] > 0.0
-
-
-@kernel
-def checkpoint(ps, obs, sent_bits, clock_s):
+def checkpoint(ps, sent_bits, clock_s):
     """Phase 5: an abandonment checkpoint at ``clock_s``, ``sent_bits`` received (:func:`fill_checkpoint`)."""
-    fill_checkpoint(obs, sent_bits, clock_s - ps[PS_REQUEST_S], ps[PS_BUFFER_REQUEST_S])
+    fill_checkpoint(ps[PS_OBS:PS_OBS_END], sent_bits, clock_s - ps[PS_REQUEST_S], ps[PS_BUFFER_REQUEST_S])
 
 
 @kernel
-def finish_download(ps, obs, model_params, segment_duration_s, done_s, sent_bits, abandon_to, est_params,
-                    est_state):
+def finish_download(ps, done_s, sent_bits, abandon_to):
     """Phase 6: the download ended at ``done_s``, abandoned for ``abandon_to`` or complete
     (:func:`finish_rule`, :func:`record_download`); fills the observation for the policy's event.
 
     Returns True if the download completed.
     """
+    model_params = ps[PS_MODEL:PS_MODEL_END]
     completed = abandon_to == NO_RUNG
     if completed:
         sent_bits = ps[PS_SIZE_BITS]  # the steps' sum may differ from the size by rounding
     buffer_s, started, stalled, startup_s, stall_s, new = finish_rule(
         ps[PS_TIME_S], ps[PS_BUFFER_S], ps[PS_STARTED] != 0.0, ps[PS_STALLED] != 0.0, ps[PS_STARTUP_S],
-        done_s, completed, ps[PS_INDEX] == ps[PS_SEGMENTS] - 1.0, model_params, segment_duration_s)
+        done_s, completed, ps[PS_INDEX] == ps[PS_SEGMENTS] - 1.0, model_params, ps[PS_SEGMENT_DURATION_S])
     ps[PS_TIME_S] = done_s
     ps[PS_BUFFER_S] = buffer_s
     ps[PS_STARTED] = 1.0 if started else 0.0
@@ -612,12 +630,13 @@ def finish_download(ps, obs, model_params, segment_duration_s, done_s, sent_bits
     ps[PS_SENT_BITS] = sent_bits
     ps[PS_ABANDON_TO] = abandon_to
     ps[PS_ATTEMPTS] += 1.0
-    fill_download(obs, ps[PS_RUNG], ps[PS_SIZE_BITS], sent_bits, done_s - ps[PS_REQUEST_S], ps[PS_LATENCY_S],
-                  buffer_s, abandon_to)
+    fill_download(ps[PS_OBS:PS_OBS_END], ps[PS_RUNG], ps[PS_SIZE_BITS], sent_bits, done_s - ps[PS_REQUEST_S],
+                  ps[PS_LATENCY_S], buffer_s, abandon_to)
     if not completed:
         ps[PS_PENDING_RUNG] = after_abandon(abandon_to, model_params)
         return False
-    record_download(est_params, est_state, ps[PS_SIZE_BITS], ps[PS_FIRST_BYTE_S], done_s, ps[PS_LATENCY_S])
+    record_download(ps[PS_EST_PARAMS:PS_EST_STATE], ps[PS_EST_STATE:PS_OBS], ps[PS_SIZE_BITS],
+                    ps[PS_FIRST_BYTE_S], done_s, ps[PS_LATENCY_S])
     ps[PS_LAST_RUNG] = ps[PS_RUNG]
     ps[PS_INDEX] += 1.0
     return True
@@ -633,10 +652,10 @@ def log_row(ps, log, rungs, row):
 
 
 @kernel
-def trace_latency(ps, start_s, latency_s, has_latency, duration_s, model_params):
+def trace_latency(ps, start_s, latency_s, has_latency, duration_s):
     """Phase 4 over a trace: the latency of the request leaving now (:func:`walk_latency`)."""
     latency, lag_s, sample, loop_start_s = walk_latency(
-        start_s, latency_s, has_latency, duration_s, model_params, ps[PS_TIME_S], ps[PS_LAG_S],
+        start_s, latency_s, has_latency, duration_s, ps[PS_MODEL:PS_MODEL_END], ps[PS_TIME_S], ps[PS_LAG_S],
         np.int64(ps[PS_SAMPLE]), ps[PS_LOOP_START_S])
     ps[PS_LAG_S] = lag_s
     ps[PS_SAMPLE] = sample
@@ -645,22 +664,22 @@ def trace_latency(ps, start_s, latency_s, has_latency, duration_s, model_params)
 
 
 @kernel
-def trace_transfer(ps, start_s, bandwidth_bps, duration_s, model_params, clock_s, size_bits):
+def trace_transfer(ps, start_s, bandwidth_bps, duration_s, clock_s, size_bits):
     """Phase 5 over a trace: the whole transfer (:func:`walk_transfer`); returns its end."""
-    clock_s, sample, loop_start_s = walk_transfer(start_s, bandwidth_bps, duration_s, model_params, clock_s,
-                                                  ps[PS_LAG_S], size_bits, np.int64(ps[PS_SAMPLE]),
-                                                  ps[PS_LOOP_START_S])
+    clock_s, sample, loop_start_s = walk_transfer(
+        start_s, bandwidth_bps, duration_s, ps[PS_MODEL:PS_MODEL_END], clock_s, ps[PS_LAG_S], size_bits,
+        np.int64(ps[PS_SAMPLE]), ps[PS_LOOP_START_S])
     ps[PS_SAMPLE] = sample
     ps[PS_LOOP_START_S] = loop_start_s
     return clock_s
 
 
 @kernel
-def trace_step(ps, start_s, bandwidth_bps, duration_s, model_params, clock_s, size_bits, min_bits, min_s):
+def trace_step(ps, start_s, bandwidth_bps, duration_s, clock_s, size_bits, min_bits, min_s):
     """Phase 5 over a trace: one abandonment step (:func:`walk_step`); returns ``(clock_s, sent_bits)``."""
     clock_s, sent_bits, sample, loop_start_s = walk_step(
-        start_s, bandwidth_bps, duration_s, model_params, clock_s, ps[PS_LAG_S], size_bits, min_bits, min_s,
-        np.int64(ps[PS_SAMPLE]), ps[PS_LOOP_START_S])
+        start_s, bandwidth_bps, duration_s, ps[PS_MODEL:PS_MODEL_END], clock_s, ps[PS_LAG_S], size_bits,
+        min_bits, min_s, np.int64(ps[PS_SAMPLE]), ps[PS_LOOP_START_S])
     ps[PS_SAMPLE] = sample
     ps[PS_LOOP_START_S] = loop_start_s
     return clock_s, sent_bits
