@@ -52,7 +52,7 @@ def compile_notice(*dispatchers: Any) -> None:
 
     if sys.stderr.isatty() and not all(is_cached(d) for d in dispatchers):
         click.echo("abrsim: first run: compiling the simulation kernels into numba's cache "
-                   "(15 s or so; later runs load them)", err=True)
+                   "(10 s or so; later runs load them)", err=True)
 
 
 def write_output(text: str, out: Path | None) -> None:

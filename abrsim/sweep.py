@@ -871,8 +871,9 @@ def _prepare(out: Path, plan: SweepPlan, resume: bool) -> str:
             raise InputError("was written for a different spec (its spec_sha256 differs); "
                              "rerun without --resume into a new --out folder", source=meta_path)
         if meta.get("plan_sha256") != plan.sha256:
-            raise InputError("was written for different inputs (traces, ladders or abrsim's result "
-                             "fields changed; plan_sha256 differs); use a new --out folder",
+            raise InputError("was written for different inputs (traces, ladders, a Python policy's "
+                             "file or abrsim's result fields changed; plan_sha256 differs); use a new "
+                             "--out folder",
                              source=meta_path)
         return str(meta.get("started") or _now())
     if not resume and (any((out / "chunks").glob("chunk-*")) or (out / "results.csv").exists()):

@@ -35,11 +35,13 @@ LOG_FIELDS = ("segment", "rung", "size_bits", "downloaded_bits", "abandoned", "r
 def registry_as_it_was():
     """Policies a test registers do not leak into other tests (e.g. sweeps over "all")."""
     import abrsim.abr as abr
+    from abrsim.abr import _python
 
     saved = dict(abr._REGISTRY)
     yield
     abr._REGISTRY.clear()
     abr._REGISTRY.update(saved)
+    _python._MODULES.clear()  # a file that registers policies registers them again when loaded
 
 
 def real_traces(count: int | None = None):
@@ -390,3 +392,17 @@ def test_a_compiled_policy_that_chooses_outside_the_ladder_is_an_error_in_both_e
         fast.run_batch([trace], ladder, "off_the_ladder")
     with pytest.raises(InputError, match="chose rung 9, expected 0 to 8"):
         des.run_session(trace, ladder, "off_the_ladder")
+
+
+def test_the_documented_commands_run(monkeypatch):
+    """Every `abrsim ...` line of docs/policies.md that names the repository's examples runs."""
+    import shlex
+
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "docs" / "policies.md").read_text()
+    commands = [line[len("$ abrsim "):] for line in text.splitlines()
+                if line.startswith("$ abrsim ") and "docs/examples/" in line]
+    assert len(commands) >= 3
+    for command in commands:
+        result = CliRunner().invoke(cli, shlex.split(command))
+        assert result.exit_code == 0, (command, result.output)

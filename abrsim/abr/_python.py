@@ -49,6 +49,14 @@ def _where(exc: BaseException, path: Path) -> int | None:
     return line
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 _MODULES: dict[Path, ModuleType] = {}
 
 
@@ -66,11 +74,11 @@ def _import(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         del sys.modules[name]
-        raise PolicyError(f"syntax error: {exc.msg}", source=str(path), line=exc.lineno,
+        raise PolicyError(f"syntax error: {exc.msg}", source=_shown(path), line=exc.lineno,
                           details=traceback.format_exc()) from None
     except Exception as exc:
         del sys.modules[name]
-        raise PolicyError(f"importing it raised {type(exc).__name__}: {exc}", source=str(path),
+        raise PolicyError(f"importing it raised {type(exc).__name__}: {exc}", source=_shown(path),
                           line=_where(exc, path), details=traceback.format_exc()) from None
     _MODULES[path] = module
     return module
@@ -95,7 +103,7 @@ def load_policy(reference: str) -> Any:
     if path.suffix != ".py":
         raise PolicyError(f"got {file_part!r}, expected a .py file", source="--policy")
     if not path.is_file():
-        raise PolicyError("no such file", source=str(path))
+        raise PolicyError("no such file", source=_shown(path))
     path = path.resolve()
     module = _import(path)
     factory = getattr(module, name, None)
@@ -108,16 +116,16 @@ def load_policy(reference: str) -> Any:
         classes = sorted(n for n, v in vars(module).items()
                          if inspect.isclass(v) and v.__module__ == module.__name__)
         raise PolicyError(f"no class {name!r}; the file defines: {', '.join(classes) or 'no classes'}",
-                          source=str(path))
+                          source=_shown(path))
     if not inspect.isclass(factory):
-        raise PolicyError(f"{name!r} is a {type(factory).__name__}, expected a class", source=str(path))
+        raise PolicyError(f"{name!r} is a {type(factory).__name__}, expected a class", source=_shown(path))
     for method in ("choose", "reset", "on_download", "abandon"):
         attribute = getattr(factory, method, None)
         if attribute is None and method == "choose":
-            raise PolicyError(f"class {name} has no choose(obs) method", source=str(path),
+            raise PolicyError(f"class {name} has no choose(obs) method", source=_shown(path),
                               line=inspect.getsourcelines(factory)[1])
         if attribute is not None and not callable(attribute):
-            raise PolicyError(f"{name}.{method} is not a method", source=str(path))
+            raise PolicyError(f"{name}.{method} is not a method", source=_shown(path))
     return PythonPolicy(factory, path, name)
 
 
@@ -178,11 +186,11 @@ class PythonPolicy:
     def _error(self, exc: BaseException, method: str) -> PolicyError:
         hint = " (what a policy is given is read-only)" if "read-only" in str(exc) else ""
         return PolicyError(f"{self.class_name}.{method} raised {type(exc).__name__}: {exc}{hint}",
-                           source=str(self.path), line=_where(exc, self.path),
+                           source=_shown(self.path), line=_where(exc, self.path),
                            details="".join(traceback.format_exception(exc)))
 
     def _bad(self, method: str, message: str) -> PolicyError:
-        return PolicyError(f"{self.class_name}.{method} {message}", source=str(self.path))
+        return PolicyError(f"{self.class_name}.{method} {message}", source=_shown(self.path))
 
     # The AbrPolicy protocol, for callers that drive a policy one decision at a time.
     def reset(self, ladder: Ladder, model: PlayerModel, rng: np.random.Generator) -> None:
@@ -286,14 +294,6 @@ class PythonDecider:
             raise self.policy._bad("abandon", f"returned rung {rung}, expected -1 (go on) or 0 to "
                                    f"{self.rungs - 1}")
         return rung
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the working directory when it is below it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def check_policy(policy: PythonPolicy | str, ladder: Ladder | None = None, traces: list[Any] | None = None,

@@ -1,17 +1,19 @@
-"""The fast engine's driver: the session step (:mod:`abrsim.engine.step`) over a trace walk.
+"""The fast engine's drivers: the session step (:mod:`abrsim.engine.step`) over a trace walk.
 
-:func:`advance` runs one session's requests through the step's phases, with the transfer
-computed over the trace's piecewise-constant bandwidth, until the policy has something to
-answer or hear: a decision (``STOP_CHOOSE``), an abandonment checkpoint (``STOP_CHECK``) or an
-event (a full-buffer wait, a finished or abandoned download). The caller answers through the
-player state (``PS_ANSWER_RUNG``, ``PS_ANSWER_PAUSE_S``) and calls again. Two callers:
+Two drivers, one per kind of policy; both apply the step's rules in the same order, with the
+transfer computed over the trace's piecewise-constant bandwidth:
 
-- :func:`run_session` / :func:`run_batch`, compiled, call a compiled policy's functions
-  (``policy_reset``, ``policy_choose``, ``policy_event``, ``policy_abandon``). They are templates:
-  :func:`specialise` compiles a copy per policy, bound to that policy's functions, so a run
+- :func:`run_session` / :func:`run_batch`, for a compiled policy, keep the player's state in
+  local variables and call the policy's functions (``policy_reset``, ``policy_choose``,
+  ``policy_event``, ``policy_abandon``) directly. They are templates: :func:`specialise`
+  compiles a copy per policy, bound to that policy's functions (so LLVM inlines them), so a run
   compiles only the policies it uses, and numba's disk cache keeps each copy;
-- :mod:`abrsim.engine.fast` calls :func:`advance` from Python for a Python policy: the loop
-  returns to Python only for the stops the policy listens to (by default, decisions).
+- :func:`advance`, for a Python policy, runs the step's phases over the player-state array
+  until the policy has something to answer or hear: a decision (``STOP_CHOOSE``), an
+  abandonment checkpoint (``STOP_CHECK``) or an event (a full-buffer wait, a finished or
+  abandoned download). :mod:`abrsim.engine.fast` answers through the player state
+  (``PS_ANSWER_RUNG``, ``PS_ANSWER_PAUSE_S``) and calls again: the loop returns to Python only
+  for the stops the policy listens to (by default, decisions).
 
 Units: seconds, bits, bit/s. Arrays and scalars only.
 """

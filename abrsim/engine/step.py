@@ -1,26 +1,32 @@
 """The session step: the player's rules, once, for every engine.
 
-A session requests segments one after the other. Each request goes through the same phases,
-compiled kernels over one player-state array ``ps`` (indexed by the ``PS_*`` constants):
+A session requests segments one after the other. Each request goes through the same phases:
 
-1. :func:`wait_for_room` -- while the buffer is too full, wait (playback goes on);
-2. :func:`observe` and :func:`forced_rung` -- fill the policy's observation; the first rung and
-   the rung an abandoned download asked for are the player's, every other is the policy's
-   (the driver asks it, with its ``choose``);
-3. :func:`begin_request` -- the policy's pause, then the request leaves;
-4. :func:`set_first_byte` -- one request latency (the driver finds it: from the trace with
-   :func:`trace_latency`, or from its network) before the first byte;
-5. the transfer -- the driver's: a trace walk (:func:`trace_transfer`, :func:`transfer_step`), or
-   flows on shared links; at abandonment checkpoints :func:`checkpoint` fills the observation;
-6. :func:`finish_download` -- playback and stalls up to the last byte, the buffer, the
-   estimator, the start and resume thresholds; :func:`log_row` writes the download's log row.
+1. wait while the buffer is too full (:func:`wait_rule`; playback goes on);
+2. observe, and decide: the first rung and the rung an abandoned download asked for are the
+   player's (:func:`player_rung`), every other is the policy's ``choose``;
+3. the policy's pause (:func:`play`), then the request leaves;
+4. one request latency before the first byte (from the trace, :func:`walk_latency`, or from
+   the driver's network);
+5. the transfer -- the driver's: a trace walk (:func:`walk_transfer`, :func:`walk_step`), or
+   flows on shared links; at abandonment checkpoints :func:`fill_checkpoint` fills the
+   observation for the policy's ``abandon``;
+6. finish (:func:`finish_rule`, :func:`record_download`): playback and stalls up to the last
+   byte, the buffer, the estimator, the start and resume thresholds; the log row
+   (:func:`write_log`).
 
-After the last segment :func:`close_session` plays the buffer out. The drivers add only what is
-their own: the fast loop (:mod:`abrsim.engine._session`) the trace walk, the discrete-event
-player (:mod:`abrsim.engine.player`) simpy waits, links, CDN routing and patience, and the
-oracle (:mod:`abrsim.oracle`) its branching over rungs. Every variation between player models is
-a number in ``model_params`` (``MP_*``, from :func:`model_array`), so one step serves every
-preset. Units: seconds, bits, bit/s. Arrays and scalars only.
+After the last segment the buffer plays out (:func:`close_session`). Each rule is one function
+of scalars. The compiled drivers call them with the player's state in local variables: the
+fast loop (:mod:`abrsim.engine._session`, which adds the trace walk) and the oracle
+(:mod:`abrsim.oracle`, which adds its branching over rungs). The drivers that stop between
+phases -- the discrete-event player (:mod:`abrsim.engine.player`: simpy waits, links, CDN
+routing, patience) and the Python-policy loop (:func:`abrsim.engine._session.advance`) --
+call the phases at the end of this module (:func:`wait_for_room`, :func:`observe`,
+:func:`begin_request`, :func:`set_first_byte`, :func:`checkpoint`, :func:`finish_download`,
+:func:`log_row`), which apply the same rules to one player-state array ``ps`` (``PS_*``) that
+also holds the model, the estimator and the observation. Every variation between player
+models is a number in ``model_params`` (``MP_*``, from :func:`model_array`), so one step serves
+every preset. Units: seconds, bits, bit/s. Arrays and scalars only.
 """
 
 from __future__ import annotations
