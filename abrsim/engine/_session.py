@@ -3,9 +3,9 @@
 Two drivers, one per kind of policy; both apply the step's rules in the same order, with the
 transfer computed over the trace's piecewise-constant bandwidth:
 
-- :func:`run_session` / :func:`run_batch`, for a compiled policy, keep the player's state in
-  local variables and call the policy's functions (``policy_reset``, ``policy_choose``,
-  ``policy_event``, ``policy_abandon``) directly. They are templates: :func:`specialise`
+- :func:`run_batch`, for a compiled policy, keeps each session's player state in
+  local variables and calls the policy's functions (``policy_reset``, ``policy_choose``,
+  ``policy_event``, ``policy_abandon``) directly. It is a template: :func:`specialise`
   compiles a copy per policy, bound to that policy's functions (so LLVM inlines them), so a run
   compiles only the policies it uses, and numba's disk cache keeps each copy;
 - :func:`advance`, for a Python policy, runs the step's phases over the player-state array
@@ -295,144 +295,136 @@ def policy_abandon(params, state, obs, bitrates_bps):  # pragma: no cover
     raise NotImplementedError
 
 
-def run_session(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bits, bitrates_bps,
-                segment_duration_s, model_params, abr_params, abr_state, est_params, est_state, obs,
-                log, rungs, first_record, session):
-    """Simulate one session from ``log[first_record]`` on; fill ``session[SES_*]``.
-
-    The step's rules (:mod:`abrsim.engine.step`) with the player's state in local variables.
-    Returns the number of log rows written, -1 if ``log`` ran out of rows, or ``BAD_RUNG`` if
-    the policy chose a rung the ladder does not have.
-    """
-    segments = session_segments(size_bits.shape[0], model_params)
-    checking = CHECKING and model_params[MP_ABANDONMENT] != 0.0 and policy_can_abandon(abr_params)
-    progress_bits = model_params[MP_PROGRESS_BITS]
-    progress_s = model_params[MP_PROGRESS_S]
-    policy_reset(abr_params, abr_state, bitrates_bps, segment_duration_s)
-    est_state[:] = 0.0
-    obs[:] = 0.0
-    obs[OBS_SEGMENTS] = segments
-    obs[OBS_SEGMENT_DURATION_S] = segment_duration_s
-    time_s = 0.0
-    lag_s = 0.0  # wall time minus trace time: latency that did not run the trace clock
-    buffer_s = 0.0
-    # np.int64 / np.bool_ rather than bare constants: numba would otherwise type them as literals
-    # and compile the callees once more for each literal value it sees.
-    started = np.bool_(False)
-    stalled = np.bool_(False)
-    startup_s = 0.0
-    rebuffer_count = 0
-    rebuffer_s = 0.0
-    sample = np.int64(0)
-    loop_start_s = 0.0
-    last_rung = np.int64(NO_RUNG)
-    pending_rung = np.int64(NO_RUNG)
-    row = first_record
-    index = np.int64(0)
-    while index < segments:
-        if row >= log.shape[0]:
-            return -1
-        wait_s, time_s, buffer_s, started, startup_s, stall_s, stalled, new = wait_rule(
-            time_s, buffer_s, started, stalled, startup_s, model_params, segment_duration_s)
-        rebuffer_count += new
-        rebuffer_s += stall_s
-        if wait_s > 0.0:
-            obs[OBS_WAIT_S] = wait_s
-            policy_event(abr_params, abr_state, obs, np.int64(EVENT_WAIT), bitrates_bps)
-        fill_observation(obs, index, buffer_s, last_rung, time_s, rebuffer_s, est_params, est_state)
-        rung = player_rung(index, row - first_record, pending_rung, model_params)
-        pending_rung = np.int64(NO_RUNG)
-        pause_s = 0.0
-        if rung == NO_RUNG:
-            rung, pause_s = policy_choose(abr_params, abr_state, obs, bitrates_bps, size_bits)
-        if rung < 0 or rung >= bitrates_bps.shape[0]:
-            return BAD_RUNG  # (an abandonment's target included) nothing to index a size with
-        if pause_s > 0.0:
-            buffer_s, extra_s, stalled, new = play(buffer_s, pause_s, started, stalled)
-            stall_s += extra_s
-            rebuffer_s += extra_s
-            rebuffer_count += new
-            time_s += pause_s
-            wait_s += pause_s
-        request_s = time_s
-        buffer_request_s = buffer_s
-        bits = size_bits[index, rung]
-        latency, lag_s, sample, loop_start_s = walk_latency(start_s, latency_s, has_latency, duration_s,
-                                                            model_params, time_s, lag_s, sample, loop_start_s)
-        first_byte_s = time_s + latency
-        fill_request(obs, rung, bits, latency)
-        abandon_to = NO_RUNG
-        sent_bits = bits
-        if CHECKING and checking and index > 0:  # CHECKING False: numba does not compile this branch
-            clock_s = first_byte_s
-            sent_bits = 0.0
-            step_s = progress_s - latency  # the first step's time budget includes the latency
-            while sent_bits < bits:
-                clock_s, step_bits, sample, loop_start_s = walk_step(
-                    start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, bits - sent_bits,
-                    progress_bits, step_s, sample, loop_start_s)
-                sent_bits += step_bits
-                step_s = progress_s
-                if sent_bits < bits:
-                    fill_checkpoint(obs, sent_bits, clock_s - request_s, buffer_request_s)
-                    abandon_to = policy_abandon(abr_params, abr_state, obs, bitrates_bps)
-                    if abandon_to != NO_RUNG:
-                        break
-            if abandon_to == NO_RUNG:
-                sent_bits = bits  # the steps' sum may differ from the size by rounding
-        else:
-            clock_s, sample, loop_start_s = walk_transfer(start_s, bandwidth_bps, duration_s, model_params,
-                                                          first_byte_s, lag_s, bits, sample, loop_start_s)
-        completed = abandon_to == NO_RUNG
-        buffer_s, started, stalled, startup_s, extra_s, new = finish_rule(
-            time_s, buffer_s, started, stalled, startup_s, clock_s, completed, index == segments - 1,
-            model_params, segment_duration_s)
-        time_s = clock_s
-        stall_s += extra_s
-        rebuffer_s += extra_s
-        rebuffer_count += new
-        write_log(log, rungs, row, index, rung, request_s, first_byte_s, clock_s, bits, sent_bits,
-                  buffer_request_s, buffer_s, stall_s, wait_s, not completed)
-        row += 1
-        fill_download(obs, rung, bits, sent_bits, clock_s - request_s, latency, buffer_s, abandon_to)
-        if completed:
-            record_download(est_params, est_state, bits, first_byte_s, clock_s, latency)
-            policy_event(abr_params, abr_state, obs, np.int64(EVENT_DONE), bitrates_bps)
-            last_rung = np.int64(rung)
-            index += 1
-        else:
-            policy_event(abr_params, abr_state, obs, np.int64(EVENT_ABANDONED), bitrates_bps)
-            pending_rung = after_abandon(abandon_to, model_params)
-    close_session(startup_s, time_s + buffer_s, rebuffer_count, segments, session, first_record,
-                  row - first_record)
-    return row - first_record
-
-
-def run_batch(trace_offsets, start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bits,
-              bitrates_bps, segment_duration_s, model_params, abr_params, abr_state_size, est_params, log,
-              rungs, session):
+def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s, trace_has_latency,
+              trace_duration_s, size_bits, bitrates_bps, segment_duration_s, model_params, abr_params,
+              abr_state_size, est_params, log, rungs, sessions):
     """Run one session per trace (traces concatenated, ``trace_offsets`` delimit them).
 
-    Returns the number of log rows used, -1 if ``log`` is too small, or ``BAD_RUNG``.
+    Fills ``log`` (one row per download attempt) and ``sessions[index, SES_*]``. The step's rules
+    with each session's player state in local variables (one function, not a call per session:
+    numba then optimises the loop once). Returns the number of log rows used, -1 if ``log`` is
+    too small, or ``BAD_RUNG`` if the policy chose a rung the ladder does not have.
     """
     abr_state = np.zeros(abr_state_size)
     est_state = np.zeros(EST_STATE_SIZE)
     obs = np.zeros(OBS_SIZE)
-    row = np.int64(0)  # not a literal: run_session compiles once
-    for index in range(trace_offsets.shape[0] - 1):
-        first = trace_offsets[index]
-        last = trace_offsets[index + 1]
-        written = run_session(start_s[first:last], bandwidth_bps[first:last], latency_s[first:last],
-                              has_latency[index], duration_s[index], size_bits, bitrates_bps,
-                              segment_duration_s, model_params, abr_params, abr_state, est_params, est_state,
-                              obs, log, rungs, row, session[index])
-        if written < 0:
-            return written
-        row += written
+    row = np.int64(0)
+    for session_index in range(trace_offsets.shape[0] - 1):
+        first = trace_offsets[session_index]
+        last = trace_offsets[session_index + 1]
+        start_s = trace_start_s[first:last]
+        bandwidth_bps = trace_bandwidth_bps[first:last]
+        latency_s = trace_latency_s[first:last]
+        has_latency = trace_has_latency[session_index]
+        duration_s = trace_duration_s[session_index]
+        first_record = row
+        segments = session_segments(size_bits.shape[0], model_params)
+        checking = CHECKING and model_params[MP_ABANDONMENT] != 0.0 and policy_can_abandon(abr_params)
+        progress_bits = model_params[MP_PROGRESS_BITS]
+        progress_s = model_params[MP_PROGRESS_S]
+        policy_reset(abr_params, abr_state, bitrates_bps, segment_duration_s)
+        est_state[:] = 0.0
+        obs[:] = 0.0
+        obs[OBS_SEGMENTS] = segments
+        obs[OBS_SEGMENT_DURATION_S] = segment_duration_s
+        time_s = 0.0
+        lag_s = 0.0  # wall time minus trace time: latency that did not run the trace clock
+        buffer_s = 0.0
+        # np.int64 / np.bool_ rather than bare constants: numba would otherwise type them as literals
+        # and compile the callees once more for each literal value it sees.
+        started = np.bool_(False)
+        stalled = np.bool_(False)
+        startup_s = 0.0
+        rebuffer_count = 0
+        rebuffer_s = 0.0
+        sample = np.int64(0)
+        loop_start_s = 0.0
+        last_rung = np.int64(NO_RUNG)
+        pending_rung = np.int64(NO_RUNG)
+        row = first_record
+        index = np.int64(0)
+        while index < segments:
+            if row >= log.shape[0]:
+                return -1
+            wait_s, time_s, buffer_s, started, startup_s, stall_s, stalled, new = wait_rule(
+                time_s, buffer_s, started, stalled, startup_s, model_params, segment_duration_s)
+            rebuffer_count += new
+            rebuffer_s += stall_s
+            if wait_s > 0.0:
+                obs[OBS_WAIT_S] = wait_s
+                policy_event(abr_params, abr_state, obs, np.int64(EVENT_WAIT), bitrates_bps)
+            fill_observation(obs, index, buffer_s, last_rung, time_s, rebuffer_s, est_params, est_state)
+            rung = player_rung(index, row - first_record, pending_rung, model_params)
+            pending_rung = np.int64(NO_RUNG)
+            pause_s = 0.0
+            if rung == NO_RUNG:
+                rung, pause_s = policy_choose(abr_params, abr_state, obs, bitrates_bps, size_bits)
+            if rung < 0 or rung >= bitrates_bps.shape[0]:
+                return BAD_RUNG  # (an abandonment's target included) nothing to index a size with
+            if pause_s > 0.0:
+                buffer_s, extra_s, stalled, new = play(buffer_s, pause_s, started, stalled)
+                stall_s += extra_s
+                rebuffer_s += extra_s
+                rebuffer_count += new
+                time_s += pause_s
+                wait_s += pause_s
+            request_s = time_s
+            buffer_request_s = buffer_s
+            bits = size_bits[index, rung]
+            latency, lag_s, sample, loop_start_s = walk_latency(
+                start_s, latency_s, has_latency, duration_s, model_params, time_s, lag_s, sample,
+                loop_start_s)
+            first_byte_s = time_s + latency
+            fill_request(obs, rung, bits, latency)
+            abandon_to = NO_RUNG
+            sent_bits = bits
+            if CHECKING and checking and index > 0:  # CHECKING False: numba does not compile this branch
+                clock_s = first_byte_s
+                sent_bits = 0.0
+                step_s = progress_s - latency  # the first step's time budget includes the latency
+                while sent_bits < bits:
+                    clock_s, step_bits, sample, loop_start_s = walk_step(
+                        start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, bits - sent_bits,
+                        progress_bits, step_s, sample, loop_start_s)
+                    sent_bits += step_bits
+                    step_s = progress_s
+                    if sent_bits < bits:
+                        fill_checkpoint(obs, sent_bits, clock_s - request_s, buffer_request_s)
+                        abandon_to = policy_abandon(abr_params, abr_state, obs, bitrates_bps)
+                        if abandon_to != NO_RUNG:
+                            break
+                if abandon_to == NO_RUNG:
+                    sent_bits = bits  # the steps' sum may differ from the size by rounding
+            else:
+                clock_s, sample, loop_start_s = walk_transfer(
+                    start_s, bandwidth_bps, duration_s, model_params, first_byte_s, lag_s, bits, sample,
+                    loop_start_s)
+            completed = abandon_to == NO_RUNG
+            buffer_s, started, stalled, startup_s, extra_s, new = finish_rule(
+                time_s, buffer_s, started, stalled, startup_s, clock_s, completed, index == segments - 1,
+                model_params, segment_duration_s)
+            time_s = clock_s
+            stall_s += extra_s
+            rebuffer_s += extra_s
+            rebuffer_count += new
+            write_log(log, rungs, row, index, rung, request_s, first_byte_s, clock_s, bits, sent_bits,
+                      buffer_request_s, buffer_s, stall_s, wait_s, not completed)
+            row += 1
+            fill_download(obs, rung, bits, sent_bits, clock_s - request_s, latency, buffer_s, abandon_to)
+            if completed:
+                record_download(est_params, est_state, bits, first_byte_s, clock_s, latency)
+                policy_event(abr_params, abr_state, obs, np.int64(EVENT_DONE), bitrates_bps)
+                last_rung = np.int64(rung)
+                index += 1
+            else:
+                policy_event(abr_params, abr_state, obs, np.int64(EVENT_ABANDONED), bitrates_bps)
+                pending_rung = after_abandon(abandon_to, model_params)
+        close_session(startup_s, time_s + buffer_s, rebuffer_count, segments, sessions[session_index],
+                      first_record, row - first_record)
     return row
 
 
-_TEMPLATES = (run_session, run_batch)
+_TEMPLATES = (run_batch,)
 _LOOPS: dict[str, dict[str, Any]] = {}
 
 
@@ -445,12 +437,13 @@ def _digest(files: Iterable[str]) -> str:
 
 def specialise(name: str, functions: dict[str, Callable[..., Any]], sources: Iterable[str],
                checking: bool = True) -> dict[str, Any]:
-    """The compiled session loops (``run_session``, ``run_batch``) bound to one policy's functions.
+    """The compiled session loop (``run_batch``) bound to one policy's functions.
 
     ``functions`` maps ``can_abandon``, ``reset``, ``choose``, ``event`` and ``abandon`` to numba
     functions. Each copy has its own name, made of ``name`` and a digest of ``sources`` (the
     policy's source files) and of the engine's, so numba's disk cache keeps one per policy and
-    version and a changed policy or engine compiles anew. Copies are made once per process.
+    version and a changed policy or engine compiles anew; the cache files of the policy's older
+    versions are removed then. Copies are made once per process.
     With ``checking`` False the copy has no abandonment checkpoints (for a model without
     abandonment, or a policy that never abandons), so a run without them compiles none of it.
     """
@@ -471,9 +464,27 @@ def specialise(name: str, functions: dict[str, Callable[..., Any]], sources: Ite
                                   template.__closure__)
         copy.__qualname__ = f"{template.__name__}__{tag}"
         copy.__doc__ = template.__doc__
-        loops[template.__name__] = namespace[template.__name__] = njit(cache=True)(copy)
+        dispatcher = njit(cache=True)(copy)
+        loops[template.__name__] = namespace[template.__name__] = dispatcher
+        _prune_cache(dispatcher, f"{template.__name__}__{tag.rpartition('_')[0]}_", tag)
     _LOOPS[tag] = loops
     return loops
+
+
+def _prune_cache(dispatcher: Any, prefix: str, tag: str) -> None:
+    """Remove numba's cache files of the copies named ``prefix`` + another digest than ``tag``'s."""
+    cache = getattr(dispatcher, "_cache", None)
+    if cache is None or not hasattr(cache, "cache_path"):
+        return
+    module = dispatcher.py_func.__module__.rpartition(".")[2]  # numba names the files module.qualname-...
+    keep = f"{module}.{dispatcher.py_func.__qualname__}-"
+    try:
+        for path in Path(cache.cache_path).glob(f"{module}.{prefix}*"):
+            digest = path.name[len(f"{module}.{prefix}"):].partition("-")[0]
+            if not path.name.startswith(keep) and len(digest) == 16 and "_" not in digest:
+                path.unlink(missing_ok=True)
+    except OSError:  # a read-only or shared cache: leave it
+        pass
 
 
 def _safe(name: str) -> str:

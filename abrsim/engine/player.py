@@ -484,7 +484,8 @@ class Player:
         """Wait for one abandonment step on a shared link; return whether the flow completed.
 
         A step ends once at least ``min_s`` has passed and at least ``min_bits`` more bits have
-        arrived, as in :func:`abrsim.engine._session.run_session` (with both <= 0, at once).
+        arrived, as in the fast engine's :func:`abrsim.engine._session.run_batch` (with both <= 0, at
+        once).
         """
         link = self.link
         assert link is not None
