@@ -549,15 +549,9 @@ def replay_rungs(trace: Trace, ladder: Ladder, model: PlayerModel | None, rungs:
         np.array([segments]), np.array([session[engine.SES_STARTUP_S]]),
         np.array([session[engine.SES_REBUFFER_COUNT]]), ladder.bitrates_bps, ladder.quality,
         ladder.segment_duration_s)[0]
-    session_log = SessionLog(
-        trace=trace.name, policy="oracle", segment=log[:, engine.COL_SEGMENT].astype(np.int64),
-        rung=sequence.copy(), size_bits=log[:, engine.COL_SIZE_BITS],
-        downloaded_bits=log[:, engine.COL_DOWNLOADED_BITS], abandoned=np.zeros(segments, dtype=bool),
-        request_s=log[:, engine.COL_REQUEST_S], first_byte_s=log[:, engine.COL_FIRST_BYTE_S],
-        done_s=log[:, engine.COL_DONE_S], buffer_before_s=log[:, engine.COL_BUFFER_BEFORE_S],
-        buffer_after_s=log[:, engine.COL_BUFFER_AFTER_S], stall_s=log[:, engine.COL_STALL_S],
-        wait_s=log[:, engine.COL_WAIT_S], startup_s=float(session[engine.SES_STARTUP_S]),
-        end_s=float(session[engine.SES_END_S]), rebuffer_count=int(session[engine.SES_REBUFFER_COUNT]))
+    session_log = engine.session_log(log, sequence.copy(), trace.name, "oracle",
+                                     session[engine.SES_STARTUP_S], session[engine.SES_END_S],
+                                     session[engine.SES_REBUFFER_COUNT])
     return Replay(session_log, {name: float(v) for name, v in zip(METRICS, values, strict=True)})
 
 

@@ -17,7 +17,7 @@ from abrsim.abr import KernelPolicy, PythonPolicy, estimator_arrays, make
 from abrsim.abr._kernels import EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
 from abrsim.engine import _session as kernel
 from abrsim.engine._sabre_ms import add_residue_stalls
-from abrsim.engine.step import model_array
+from abrsim.engine.step import model_array, session_log
 from abrsim.errors import InputError
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
@@ -97,26 +97,9 @@ class BatchRun:
         """The per-download log of session ``index``."""
         first = int(self.session[index, kernel.SES_FIRST_RECORD])
         rows = slice(first, first + int(self.session[index, kernel.SES_RECORDS]))
-        log = self.log[rows]
-        return SessionLog(
-            trace=self.traces[index],
-            policy=self.policy.name,
-            segment=log[:, kernel.COL_SEGMENT].astype(np.int64),
-            rung=self.rungs[rows],
-            size_bits=log[:, kernel.COL_SIZE_BITS],
-            downloaded_bits=log[:, kernel.COL_DOWNLOADED_BITS],
-            abandoned=log[:, kernel.COL_ABANDONED] != 0.0,
-            request_s=log[:, kernel.COL_REQUEST_S],
-            first_byte_s=log[:, kernel.COL_FIRST_BYTE_S],
-            done_s=log[:, kernel.COL_DONE_S],
-            buffer_before_s=log[:, kernel.COL_BUFFER_BEFORE_S],
-            buffer_after_s=log[:, kernel.COL_BUFFER_AFTER_S],
-            stall_s=log[:, kernel.COL_STALL_S],
-            wait_s=log[:, kernel.COL_WAIT_S],
-            startup_s=float(self.session[index, kernel.SES_STARTUP_S]),
-            end_s=float(self.session[index, kernel.SES_END_S]),
-            rebuffer_count=int(self.session[index, kernel.SES_REBUFFER_COUNT]),
-        )
+        return session_log(self.log[rows], self.rungs[rows], self.traces[index], self.policy.name,
+                           self.session[index, kernel.SES_STARTUP_S], self.session[index, kernel.SES_END_S],
+                           self.session[index, kernel.SES_REBUFFER_COUNT])
 
     def metrics(self) -> np.ndarray:
         """QoE metrics, one row per session, columns as :data:`abrsim.qoe.METRICS`."""

@@ -31,20 +31,10 @@ import simpy
 
 from abrsim.abr import KernelPolicy, PythonPolicy, estimator_arrays
 from abrsim.abr._kernels import EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
+from abrsim.engine import step as log_layout
 from abrsim.engine._sabre_ms import replay
 from abrsim.engine.link import AccessLink, CdnNetwork, CdnRoute, Flow, Link
 from abrsim.engine.step import (
-    COL_ABANDONED,
-    COL_BUFFER_AFTER_S,
-    COL_BUFFER_BEFORE_S,
-    COL_DONE_S,
-    COL_DOWNLOADED_BITS,
-    COL_FIRST_BYTE_S,
-    COL_REQUEST_S,
-    COL_SEGMENT,
-    COL_SIZE_BITS,
-    COL_STALL_S,
-    COL_WAIT_S,
     LOG_COLUMNS,
     NO_RUNG,
     PLAYER_STATE,
@@ -70,6 +60,7 @@ from abrsim.engine.step import (
     model_array,
     observe,
     reset_player,
+    session_log,
     set_first_byte,
     wait_for_room,
 )
@@ -244,36 +235,16 @@ class Player:
     @property
     def records(self) -> list[SegmentRecord]:
         """The download attempts so far, one record each."""
-        log = self._log[:self._rows]
-        return [SegmentRecord(int(row[COL_SEGMENT]), int(rung), row[COL_SIZE_BITS],
-                              row[COL_DOWNLOADED_BITS], bool(row[COL_ABANDONED]), row[COL_REQUEST_S],
-                              row[COL_FIRST_BYTE_S], row[COL_DONE_S], row[COL_BUFFER_BEFORE_S],
-                              row[COL_BUFFER_AFTER_S], row[COL_STALL_S], row[COL_WAIT_S])
-                for row, rung in zip(log.tolist(), self._rungs[:self._rows].tolist(), strict=True)]
+        log = session_log(self._log[:self._rows], self._rungs[:self._rows], "", "", 0.0, 0.0, 0)
+        columns = [getattr(log, name).tolist() for name in SegmentRecord._fields]
+        return [SegmentRecord(*row) for row in zip(*columns, strict=True)]
 
     def result(self) -> PlayerSession:
         """The session's outcome (call after the simulation ran)."""
         table = self._log[:self._rows]
-        done = np.flatnonzero(table[:, COL_ABANDONED] == 0.0)
-        log = SessionLog(
-            trace=self.access.name,
-            policy=self.policy.name,
-            segment=table[:, COL_SEGMENT].astype(np.int64),
-            rung=self._rungs[:self._rows].copy(),
-            size_bits=table[:, COL_SIZE_BITS],
-            downloaded_bits=table[:, COL_DOWNLOADED_BITS],
-            abandoned=table[:, COL_ABANDONED] != 0.0,
-            request_s=table[:, COL_REQUEST_S],
-            first_byte_s=table[:, COL_FIRST_BYTE_S],
-            done_s=table[:, COL_DONE_S],
-            buffer_before_s=table[:, COL_BUFFER_BEFORE_S],
-            buffer_after_s=table[:, COL_BUFFER_AFTER_S],
-            stall_s=table[:, COL_STALL_S],
-            wait_s=table[:, COL_WAIT_S],
-            startup_s=self.startup_s,
-            end_s=self.end_s,
-            rebuffer_count=self.rebuffer_count,
-        )
+        log = session_log(table, self._rungs[:self._rows], self.access.name, self.policy.name, self.startup_s,
+                          self.end_s, self.rebuffer_count)
+        done = np.flatnonzero(~log.abandoned)
         return PlayerSession(
             player=self.name,
             group=self.group,
@@ -285,8 +256,7 @@ class Player:
             dns_s=self.dns_s,
             connect_s=self.connect_s,
             manifest_s=self.manifest_s,
-            first_segment_s=(float(table[done[0], COL_DONE_S] - table[0, COL_REQUEST_S]) if done.size
-                             else math.nan),
+            first_segment_s=float(log.done_s[done[0]] - log.request_s[0]) if done.size else math.nan,
             decode_s=self.decode_s,
             left_s=self.left_s,
             segments=self.segments,
@@ -476,9 +446,9 @@ class Player:
             trace.start_s, trace.bandwidth_bps, latency_s, trace.latency_s is not None, trace.duration_s,
             self.ladder.size_bits, float(self.ladder.segment_duration_s), float(model.max_buffer_s),
             float(model.request_latency_s), float(model.goodput_factor), checking, progress_bits,
-            progress_s, skip_s, table[:, COL_SEGMENT], self._rungs[:self._rows],
-            table[:, COL_DOWNLOADED_BITS], table[:, COL_BUFFER_AFTER_S], table[:, COL_WAIT_S],
-            table[:, COL_ABANDONED], 0, self._rows)[0])
+            progress_s, skip_s, table[:, log_layout.COL_SEGMENT], self._rungs[:self._rows],
+            table[:, log_layout.COL_DOWNLOADED_BITS], table[:, log_layout.COL_BUFFER_AFTER_S],
+            table[:, log_layout.COL_WAIT_S], table[:, log_layout.COL_ABANDONED], 0, self._rows)[0])
 
     def _checkpoint(self, flow: Flow, sent_bits: float, min_bits: float, min_s: float) -> Any:
         """Wait for one abandonment step on a shared link; return whether the flow completed.

@@ -159,7 +159,33 @@ def model_array(model, ladder) -> np.ndarray:  # type: ignore[no-untyped-def]
     return values
 
 
-__all__ = ["InputError", "model_array"]  # InputError: model_array's documented exception
+def session_log(log, rungs, trace: str, policy: str, startup_s: float, end_s: float,
+                rebuffer_count: int):  # type: ignore[no-untyped-def]
+    """A :class:`abrsim.log.SessionLog` over one session's rows of a log (columns ``COL_*``)."""
+    from abrsim.log import SessionLog
+
+    return SessionLog(
+        trace=trace,
+        policy=policy,
+        segment=log[:, COL_SEGMENT].astype(np.int64),
+        rung=np.asarray(rungs, dtype=np.int64),
+        size_bits=log[:, COL_SIZE_BITS],
+        downloaded_bits=log[:, COL_DOWNLOADED_BITS],
+        abandoned=log[:, COL_ABANDONED] != 0.0,
+        request_s=log[:, COL_REQUEST_S],
+        first_byte_s=log[:, COL_FIRST_BYTE_S],
+        done_s=log[:, COL_DONE_S],
+        buffer_before_s=log[:, COL_BUFFER_BEFORE_S],
+        buffer_after_s=log[:, COL_BUFFER_AFTER_S],
+        stall_s=log[:, COL_STALL_S],
+        wait_s=log[:, COL_WAIT_S],
+        startup_s=float(startup_s),
+        end_s=float(end_s),
+        rebuffer_count=int(rebuffer_count),
+    )
+
+
+__all__ = ["InputError", "model_array", "session_log"]  # InputError: model_array's documented exception
 
 
 # ----------------------------------------------------------------------------------------------
