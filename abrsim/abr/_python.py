@@ -4,7 +4,7 @@ A policy class has ``choose(obs)`` returning a rung (or ``(rung, pause_s)``), an
 ``reset(ladder, model, rng)`` (called at the start of every session), ``on_download(obs,
 abandoned)`` (after every download) and ``abandon(obs)`` (at abandonment checkpoints, when the
 player model checks: a lower rung to abandon for, or None / -1 to go on). It is built with no
-arguments, once per concurrent session. See docs/policies.md.
+arguments, a new instance for every session. See docs/policies.md.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ class PythonPolicy:
     """A Python policy class, as the engines, results and sweeps handle it.
 
     Args:
-        factory: the class (built with no arguments, once per concurrent session).
+        factory: the class (built with no arguments, a new instance for every session).
         path: the file it comes from (for messages and results).
         name: the name results show (default: the class's ``name`` attribute, else its name).
     """
