@@ -406,3 +406,16 @@ def test_the_documented_commands_run(monkeypatch):
     for command in commands:
         result = CliRunner().invoke(cli, shlex.split(command))
         assert result.exit_code == 0, (command, result.output)
+
+
+def test_a_policy_cannot_change_the_ladder_it_is_given(tmp_path):
+    (tmp_path / "vandal.py").write_text(textwrap.dedent("""
+        class Vandal:
+            def reset(self, ladder, model, rng):
+                ladder.size_bits[:, 0] *= 2.0
+
+            def choose(self, obs):
+                return 0
+    """))
+    with pytest.raises(PolicyError, match=r"vandal.py:4: Vandal.reset raised ValueError: .*read-only"):
+        check_policy(f"{tmp_path / 'vandal.py'}:Vandal")

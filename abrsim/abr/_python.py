@@ -310,6 +310,7 @@ def check_policy(policy: PythonPolicy | str, ladder: Ladder | None = None, trace
     """
     from abrsim._data import data_dir
     from abrsim.engine.fast import run_batch
+    from abrsim.engine.step import SES_SEGMENTS
     from abrsim.ladder import load_ladder
     from abrsim.model import SABRE
     from abrsim.trace import load_traces
@@ -323,10 +324,15 @@ def check_policy(policy: PythonPolicy | str, ladder: Ladder | None = None, trace
         source = policy.name
     else:
         done = [f"loaded {_shown(policy.path)}:{policy.class_name} (results name {policy.name!r})"]
-        source = str(policy.path)
+        source = _shown(policy.path)
+    tables = [np.array(table) for table in (ladder.bitrates_bps, ladder.size_bits)]
     first = run_batch(traces, ladder, policy, seed=seed)
     second = run_batch(traces, ladder, policy, seed=seed)
-    segments = int(first.session[:, 5].sum())
+    if not all(np.array_equal(a, b) for a, b in zip(tables, (ladder.bitrates_bps, ladder.size_bits),
+                                                     strict=True)):
+        raise PolicyError(f"{policy.name} changed the ladder it was given (its bitrates or sizes); "
+                          "copy what you want to change", source=source)
+    segments = int(first.session[:, SES_SEGMENTS].sum())
     done.append(f"{len(traces)} sessions, {segments} segments on ladder {ladder.name!r}: every rung in range")
     if not (np.array_equal(first.rungs, second.rungs) and np.array_equal(first.log, second.log)):
         raise PolicyError(f"{policy.name} is not deterministic: two runs with seed {seed} chose "
