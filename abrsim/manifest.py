@@ -725,7 +725,13 @@ def _media_playlist(
     if parts.scheme or parts.netloc:
         notes.append(f"media playlist {uri!r} not read (remote; nothing is fetched)")
         return None
-    target = source.parent / unquote(parts.path)
+    folder = source.parent.resolve()
+    target = (source.parent / unquote(parts.path)).resolve()
+    if not target.is_relative_to(folder):
+        # Only files in the master playlist's folder (or below it) are inputs: never open, and so
+        # never quote, a file a playlist points to elsewhere (../, an absolute path, a symlink out).
+        notes.append(f"media playlist {uri!r} not read (outside the master playlist's folder)")
+        return None
     if not target.is_file():
         notes.append(f"media playlist {uri!r} not found beside the master playlist")
         return None

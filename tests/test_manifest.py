@@ -477,3 +477,19 @@ def test_cli_import_needs_a_toml_output(tmp_path: Path) -> None:
                                       "-o", str(tmp_path / "x.json")])
     assert result.exit_code == 2
     assert "expected a .toml file" in result.output
+
+
+def test_hls_variants_outside_the_masters_folder_are_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.m3u8"
+    secret.write_text("#EXTM3U\nTOP-SECRET-LINE\n")
+    folder = tmp_path / "title"
+    (folder / "v720").mkdir(parents=True)
+    (folder / "v720" / "index.m3u8").symlink_to(secret)  # a symlink that leads out
+    master = (MASTER.replace("v360/index.m3u8", "../secret.m3u8")
+              + "#EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080,CODECS=\"avc1.640028\"\n"
+              + f"{secret}\n")  # an absolute path
+    result = read_hls_playlist(write(folder, "master.m3u8", master), segment_duration_s=6.0)
+    skipped = [note for note in result.notes if "outside the master playlist's folder" in note]
+    assert len(skipped) == 3
+    assert not any("TOP-SECRET" in note for note in result.notes)
+    assert result.sizes_from != "manifest"
