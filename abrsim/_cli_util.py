@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from abrsim.errors import AbrsimError
+from abrsim.errors import AbrsimError, InputError
 
-__all__ = ["abrsim_command", "compile_notice", "progress", "write_output"]
+__all__ = ["abrsim_command", "compile_notice", "prepare_output", "progress", "write_output"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -55,11 +55,29 @@ def compile_notice(*dispatchers: Any) -> None:
                    "(10 s or so; later runs load them)", err=True)
 
 
+def prepare_output(out: Path | None) -> None:
+    """Before any work: make ``out``'s folder (as every command does) and check it can be written.
+
+    Raises:
+        InputError: naming ``out``, if its folder cannot be made or written to.
+    """
+    if out is None:
+        return
+    probe = out.with_name(out.name + ".probe")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write the output here ({exc.strerror or exc})", source=out) from None
+
+
 def write_output(text: str, out: Path | None) -> None:
-    """Echo ``text``, or write it atomically to ``out`` and say so on stderr."""
+    """Echo ``text``, or write it atomically to ``out`` (its folder made if needed) and say so on stderr."""
     if out is None:
         click.echo(text, nl=False)
         return
+    prepare_output(out)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(out)

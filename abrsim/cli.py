@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from abrsim import __version__
-from abrsim._cli_util import abrsim_command, compile_notice, progress, write_output
+from abrsim._cli_util import abrsim_command, compile_notice, prepare_output, progress, write_output
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,7 +38,7 @@ def cli(debug: bool) -> None:
 @click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
               help="Algorithm parameter or player-model field, e.g. gamma_p=4, bola.guard=o, "
                    "max_buffer_s=30 (repeatable).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed recorded on every row (and given to Python policies' reset).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
@@ -70,6 +70,7 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
         from abrsim.cli_report import check_plot_path, plot_run
 
         check_plot_path(plot)
+    prepare_output(out)  # before the run, not after it
     default = not (trace_paths or algorithms or param_items or policy_refs) and ladder == "hls"
     loaded = [load_policy(ref) for ref in policy_refs]
     # A file that registers a compiled policy adds a named algorithm (its --param apply as usual).

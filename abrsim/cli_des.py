@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from abrsim._cli_util import abrsim_command, compile_notice, write_output
+from abrsim._cli_util import abrsim_command, compile_notice, prepare_output, write_output
 
 __all__ = ["format_des_rows", "format_metrics", "register", "write_cdn_tables", "write_logs"]
 
@@ -24,7 +24,7 @@ def register(group: click.Group) -> None:
 
 @click.command()
 @click.argument("scenario_path", metavar="SCENARIO.toml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--seed", type=int, default=None, help="Seed (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed (default: the scenario's).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -51,6 +51,9 @@ def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, 
     from abrsim.scenario import load_scenario
 
     scenario = load_scenario(scenario_path)
+    prepare_output(out)  # before the run, not after it
+    if logs is not None:
+        prepare_output(logs / "summary.json")
     compile_notice(finish_download)
     if compare_fault:
         _compare_fault(scenario, seed, fmt, out)

@@ -19,7 +19,7 @@ def policies() -> None:
 @click.option("--ladder", default="hls", show_default=True, help="Ladder to try it on (name or file).")
 @click.option("--trace", "trace_paths", multiple=True, type=click.Path(path_type=Path),
               help="Trace file or folder to try it on (repeatable). Default: the built-in corpus.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @abrsim_command
 def check(reference: str, ladder: str, trace_paths: tuple[Path, ...], seed: int) -> None:
     """Run the policy CLASS from FILE.py through whole sessions, twice, and say what is wrong.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -209,3 +210,26 @@ def test_a_cold_cache_is_announced_on_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     _cli_util.compile_notice(_session.advance)
     assert "first run: compiling" in capsys.readouterr().err
+
+
+def test_output_folders_are_made_and_checked_before_the_run(tmp_path):
+    out = tmp_path / "new" / "folder" / "rows.csv"
+    result = CliRunner().invoke(cli, ["run", "--abr", "bb", "--format", "csv", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("scenario,")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    scenario = str(Path(__file__).resolve().parents[1] / "experiments" / "des_shared_bottleneck.toml")
+    for command in (["run", "--abr", "bb"], ["simulate", scenario]):
+        result = CliRunner().invoke(cli, [*command, "--out", str(blocker / "rows.csv")])
+        assert result.exit_code == 2
+        assert "cannot write the output here" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_negative_seeds_are_refused_up_front():
+    scenario = str(Path(__file__).resolve().parents[1] / "experiments" / "des_shared_bottleneck.toml")
+    for command in (["run", "--seed", "-1"], ["simulate", scenario, "--seed", "-1"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 2
+        assert "-1 is not in the range x>=0" in result.output
