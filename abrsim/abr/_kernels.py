@@ -971,16 +971,3 @@ def mpc_choose(params, state, obs, bitrates_bps, size_bits):
 @kernel
 def mpc_event(params, state, obs, event, bitrates_bps):
     _mpc_event(state, obs, event)
-
-
-def state_size(algorithm: str, rungs: int) -> int:
-    """Length of the state array a built-in algorithm needs for a ladder of ``rungs`` rungs."""
-    sizes = {
-        "bola": BOLA_SCALARS + rungs,
-        "bolae": BOLAE_SCALARS + 2 * rungs,
-        "dynamic": 1 + BOLA_SCALARS + rungs + THROUGHPUT_STATE,
-        "dynamicdash": 1 + BOLAE_SCALARS + 2 * rungs + THROUGHPUT_STATE,
-        "robustmpc": 2 + 2 * MPC_HISTORY,
-        "fastmpc": 2 + 2 * MPC_HISTORY,
-    }
-    return sizes.get(algorithm, 1)

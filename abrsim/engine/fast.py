@@ -149,6 +149,8 @@ def run_batch(
     sessions = len(packed)
     params = model_array(model, ladder)
     abr_params = policy.param_array(ladder)
+    # The downloads go in abandonment steps only when the model checks and the policy can abandon.
+    checking = model.abandonment and policy.can_abandon(ladder)
     # Room for every segment plus some abandoned attempts; grown and rerun if that is not enough.
     rows = sessions * model.segments_played(ladder) * (2 if model.abandonment else 1) + 16
     while True:
@@ -159,11 +161,11 @@ def run_batch(
             used = _run_python_batch(packed, ladder, policy, model, params, est_params, log, rungs, session,
                                      int(seed))
         else:
-            checking = model.abandonment and policy.can_abandon(ladder)
             used = policy.spec.loops(checking)["run_batch"](
                 packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
                 packed.duration_s, ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
-                params, abr_params, policy.state_array(ladder).size, est_params, log, rungs, session,
+                params, abr_params, int(policy.spec.state_size(ladder.rung_count)), est_params, log, rungs,
+                session,
             )
         if used >= 0:
             break
@@ -177,8 +179,6 @@ def run_batch(
                 f"does {policy.name!r} abandon every download it starts?", field="policy")
         rows *= 4
     if model.compat_sabre_residue_stalls:
-        # The downloads went in abandonment steps exactly when the session loop checked.
-        checking = model.abandonment and policy.can_abandon(ladder)
         add_residue_stalls(
             packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
             packed.duration_s, ladder.size_bits, ladder.segment_duration_s, model.max_buffer_s,
