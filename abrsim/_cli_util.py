@@ -18,8 +18,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report an interrupted program.
+EXIT_INTERRUPTED = 130
+
+
 def abrsim_command(func: F) -> F:
-    """Turn abrsim's errors into one line on stderr and exit code 2 (tracebacks with --debug)."""
+    """Turn abrsim's errors into one line on stderr and exit code 2 (tracebacks with --debug), and
+    Ctrl-C into one line and exit code 130 (outputs are written whole at the end, or not at all)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -30,6 +35,11 @@ def abrsim_command(func: F) -> F:
                 raise
             click.echo(f"abrsim: error: {exc}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            click.echo("\nabrsim: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from abrsim import limits
 from abrsim._data import data_dir
 from abrsim.encoding import (
     RateQualityModel,
@@ -208,6 +209,7 @@ class Ladder:
         """
         if int(segment_count) < 1:
             raise ValueError(f'"segment_count" must be >= 1, got {segment_count!r}')
+        limits.check("segments", segment_count, "segment_count", field="segment_count")
         bitrates = np.array([r.bitrate_bps for r in rungs], dtype=np.float64)
         sizes = np.tile(bitrates * float(segment_duration_s), (int(segment_count), 1))
         return cls(tuple(rungs), segment_duration_s, sizes, name=name)
@@ -604,6 +606,7 @@ def read_ladder_toml(path: str | Path) -> Ladder:
             raise InputError(
                 f"expected an integer >= 1, found {segment_count!r}", source=path, field="segment_count"
             )
+        limits.check("segments", segment_count, "segment_count", source=path, field="segment_count")
         bitrates = [r.bitrate_bps for r in rungs]
         if doc.get("size_model", "cbr") == "vbr":
             model = VbrModel() if "size_variation" not in doc else None

@@ -30,6 +30,7 @@ from xml.parsers import expat
 
 import numpy as np
 
+from abrsim import limits
 from abrsim.encoding import VbrModel, cbr_size_bits, codec_family, vbr_size_bits
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import SIZE_MODELS, Ladder, Rung
@@ -72,6 +73,7 @@ class ManifestImport:
 
 
 def _read_bytes(path: Path) -> bytes:
+    limits.check_file_size("input_bytes", path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -488,7 +490,11 @@ def _segment_info(
                             "expected r >= 0",
                         )
                     remaining_s = period_s - sum(durations)
+                    limits.check("segments", remaining_s / (entry.d / timescale), "segments in the timeline",
+                                 source=xml.source, line=xml.line(s_node))
                     repeat = max(0, math.ceil(remaining_s / (entry.d / timescale) - 1e-9) - 1)
+                limits.check("segments", len(durations) + repeat + 1, "segments in the timeline",
+                             source=xml.source, line=xml.line(s_node))
                 durations += [entry.d / timescale] * (repeat + 1)
             return durations, None, timeline_node
         duration = attribute("duration")
@@ -503,6 +509,8 @@ def _segment_info(
                 "MPD@mediaPresentationDuration or Period@duration",
             )
         segment_s = duration / timescale
+        limits.check("segments", period_s / segment_s, "segments in the presentation", source=xml.source,
+                     line=xml.line(node))
         count = max(1, math.ceil(period_s / segment_s - 1e-9))
         return [segment_s] * count, None, node
     if lists:

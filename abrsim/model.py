@@ -22,6 +22,10 @@ __all__ = ["ESTIMATORS", "PENSIEVE", "PRESETS", "SABRE", "PlayerModel", "get_pre
 
 #: Throughput estimators a player can use, by name.
 ESTIMATORS = ("ewma", "sliding")
+#: Abandonment checkpoints come at least this far apart (one of the two), so a download's checks
+#: stay countable.
+MIN_ABANDON_CHECK_S = 1e-3
+MIN_ABANDON_CHECK_BITS = 1e3
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,11 @@ class PlayerModel:
             ``wait_step_s``, ``startup_threshold_s`` and ``resume_threshold_s`` 0.
         algorithm_defaults: parameter defaults this preset gives algorithms, as
             ``("algorithm.parameter", value)`` pairs; explicit parameters still win.
+        session_time_limit_factor: a session still running after this multiple of the media
+            duration it plays (session time, from the first request) ends there, timed out: a
+            download in flight is cut and logged as abandoned, and the results say
+            ``timed_out = 1``. Bounds the work of absurd inputs (a trace of a few bit/s, a
+            latency of years); no session of the shipped traces comes near it.
 
     Raises:
         ValueError: on construction, if a value is out of range (the message names it).
@@ -94,6 +103,7 @@ class PlayerModel:
     compat_sabre_retry_abr: bool = False
     compat_sabre_residue_stalls: bool = False
     algorithm_defaults: tuple[tuple[str, object], ...] = ()
+    session_time_limit_factor: float = 20.0
 
     def __post_init__(self) -> None:
         def check(ok: bool, field: str, expected: str) -> None:
@@ -124,6 +134,14 @@ class PlayerModel:
         check(self.abandon_check_bits >= 0 and self.abandon_check_s >= 0
               and self.abandon_check_bits + self.abandon_check_s > 0, "abandon_check_bits",
               "with abandon_check_s, >= 0 and not both 0")
+        # Checkpoints at least every millisecond of transfer or every kilobit keep a download's
+        # checks countable (a 1e-9 s step would make billions).
+        check(not self.abandonment or self.abandon_check_s >= MIN_ABANDON_CHECK_S
+              or self.abandon_check_bits >= MIN_ABANDON_CHECK_BITS, "abandon_check_s",
+              f">= {MIN_ABANDON_CHECK_S:g} s or abandon_check_bits >= {MIN_ABANDON_CHECK_BITS:g} "
+              "when abandonment is on")
+        check(np.isfinite(self.session_time_limit_factor) and self.session_time_limit_factor >= 1,
+              "session_time_limit_factor", "finite and >= 1")
         if self.compat_sabre_residue_stalls:
             other = [name for name, ok in (
                 ("latency_scaled", self.latency_scaled),
@@ -160,6 +178,12 @@ class PlayerModel:
                 f"of ladder {ladder.name!r})",
                 field="max_buffer_s",
             )
+
+    def time_limit_s(self, ladder: Ladder) -> float:
+        """Session time after which a session on ``ladder`` ends, timed out (see
+        ``session_time_limit_factor``)."""
+        media_s = self.segments_played(ladder) * ladder.segment_duration_s
+        return float(self.session_time_limit_factor * media_s)
 
     def segments_played(self, ladder: Ladder) -> int:
         """How many segments of ``ladder`` a session plays under this model."""

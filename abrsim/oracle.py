@@ -182,8 +182,10 @@ def _advance(start_s, bandwidth_bps, latency_s, has_latency, duration_s, bits, s
     latency, lag_s, sample, loop_start_s = engine.walk_latency(
         start_s, latency_s, has_latency, duration_s, model_params, time_s, lag_s, sample, loop_start_s)
     first_byte_s = time_s + latency
-    done_s, sample, loop_start_s = engine.walk_transfer(start_s, bandwidth_bps, duration_s, model_params,
-                                                        first_byte_s, lag_s, bits, sample, loop_start_s)
+    # (Past the model's time limit the walk stops: the download counts as done then, and the
+    # replay marks the session timed out.)
+    done_s, _, sample, loop_start_s = engine.walk_transfer(start_s, bandwidth_bps, duration_s, model_params,
+                                                           first_byte_s, lag_s, bits, sample, loop_start_s)
     buffer_s, started, stalled, startup_s, extra_s, new = engine.finish_rule(
         time_s, buffer_s, started, stalled, startup_s, done_s, True, last_segment, model_params,
         segment_duration_s)
@@ -218,7 +220,8 @@ def _replay(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bit
         rebuffer_count += new_stalls
         engine.write_log(log, rungs, np.int64(index), np.int64(index), rungs[index], request_s, first_byte_s,
                          time_s, bits, bits, buffer_request_s, buffer_s, stall_s, wait_s, False)
-    engine.close_session(startup_s, time_s + buffer_s, rebuffer_count, segments, session, 0, segments)
+    engine.close_session(startup_s, time_s + buffer_s, rebuffer_count, segments, session, 0, segments,
+                         engine.over_time(time_s, model_params))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -548,7 +551,7 @@ def replay_rungs(trace: Trace, ladder: Ladder, model: PlayerModel | None, rungs:
         log[:, engine.COL_DOWNLOADED_BITS], log[:, engine.COL_ABANDONED], np.zeros(1),
         np.array([segments]), np.array([session[engine.SES_STARTUP_S]]),
         np.array([session[engine.SES_REBUFFER_COUNT]]), ladder.bitrates_bps, ladder.quality,
-        ladder.segment_duration_s)[0]
+        ladder.segment_duration_s, np.array([session[engine.SES_TIMED_OUT]]))[0]
     session_log = engine.session_log(log, sequence.copy(), trace.name, "oracle",
                                      session[engine.SES_STARTUP_S], session[engine.SES_END_S],
                                      session[engine.SES_REBUFFER_COUNT])

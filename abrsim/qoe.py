@@ -29,6 +29,9 @@ Definitions (segment ``i`` played at rung ``q_i`` with nominal bitrate ``R_i``):
 - ``wasted_bits``: bits of downloads that were abandoned and thrown away.
 - ``abandoned_downloads``: number of downloads abandoned.
 - ``abandoned``: 1 if the viewer left before playback ended, else 0 (viewers do not leave yet).
+- ``timed_out``: 1 if the session passed its player model's time limit
+  (``session_time_limit_factor`` times the media duration) and ended there, else 0; its other
+  metrics cover what it played until then.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ METRICS = (
     "abandoned_downloads",
     "wasted_bits",
     "downloaded_bits",
+    "timed_out",
 )
 
 #: Rebuffering penalties per second of stall of QoE_lin (Pensieve's REBUF_PENALTY), QoE_log, QoE_hd.
@@ -180,6 +184,7 @@ def metrics_table(
     bitrates_bps: np.ndarray,
     quality: np.ndarray | None,
     segment_duration_s: float,
+    timed_out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Metrics of sessions whose download logs are concatenated, one row per session.
 
@@ -196,6 +201,7 @@ def metrics_table(
         bitrates_bps: the ladder's nominal bitrates, bit/s.
         quality: the ladder's ``quality[segment, rung]``, or None.
         segment_duration_s: segment duration, seconds.
+        timed_out: 1 for each session that passed its time limit (default: none did).
 
     Returns:
         An array of shape (sessions, len(METRICS)).
@@ -207,4 +213,8 @@ def metrics_table(
                    np.asarray(first_record, np.float64), np.asarray(records, np.float64),
                    np.asarray(startup_s, np.float64), np.asarray(rebuffer_count, np.float64),
                    bitrates_bps, hd_scores(bitrates_bps), table, float(segment_duration_s), out)
+    if timed_out is None:
+        out[:, METRICS.index("timed_out")] = 0.0
+    else:
+        out[:, METRICS.index("timed_out")] = np.asarray(timed_out, np.float64) != 0.0
     return out

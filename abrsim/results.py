@@ -31,7 +31,8 @@ __all__ = [
 IDENTITY_FIELDS = ("scenario", "trace", "ladder", "model", "policy", "params", "seed", "abrsim_version")
 RESULT_FIELDS = IDENTITY_FIELDS + METRICS
 #: Metrics that are counts, written as integers.
-INTEGER_METRICS = frozenset({"rebuffer_count", "switch_count", "abandoned", "abandoned_downloads"})
+INTEGER_METRICS = frozenset(
+    {"rebuffer_count", "switch_count", "abandoned", "abandoned_downloads", "timed_out"})
 
 Row = dict[str, Any]
 

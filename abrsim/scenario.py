@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from abrsim import limits
 from abrsim._toml import NAME_PATTERN, TomlReader
 from abrsim.abr import KernelPolicy, PythonPolicy, make
 from abrsim.cdn import ProactiveFill, Tier, TierChain
@@ -658,6 +659,8 @@ def _read_groups(read: _Reader, doc: Mapping[str, Any], traces: Mapping[str, Tra
         if count is not None and count < 1:
             raise read.error(f"got {count}; expected an integer >= 1", f"{key}.count")
         arrivals, count = _read_arrivals(read, entry.get("arrivals", {}), f"{key}.arrivals", count)
+        limits.check("players", count + sum(g.count for g in groups), "players in the scenario",
+                     source=read.source, field=f"{key}.count")
         ladder = _read_ladder(read, entry["ladder"], f"{key}.ladder", base_dir) if "ladder" in entry \
             else default_ladder
         model = _read_model(read, entry["model"], f"{key}.model") if "model" in entry else default_model
@@ -705,6 +708,7 @@ def _read_cdn(read: _Reader, doc: Mapping[str, Any], groups: Sequence[PlayerGrou
     titles = read.get(table, "titles", (int,), "cdn.titles", 100)
     if titles < 1:
         raise read.error(f"got {titles}; expected an integer >= 1", "cdn.titles")
+    limits.check("titles", titles, "titles", source=read.source, field="cdn.titles")
     alpha = read.number(table, "alpha", "cdn.alpha", 0.8, strict=True)
     bin_s = read.number(table, "bin_s", "cdn.bin_s", 60.0, strict=True)
     entries = read.get(table, "tiers", (list,), "cdn.tiers")

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from abrsim import __version__, tracegen
+from abrsim import __version__, limits, tracegen
 from abrsim._toml import TomlReader
 from abrsim.abr import available, load_policy, make
 from abrsim.engine.fast import PackedTraces, pack_traces, run_batch
@@ -322,15 +322,21 @@ def parse_spec(
             except InputError as exc:
                 raise read.error(f"model {model.name!r}: {exc.field} {exc.detail}", key) from None
     failures = read.get(doc, "failures", (dict,), "failures", {})
+    trace_sets = _read_trace_sets(read, doc, root)
+    seeds = _read_seeds(read, doc)
+    # Before any trace is read or drawn: generated sets count as drawn, file sets as one trace each.
+    traces_estimate = sum(s.count if s.generated else 1 for s in trace_sets)
+    limits.check("sessions", len(seeds) * traces_estimate * len(ladders) * len(models) * len(algorithms),
+                 "sessions in the sweep (at least)", source=read.source)
     return SweepSpec(
         name=name,
         text=text,
         source=source,
-        traces=_read_trace_sets(read, doc, root),
+        traces=trace_sets,
         ladders=ladders,
         algorithms=algorithms,
         models=tuple(model for _, model in models),
-        seeds=_read_seeds(read, doc),
+        seeds=seeds,
         chunk_sessions=read.integer(doc, "chunk_sessions", "chunk_sessions", DEFAULT_CHUNK_SESSIONS, 1),
         failures=statements_from_config(failures, DEFAULT_STATEMENTS, source=source or "<spec>"),
         traces_root=root,
@@ -350,6 +356,7 @@ def _read_seeds(read: TomlReader, doc: Mapping[str, Any]) -> tuple[int, ...]:
         return tuple(seeds)
     base = read.integer(doc, "seed", "seed", 0, 0)
     replications = read.integer(doc, "replications", "replications", 1, 1)
+    limits.check("sessions", replications, "replications", source=read.source, field="replications")
     children = np.random.SeedSequence(base).spawn(replications)
     seeds = tuple(int(child.generate_state(1, dtype=np.uint32)[0]) for child in children)
     if len(set(seeds)) != len(seeds):  # two 32-bit draws collided: astronomically rare
@@ -391,6 +398,7 @@ def _read_trace_sets(read: TomlReader, doc: Mapping[str, Any], root: Path) -> tu
                 raise read.error(str(exc), f"{key}.profile") from None
             profile = value
             count = read.integer(entry, "count", f"{key}.count", 1, 1)
+            limits.check("sessions", count, "traces to generate", source=read.source, field=f"{key}.count")
             params = dict(read.get(entry, "params", (dict,), f"{key}.params", {}))
             default_name = value
         else:

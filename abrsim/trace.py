@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from abrsim import limits
 from abrsim.errors import InputError, UnknownNameError
 
 __all__ = [
@@ -196,6 +197,7 @@ def _format_scaled(value: float, power10: int) -> str:
 
 
 def _read_text(source: Path) -> str:
+    limits.check_file_size("trace_bytes", source)
     try:
         with open(source, encoding="utf-8-sig") as file:  # universal newlines; a BOM is dropped
             return file.read()

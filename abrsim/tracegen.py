@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from abrsim import limits
 from abrsim.errors import UnknownNameError
 from abrsim.trace import OUTAGE_THRESHOLD_BPS, Trace, interval_means_bps, write_abrsim_csv
 
@@ -154,6 +155,9 @@ def markov(
         )
     duration_s = _require_positive("duration_s", duration_s)
     sample_interval_s = _require_positive("sample_interval_s", sample_interval_s)
+    limits.check("trace_samples", duration_s / min(sample_interval_s, float(dwell_s.min())),
+                 f"samples (or state changes) of {duration_s:g} s at {sample_interval_s:g} s each",
+                 field="duration_s")
     if not (np.isfinite(noise_cv) and noise_cv >= 0):
         raise ValueError(f'"noise_cv" must be finite and >= 0, got {noise_cv!r}')
 
@@ -425,6 +429,8 @@ def synthesize(
         duration_s = model.typical_duration_s
     duration_s = _require_positive("duration_s", duration_s)
     interval_s = model.sample_interval_s
+    limits.check("trace_samples", duration_s / interval_s,
+                 f"samples of {duration_s:g} s at {interval_s:g} s each", field="duration_s")
     samples = max(1, math.ceil(duration_s / interval_s - 1e-9))
     start_s = np.arange(samples, dtype=np.float64) * interval_s
     if regime is not None and not (0 <= regime < len(model.regimes)):

@@ -37,6 +37,7 @@ from abrsim.engine.step import (
     SES_FIRST_RECORD,
     SES_REBUFFER_COUNT,
     SES_RECORDS,
+    SES_TIMED_OUT,
 )
 
 
@@ -279,9 +280,12 @@ def add_residue_stalls(trace_offsets, start_s, bandwidth_bps, latency_s, has_lat
     """Add Sabre's final-playout residue stall to each session of a fast-engine batch.
 
     Arguments as for :func:`abrsim.engine._session.run_batch`, after it ran (``log`` and
-    ``rungs`` its rows, ``session`` its per-session table, updated in place).
+    ``rungs`` its rows, ``session`` its per-session table, updated in place). A session that timed
+    out has no final playout in Sabre's sense, so none is added to it.
     """
     for index in range(trace_offsets.shape[0] - 1):
+        if session[index, SES_TIMED_OUT] != 0.0:
+            continue
         first = trace_offsets[index]
         last = trace_offsets[index + 1]
         row = int(session[index, SES_FIRST_RECORD])

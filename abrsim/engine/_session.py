@@ -66,15 +66,19 @@ from abrsim.engine.step import (
     PS_SEGMENTS,
     PS_SENT_BITS,
     PS_SIZE_BITS,
+    PS_TIMED_OUT,
     SES_END_S,
     SES_FIRST_RECORD,
     SES_REBUFFER_COUNT,
     SES_RECORDS,
     SES_SEGMENTS,
     SES_STARTUP_S,
+    SES_TIMED_OUT,
     SESSION_COLUMNS,
+    TIMED_OUT,
     after_abandon,
     begin_request,
+    check_time,
     checkpoint,
     close_player,
     close_session,
@@ -86,12 +90,14 @@ from abrsim.engine.step import (
     finish_rule,
     log_row,
     observe,
+    over_time,
     play,
     player_rung,
     record_download,
     reset_player,
     session_segments,
     set_first_byte,
+    time_out_rule,
     trace_latency,
     trace_step,
     trace_transfer,
@@ -126,6 +132,7 @@ __all__ = [
     "SES_RECORDS",
     "SES_SEGMENTS",
     "SES_STARTUP_S",
+    "SES_TIMED_OUT",
     "advance",
     "close_player",
     "play",
@@ -208,7 +215,7 @@ def advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs):
     while True:
         phase = ps[PS_PHASE]
         if phase == _PH_REQUEST:
-            if ps[PS_INDEX] >= ps[PS_SEGMENTS]:
+            if ps[PS_INDEX] >= ps[PS_SEGMENTS] or ps[PS_TIMED_OUT] != 0.0 or check_time(ps):
                 return STOP_END
             if ps[PS_ROW] >= log.shape[0]:
                 return STOP_FULL
@@ -233,9 +240,13 @@ def advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs):
                 ps[PS_STEP_S] = progress_s - latency  # the first step's time budget includes the latency
                 ps[PS_PHASE] = _PH_STEP
             else:
-                ps[PS_CLOCK_S] = trace_transfer(ps, start_s, bandwidth_bps, duration_s, first_byte_s, bits)
-                stop = _finish(ps, log, rungs, NO_RUNG)
-                if stops & STOPS_DOWNLOAD:
+                clock_s, sent_bits = trace_transfer(ps, start_s, bandwidth_bps, duration_s, first_byte_s,
+                                                    bits)
+                ps[PS_CLOCK_S] = clock_s
+                ps[PS_SENT_BITS] = sent_bits
+                cut = sent_bits < bits and over_time(clock_s, ps[PS_MODEL:PS_MODEL + MODEL_PARAMS])
+                stop = _finish(ps, log, rungs, TIMED_OUT if cut else NO_RUNG)
+                if stops & STOPS_DOWNLOAD and stop == STOP_DONE:
                     return stop
         elif phase == _PH_STEP:
             bits = ps[PS_SIZE_BITS]
@@ -246,6 +257,9 @@ def advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs):
             ps[PS_CLOCK_S] = clock_s
             ps[PS_SENT_BITS] = sent_bits
             ps[PS_STEP_S] = progress_s
+            if sent_bits < bits and over_time(clock_s, ps[PS_MODEL:PS_MODEL + MODEL_PARAMS]):
+                _finish(ps, log, rungs, TIMED_OUT)  # the session ends: no event for the policy
+                continue
             if sent_bits < bits:
                 checkpoint(ps, sent_bits, clock_s)
                 ps[PS_PHASE] = _PH_CHECKED
@@ -343,9 +357,13 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
         pending_rung = np.int64(NO_RUNG)
         row = first_record
         index = np.int64(0)
+        timed_out = np.bool_(False)
         while index < segments:
             if row >= log.shape[0]:
                 return -1
+            if over_time(time_s, model_params):
+                timed_out = np.bool_(True)
+                break
             wait_s, time_s, buffer_s, started, startup_s, stall_s, stalled, new = wait_rule(
                 time_s, buffer_s, started, stalled, startup_s, model_params, segment_duration_s)
             rebuffer_count += new
@@ -388,6 +406,9 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
                         progress_bits, step_s, sample, loop_start_s)
                     sent_bits += step_bits
                     step_s = progress_s
+                    if sent_bits < bits and over_time(clock_s, model_params):
+                        abandon_to = np.int64(TIMED_OUT)
+                        break
                     if sent_bits < bits:
                         fill_checkpoint(obs, sent_bits, clock_s - request_s, buffer_request_s)
                         abandon_to = policy_abandon(abr_params, abr_state, obs, bitrates_bps)
@@ -396,9 +417,13 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
                 if abandon_to == NO_RUNG:
                     sent_bits = bits  # the steps' sum may differ from the size by rounding
             else:
-                clock_s, sample, loop_start_s = walk_transfer(
+                clock_s, sent_bits, sample, loop_start_s = walk_transfer(
                     start_s, bandwidth_bps, duration_s, model_params, first_byte_s, lag_s, bits, sample,
                     loop_start_s)
+                if sent_bits < bits and over_time(clock_s, model_params):  # (not float rounding)
+                    abandon_to = np.int64(TIMED_OUT)
+                else:
+                    sent_bits = bits
             completed = abandon_to == NO_RUNG
             buffer_s, started, stalled, startup_s, extra_s, new = finish_rule(
                 time_s, buffer_s, started, stalled, startup_s, clock_s, completed, index == segments - 1,
@@ -410,6 +435,9 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
             write_log(log, rungs, row, index, rung, request_s, first_byte_s, clock_s, bits, sent_bits,
                       buffer_request_s, buffer_s, stall_s, wait_s, not completed)
             row += 1
+            if abandon_to == TIMED_OUT:
+                timed_out = np.bool_(True)
+                break
             fill_download(obs, rung, bits, sent_bits, clock_s - request_s, latency, buffer_s, abandon_to)
             if completed:
                 record_download(est_params, est_state, bits, first_byte_s, clock_s, latency)
@@ -419,8 +447,10 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
             else:
                 policy_event(abr_params, abr_state, obs, np.int64(EVENT_ABANDONED), bitrates_bps)
                 pending_rung = after_abandon(abandon_to, model_params)
+        if timed_out:
+            startup_s = time_out_rule(time_s, started, startup_s)
         close_session(startup_s, time_s + buffer_s, rebuffer_count, segments, sessions[session_index],
-                      first_record, row - first_record)
+                      first_record, row - first_record, timed_out)
     return row
 
 

@@ -301,6 +301,7 @@ def _metrics(sessions: Sequence[PlayerSession]) -> np.ndarray:
             ladder.bitrates_bps,
             ladder.quality,
             ladder.segment_duration_s,
+            np.array([sessions[i].timed_out for i in members]),
         )
     return out
 

@@ -8,11 +8,13 @@ Python only for its decisions (and the hooks it has).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from abrsim import limits
 from abrsim.abr import KernelPolicy, PythonPolicy, estimator_arrays, make
 from abrsim.abr._kernels import EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
 from abrsim.engine import _session as kernel
@@ -27,6 +29,12 @@ from abrsim.trace import Trace
 
 __all__ = ["BatchRun", "PackedTraces", "model_array", "pack_traces", "run_batch", "run_session"]
 
+
+#: The compiled loop runs a batch in slices of sessions of about this many seconds each, so that
+#: Ctrl-C (seen by Python between slices) stops any run within a second; the first slice holds
+#: about FIRST_SLICE_SEGMENTS segments, later ones are sized from the time the last one took.
+SLICE_S = 0.2
+FIRST_SLICE_SEGMENTS = 20_000
 
 #: A batch whose sessions abandon more often than this per segment stops with an error (a policy
 #: that abandons every download it starts would otherwise never end).
@@ -116,6 +124,7 @@ class BatchRun:
             self.ladder.bitrates_bps,
             self.ladder.quality,
             self.ladder.segment_duration_s,
+            self.session[:, kernel.SES_TIMED_OUT],
         )
 
 
@@ -151,33 +160,52 @@ def run_batch(
     abr_params = policy.param_array(ladder)
     # The downloads go in abandonment steps only when the model checks and the policy can abandon.
     checking = model.abandonment and policy.can_abandon(ladder)
-    # Room for every segment plus some abandoned attempts; grown and rerun if that is not enough.
-    rows = sessions * model.segments_played(ladder) * (2 if model.abandonment else 1) + 16
-    while True:
-        log = np.empty((rows, kernel.LOG_COLUMNS), dtype=np.float64)
-        rungs = np.empty(rows, dtype=np.int64)
-        session = np.empty((sessions, kernel.SESSION_COLUMNS), dtype=np.float64)
-        if isinstance(policy, PythonPolicy):
+    segments = model.segments_played(ladder)
+    limits.check("sessions", sessions, "sessions in the batch", field="traces")
+    limits.check("log_rows", sessions * segments,
+                 f"downloads of {sessions:,} sessions x {segments:,} segments")
+    # Room for every segment plus some abandoned attempts; grown if that is not enough.
+    rows = sessions * segments * (2 if model.abandonment else 1) + 16
+    log = np.empty((rows, kernel.LOG_COLUMNS), dtype=np.float64)
+    rungs = np.empty(rows, dtype=np.int64)
+    session = np.empty((sessions, kernel.SESSION_COLUMNS), dtype=np.float64)
+    if isinstance(policy, PythonPolicy):
+        while True:
             used = _run_python_batch(packed, ladder, policy, model, params, est_params, log, rungs, session,
                                      int(seed))
-        else:
-            used = policy.spec.loops(checking)["run_batch"](
-                packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
-                packed.duration_s, ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
-                params, abr_params, int(policy.spec.state_size(ladder.rung_count)), est_params, log, rungs,
-                session,
+            if used >= 0:
+                break
+            log, rungs = _grow(log, rungs, 0, sessions * segments, policy.name)
+    else:
+        loop = policy.spec.loops(checking)["run_batch"]
+        state_size = int(policy.spec.state_size(ladder.rung_count))
+        used = 0
+        first = 0
+        # Slices of sessions, each a compiled call of about SLICE_S: between them Python sees Ctrl-C.
+        count = max(1, FIRST_SLICE_SEGMENTS // max(1, segments))
+        while first < sessions:
+            last = min(sessions, first + count)
+            started = time.perf_counter()
+            rows_used = loop(
+                packed.offsets[first:last + 1], packed.start_s, packed.bandwidth_bps, packed.latency_s,
+                packed.has_latency[first:last], packed.duration_s[first:last], ladder.size_bits,
+                ladder.bitrates_bps, ladder.segment_duration_s, params, abr_params, state_size, est_params,
+                log[used:], rungs[used:], session[first:last],
             )
-        if used >= 0:
-            break
-        if used == kernel.BAD_RUNG:
-            raise InputError(f"chose a rung outside 0 to {ladder.rung_count - 1} (ladder {ladder.name!r}); "
-                             "a compiled policy's choose and abandon must answer with rungs of the ladder",
-                             field=f"{policy.name}.choose")
-        if rows > sessions * model.segments_played(ladder) * MAX_ATTEMPTS_PER_SEGMENT:
-            raise InputError(
-                f"the sessions made more than {MAX_ATTEMPTS_PER_SEGMENT} download attempts per segment: "
-                f"does {policy.name!r} abandon every download it starts?", field="policy")
-        rows *= 4
+            if rows_used == kernel.BAD_RUNG:
+                raise InputError(
+                    f"chose a rung outside 0 to {ladder.rung_count - 1} (ladder {ladder.name!r}); a "
+                    "compiled policy's choose and abandon must answer with rungs of the ladder",
+                    field=f"{policy.name}.choose")
+            if rows_used < 0:  # the log is full: grow it and run the slice again
+                log, rungs = _grow(log, rungs, used, (last - first) * segments, policy.name)
+                continue
+            session[first:last, kernel.SES_FIRST_RECORD] += used
+            used += rows_used
+            elapsed_s = time.perf_counter() - started
+            if first > 0 or elapsed_s < SLICE_S:  # (the first slice may include compiling)
+                count = max(1, min(count * 4, int(count * SLICE_S / max(elapsed_s, 1e-6))))
+            first = last
     if model.compat_sabre_residue_stalls:
         add_residue_stalls(
             packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
@@ -185,6 +213,25 @@ def run_batch(
             model.request_latency_s, model.goodput_factor, checking, model.abandon_check_bits,
             model.abandon_check_s, log[:used], rungs[:used], session)
     return BatchRun(packed.names, ladder, policy, model, int(seed), log[:used], rungs[:used], session)
+
+
+def _grow(log: np.ndarray, rungs: np.ndarray, used: int, wanted: int,
+          policy: str) -> tuple[np.ndarray, np.ndarray]:
+    """A log four times as long, with the first ``used`` rows kept.
+
+    Raises:
+        InputError: if ``wanted`` segments would need more than MAX_ATTEMPTS_PER_SEGMENT attempts each.
+    """
+    if log.shape[0] - used > wanted * MAX_ATTEMPTS_PER_SEGMENT:
+        raise InputError(
+            f"the sessions made more than {MAX_ATTEMPTS_PER_SEGMENT} download attempts per segment: "
+            f"does {policy!r} abandon every download it starts?", field="policy")
+    rows = 4 * log.shape[0]
+    grown_log = np.empty((rows, log.shape[1]), dtype=log.dtype)
+    grown_rungs = np.empty(rows, dtype=rungs.dtype)
+    grown_log[:used] = log[:used]
+    grown_rungs[:used] = rungs[:used]
+    return grown_log, grown_rungs
 
 
 def _run_python_batch(packed: PackedTraces, ladder: Ladder, policy: PythonPolicy, model: PlayerModel,

@@ -110,11 +110,12 @@ class AccessLink:
         return float(self._latency_s[self.sample])
 
     def transfer(self, time_s: float, size_bits: float, min_bits: float = 0.0,
-                 min_s: float = 0.0) -> tuple[float, float]:
+                 min_s: float = 0.0, horizon_s: float = math.inf) -> tuple[float, float]:
         """Send bits from session time ``time_s`` over this link alone.
 
         Sends all of ``size_bits``, or, with ``min_bits > 0`` or ``min_s > 0``, one abandonment
-        step (see :func:`abrsim.engine.step.transfer`). Returns ``(time_s, sent_bits)``.
+        step (see :func:`abrsim.engine.step.transfer`); less if session time ``horizon_s`` comes
+        first. Returns ``(time_s, sent_bits)``.
 
         Raises:
             ValueError: if the link is unlimited (a transfer would take no time).
@@ -124,19 +125,21 @@ class AccessLink:
         clock_trace_s, sent_bits, self.sample, self.loop_start_s = transfer(
             self._start_s, self._bandwidth_bps, self._duration_s, self.goodput_factor,
             time_s - self.lag_s + self.offset_s, size_bits, min_bits, min_s, self.sample,
-            self.loop_start_s)
+            self.loop_start_s, horizon_s - self.lag_s + self.offset_s)
         return clock_trace_s - self.offset_s + self.lag_s, sent_bits
 
-    def step(self, time_s: float, size_bits: float, min_bits: float, min_s: float) -> tuple[float, float]:
+    def step(self, time_s: float, size_bits: float, min_bits: float, min_s: float,
+             horizon_s: float = math.inf) -> tuple[float, float]:
         """One abandonment step of a transfer from session time ``time_s``: the fast engine's
-        :func:`abrsim.engine.step.transfer_step`, on this link's cursor. Returns ``(time_s, sent_bits)``.
+        :func:`abrsim.engine.step.transfer_step`, on this link's cursor (stopping at session time
+        ``horizon_s``). Returns ``(time_s, sent_bits)``.
         """
         if self.trace is None:
             raise ValueError("an unlimited access link cannot carry a download on its own")
         clock_trace_s, sent_bits, self.sample, self.loop_start_s = transfer_step(
             self._start_s, self._bandwidth_bps, self._duration_s, self.goodput_factor,
             time_s - self.lag_s + self.offset_s, size_bits, min_bits, min_s, self.sample,
-            self.loop_start_s)
+            self.loop_start_s, horizon_s - self.lag_s + self.offset_s)
         return clock_trace_s - self.offset_s + self.lag_s, float(sent_bits)
 
     def sent_bits_between(self, cursor: tuple[int, float], from_s: float, to_s: float,
@@ -150,7 +153,8 @@ class AccessLink:
             return 0.0
         _, sent_bits, _, _ = transfer(
             self._start_s, self._bandwidth_bps, self._duration_s, self.goodput_factor,
-            from_s - self.lag_s + self.offset_s, size_bits, 0.0, to_s - from_s, cursor[0], cursor[1])
+            from_s - self.lag_s + self.offset_s, size_bits, 0.0, to_s - from_s, cursor[0], cursor[1],
+            math.inf)
         return float(sent_bits)
 
     @property

@@ -53,7 +53,10 @@ from abrsim.engine.step import (
     PS_STARTED,
     PS_STARTUP_S,
     PS_TIME_S,
+    PS_TIMED_OUT,
+    TIMED_OUT,
     begin_request,
+    check_time,
     checkpoint,
     finish_download,
     log_row,
@@ -113,6 +116,8 @@ class PlayerSession:
             (NaN if it did not happen).
         cdn_served: per segment request behind a CDN, in order: (serving tier index, bits
             delivered); tier -1 for the request that failed.
+        timed_out: whether the session passed its model's time limit and ended there (see
+            ``PlayerModel.session_time_limit_factor``).
     """
 
     player: str
@@ -131,6 +136,7 @@ class PlayerSession:
     segments: int
     failed_s: float = math.nan
     cdn_served: tuple[tuple[int, float], ...] = ()
+    timed_out: bool = False
 
     @property
     def failed(self) -> bool:
@@ -261,6 +267,7 @@ class Player:
             left_s=self.left_s,
             segments=self.segments,
             failed_s=self.failed_s,
+            timed_out=bool(self._ps is not None and self._ps[PS_TIMED_OUT] != 0.0),
             cdn_served=tuple(self.cdn_served),
         )
 
@@ -313,7 +320,8 @@ class Player:
         ps[PS_TIME_S] = self.dns_s + self.connect_s + self.manifest_s
         if not latency_on_trace:
             access.lag_s += ps[PS_TIME_S]
-        while ps[PS_INDEX] < segments:
+        limit_s = model.time_limit_s(ladder)
+        while ps[PS_INDEX] < segments and ps[PS_TIMED_OUT] == 0.0 and not check_time(ps):
             if wait_for_room(ps) > 0.0:
                 self.started = True
                 decider.event(obs, EVENT_WAIT)
@@ -368,16 +376,22 @@ class Player:
                 if checked:
                     step_s = progress_s - request_latency_s
                     while sent_bits < bits:
-                        clock_s, step_bits = access.step(clock_s, bits - sent_bits, progress_bits, step_s)
+                        clock_s, step_bits = access.step(clock_s, bits - sent_bits, progress_bits, step_s,
+                                                         limit_s)
                         sent_bits += step_bits
                         step_s = progress_s
+                        if sent_bits < bits and clock_s > limit_s:
+                            abandon_to = TIMED_OUT
+                            break
                         if sent_bits < bits:
                             checkpoint(ps, sent_bits, clock_s)
                             abandon_to = decider.abandon(obs)
                             if abandon_to != NO_RUNG:
                                 break
                 else:
-                    clock_s, sent_bits = access.transfer(first_byte_s, bits, 0.0, 0.0)
+                    clock_s, sent_bits = access.transfer(first_byte_s, bits, 0.0, 0.0, limit_s)
+                    if sent_bits < bits and clock_s > limit_s:
+                        abandon_to = TIMED_OUT
                 delay_s = origin_s + clock_s - env.now
                 if delay_s > 0.0:
                     yield env.timeout(delay_s)
@@ -420,7 +434,8 @@ class Player:
                 self._route = None
             self._log_row(ps)
             self.started = ps[PS_STARTED] != 0.0
-            decider.event(obs, EVENT_DONE if completed else EVENT_ABANDONED)
+            if abandon_to != TIMED_OUT:  # a download cut by the time limit ends the session
+                decider.event(obs, EVENT_DONE if completed else EVENT_ABANDONED)
         rebuffer_count = int(ps[PS_REBUFFER_COUNT])
         if (model.compat_sabre_residue_stalls and link is None and cdn is None and rtt is None
                 and reconnect is None and access.limited):

@@ -69,7 +69,8 @@ SES_REBUFFER_COUNT = 2
 SES_FIRST_RECORD = 3
 SES_RECORDS = 4
 SES_SEGMENTS = 5
-SESSION_COLUMNS = 6
+SES_TIMED_OUT = 6  # 1: the session passed the model's time limit and ended there
+SESSION_COLUMNS = 7
 
 # model_params layout (see model_array).
 MP_REQUEST_LATENCY_S = 0
@@ -87,7 +88,11 @@ MP_ABANDONMENT = 11  # 1: check for abandonment while downloading
 MP_PROGRESS_BITS = 12  # abandonment checkpoints: at least this many bits ...
 MP_PROGRESS_S = 13  # ... and this much time between checks
 MP_RETRY_ABR = 14  # 1 (Sabre compatibility): after an abandonment, ask the ABR again
-MODEL_PARAMS = 15
+MP_TIME_LIMIT_S = 15  # a session still running at this session time ends, timed out
+MODEL_PARAMS = 16
+
+#: ``abandon_to`` of a download cut short by the session's time limit (logged as abandoned).
+TIMED_OUT = -3
 
 # The player-state array.
 PS_TIME_S = 0  # session time now
@@ -117,8 +122,9 @@ PS_LAG_S = 23  # trace walk: session time minus trace time (latency off the trac
 PS_SAMPLE = 24  # trace walk: the cursor's sample ...
 PS_LOOP_START_S = 25  # ... and the start of the trace pass it is in
 PS_SEGMENT_DURATION_S = 26  # the ladder's segment duration
+PS_TIMED_OUT = 27  # 1 once the session has passed the model's time limit
 # ... then, in the same array, the player's model and estimator and what the policy sees:
-PS_MODEL = 27  # the model (MODEL_PARAMS values, MP_* order)
+PS_MODEL = 28  # the model (MODEL_PARAMS values, MP_* order)
 PS_EST_PARAMS = PS_MODEL + MODEL_PARAMS  # the estimator's parameters (EST_PARAMS values) ...
 PS_EST_STATE = PS_EST_PARAMS + EST_PARAMS  # ... and its state (EST_STATE_SIZE values)
 PS_OBS = PS_EST_STATE + EST_STATE_SIZE  # the policy's observation (OBS_SIZE values, OBS_* order)
@@ -131,6 +137,9 @@ PLAYER_STATE = PS_OBS_END
 #: exactly at a sample boundary, as whole-ms, whole-kbit/s traces make happen, could be left
 #: 1e-12 bits short and wait out a following outage.
 SAMPLE_END_SLACK = 1e-13
+
+#: A trace cursor moved forward by more than this many passes of its trace skips them at once.
+SEEK_SKIP_PASSES = 4096.0
 
 
 def model_array(model, ladder) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -156,6 +165,7 @@ def model_array(model, ladder) -> np.ndarray:  # type: ignore[no-untyped-def]
     values[MP_PROGRESS_BITS] = model.abandon_check_bits
     values[MP_PROGRESS_S] = model.abandon_check_s
     values[MP_RETRY_ABR] = model.compat_sabre_retry_abr
+    values[MP_TIME_LIMIT_S] = model.time_limit_s(ladder)
     return values
 
 
@@ -212,7 +222,15 @@ def next_sample(start_s, duration_s, sample, loop_start_s):
 
 @kernel
 def seek(start_s, duration_s, time_s, sample, loop_start_s):
-    """Move a trace cursor ``(sample, loop_start_s)`` forward to the sample in force at ``time_s``."""
+    """Move a trace cursor ``(sample, loop_start_s)`` forward to the sample in force at ``time_s``.
+
+    A jump of more than SEEK_SKIP_PASSES passes of the trace (only absurd inputs make one: a
+    latency of years) skips whole passes at once; shorter moves walk sample by sample, so the
+    cursor's pass starts are sums of durations, exactly as before.
+    """
+    if time_s - loop_start_s > SEEK_SKIP_PASSES * duration_s:
+        loop_start_s += (math.floor((time_s - loop_start_s) / duration_s) - 1.0) * duration_s
+        sample = 0
     while time_s >= sample_end_s(start_s, duration_s, sample, loop_start_s):
         sample, loop_start_s = next_sample(start_s, duration_s, sample, loop_start_s)
     return sample, loop_start_s
@@ -239,13 +257,14 @@ def scaled_latency(start_s, latency_s, duration_s, time_s, sample, loop_start_s)
 
 @kernel
 def transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bits, min_bits, min_s,
-             sample, loop_start_s):
+             sample, loop_start_s, horizon_s):
     """Send bits from trace time ``time_s``: all of ``size_bits``, or one abandonment step.
 
     With ``min_bits <= 0`` and ``min_s <= 0`` the whole ``size_bits`` is sent. Otherwise one step
     is sent: it ends once at least ``min_bits`` bits and at least ``min_s`` seconds' worth of the
     current bandwidth have gone (Sabre's ``do_minimal_download``), or the segment is complete.
-    Samples with no bandwidth pass without data.
+    Samples with no bandwidth pass without data. The walk stops once it is past trace time
+    ``horizon_s`` (the session's time limit; at a sample's end), with fewer bits sent.
 
     Returns ``(time_s, sent_bits, sample, loop_start_s)``.
     """
@@ -253,7 +272,7 @@ def transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bi
     stepping = min_bits > 0.0 or min_s > 0.0
     remaining_bits = size_bits
     sent_bits = 0.0
-    while remaining_bits > 0.0 and (not stepping or min_bits > 0.0 or min_s > 0.0):
+    while remaining_bits > 0.0 and (not stepping or min_bits > 0.0 or min_s > 0.0) and time_s <= horizon_s:
         end_s = sample_end_s(start_s, duration_s, sample, loop_start_s)
         left_s = end_s - time_s
         rate_bps = bandwidth_bps[sample] * goodput_factor
@@ -294,7 +313,7 @@ def transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bi
 
 @kernel
 def transfer_step(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bits, min_bits, min_s,
-                  sample, loop_start_s):
+                  sample, loop_start_s, horizon_s):
     """One abandonment step of a transfer: at least ``min_bits`` and ``min_s`` worth, or the rest.
 
     A step with no budget left (both minimums <= 0, e.g. when the first step's time budget is used
@@ -312,7 +331,7 @@ def transfer_step(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, si
             and step_bits < size_bits and step_bits <= (end_s - time_s) * rate_bps):
         return time_s + step_bits / rate_bps, step_bits, sample, loop_start_s
     return transfer(start_s, bandwidth_bps, duration_s, goodput_factor, time_s, size_bits, min_bits, min_s,
-                    sample, loop_start_s)
+                    sample, loop_start_s, horizon_s)
 
 
 @kernel
@@ -341,11 +360,12 @@ def walk_latency(start_s, latency_s, has_latency, duration_s, model_params, time
 @kernel
 def walk_transfer(start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, size_bits, sample,
                   loop_start_s):
-    """Send ``size_bits`` from session time ``clock_s``; returns ``(clock_s, sample, loop_start_s)``."""
-    clock_trace_s, _, sample, loop_start_s = transfer(
+    """Send ``size_bits`` from session time ``clock_s``, or less if the session's time limit comes
+    first; returns ``(clock_s, sent_bits, sample, loop_start_s)``."""
+    clock_trace_s, sent_bits, sample, loop_start_s = transfer(
         start_s, bandwidth_bps, duration_s, model_params[MP_GOODPUT_FACTOR], clock_s - lag_s, size_bits, 0.0,
-        0.0, sample, loop_start_s)
-    return clock_trace_s + lag_s, sample, loop_start_s
+        0.0, sample, loop_start_s, model_params[MP_TIME_LIMIT_S] - lag_s)
+    return clock_trace_s + lag_s, sent_bits, sample, loop_start_s
 
 
 @kernel
@@ -357,7 +377,7 @@ def walk_step(start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, 
     """
     clock_trace_s, sent_bits, sample, loop_start_s = transfer_step(
         start_s, bandwidth_bps, duration_s, model_params[MP_GOODPUT_FACTOR], clock_s - lag_s, size_bits,
-        min_bits, min_s, sample, loop_start_s)
+        min_bits, min_s, sample, loop_start_s, model_params[MP_TIME_LIMIT_S] - lag_s)
     return clock_trace_s + lag_s, sent_bits, sample, loop_start_s
 
 
@@ -379,6 +399,19 @@ def play(buffer_s, elapsed_s, started, stalled):
     if buffer_s >= elapsed_s:
         return buffer_s - elapsed_s, 0.0, False, False
     return 0.0, elapsed_s - buffer_s, True, True
+
+
+@kernel
+def over_time(time_s, model_params):
+    """Whether a session at ``time_s`` has passed the model's time limit (and ends, timed out)."""
+    return time_s > model_params[MP_TIME_LIMIT_S]
+
+
+@kernel
+def time_out_rule(time_s, started, startup_s):
+    """A session ends, timed out, at ``time_s``: what is in the buffer plays out, so playback starts
+    then if it had not yet (as at the last segment). Returns ``startup_s``."""
+    return startup_s if started else time_s
 
 
 @kernel
@@ -519,8 +552,9 @@ def write_log(log, rungs, row, segment, rung, request_s, first_byte_s, done_s, s
 
 
 @kernel
-def close_session(startup_s, end_s, rebuffer_count, segments, session, first_record, records):
+def close_session(startup_s, end_s, rebuffer_count, segments, session, first_record, records, timed_out):
     """The session's scalars (``SES_*``); ``end_s``: after the buffer plays out."""
+    session[SES_TIMED_OUT] = 1.0 if timed_out else 0.0
     session[SES_STARTUP_S] = startup_s
     session[SES_END_S] = end_s
     session[SES_REBUFFER_COUNT] = rebuffer_count
@@ -640,8 +674,9 @@ def checkpoint(ps, sent_bits, clock_s):
 
 @kernel
 def finish_download(ps, done_s, sent_bits, abandon_to):
-    """Phase 6: the download ended at ``done_s``, abandoned for ``abandon_to`` or complete
-    (:func:`finish_rule`, :func:`record_download`); fills the observation for the policy's event.
+    """Phase 6: the download ended at ``done_s``, abandoned for ``abandon_to`` (``TIMED_OUT``: cut
+    short by the time limit, which ends the session) or complete (:func:`finish_rule`,
+    :func:`record_download`); fills the observation for the policy's event.
 
     Returns True if the download completed.
     """
@@ -666,6 +701,8 @@ def finish_download(ps, done_s, sent_bits, abandon_to):
                   ps[PS_LATENCY_S], buffer_s, abandon_to)
     if not completed:
         ps[PS_PENDING_RUNG] = after_abandon(abandon_to, model_params)
+        if abandon_to == TIMED_OUT:
+            _time_out(ps)
         return False
     record_download(ps[PS_EST_PARAMS:PS_EST_STATE], ps[PS_EST_STATE:PS_OBS], ps[PS_SIZE_BITS],
                     ps[PS_FIRST_BYTE_S], done_s, ps[PS_LATENCY_S])
@@ -697,13 +734,14 @@ def trace_latency(ps, start_s, latency_s, has_latency, duration_s):
 
 @kernel
 def trace_transfer(ps, start_s, bandwidth_bps, duration_s, clock_s, size_bits):
-    """Phase 5 over a trace: the whole transfer (:func:`walk_transfer`); returns its end."""
-    clock_s, sample, loop_start_s = walk_transfer(
+    """Phase 5 over a trace: the whole transfer (:func:`walk_transfer`); returns ``(clock_s, sent_bits)``:
+    fewer bits than the size when the session's time limit cut it short."""
+    clock_s, sent_bits, sample, loop_start_s = walk_transfer(
         start_s, bandwidth_bps, duration_s, ps[PS_MODEL:PS_MODEL_END], clock_s, ps[PS_LAG_S], size_bits,
         np.int64(ps[PS_SAMPLE]), ps[PS_LOOP_START_S])
     ps[PS_SAMPLE] = sample
     ps[PS_LOOP_START_S] = loop_start_s
-    return clock_s
+    return clock_s, sent_bits
 
 
 @kernel
@@ -721,4 +759,21 @@ def trace_step(ps, start_s, bandwidth_bps, duration_s, clock_s, size_bits, min_b
 def close_player(ps, session, first_record, records):
     """The session's scalars from the player state (:func:`close_session`)."""
     close_session(ps[PS_STARTUP_S], ps[PS_TIME_S] + ps[PS_BUFFER_S], ps[PS_REBUFFER_COUNT], ps[PS_SEGMENTS],
-                  session, first_record, records)
+                  session, first_record, records, ps[PS_TIMED_OUT] != 0.0)
+
+
+@kernel
+def check_time(ps):
+    """Phase 0: whether the session has passed the model's time limit (:func:`over_time`); if so it
+    is marked timed out and ends before its next request."""
+    if over_time(ps[PS_TIME_S], ps[PS_MODEL:PS_MODEL_END]):
+        _time_out(ps)
+        return True
+    return False
+
+
+@kernel
+def _time_out(ps):
+    ps[PS_TIMED_OUT] = 1.0
+    ps[PS_STARTUP_S] = time_out_rule(ps[PS_TIME_S], ps[PS_STARTED] != 0.0, ps[PS_STARTUP_S])
+    ps[PS_STARTED] = 1.0

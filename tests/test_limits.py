@@ -1,0 +1,259 @@
+"""Bounded work: absurd inputs are refused before allocating, sessions end at a time limit, and
+Ctrl-C stops a long run quietly (issue 14)."""
+
+from __future__ import annotations
+
+import _thread
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from abrsim import limits
+from abrsim.abr import load_policy
+from abrsim.cli import cli
+from abrsim.engine import des, fast
+from abrsim.errors import InputError
+from abrsim.ladder import Ladder, Rung
+from abrsim.model import PlayerModel
+from abrsim.qoe import METRICS
+from abrsim.trace import Trace
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def one_line_error(result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("abrsim: error:"), result.output
+    for word in words:
+        assert word in lines[0]
+
+
+# -- the limits themselves -----------------------------------------------------------------------
+
+
+def test_check_names_the_estimate_the_limit_and_the_override(monkeypatch):
+    monkeypatch.delenv("ABRSIM_MAX_SEGMENTS", raising=False)
+    with pytest.raises(InputError, match=r"f\.mpd:3: segments in the timeline: 2,000,000 segments, over "
+                                         r"the limit of 100,000 .*ABRSIM_MAX_SEGMENTS"):
+        limits.check("segments", 2e6, "segments in the timeline", source="f.mpd", line=3)
+    limits.check("segments", 1e5, "at the limit")
+    monkeypatch.setenv("ABRSIM_MAX_SEGMENTS", "3000000")
+    limits.check("segments", 2e6, "raised")
+    with pytest.raises(InputError, match="over the limit"):
+        limits.check("segments", float("nan"), "not a number")
+    with pytest.raises(InputError, match="inf"):
+        limits.check("segments", float("inf"), "infinite")
+    monkeypatch.setenv("ABRSIM_MAX_SEGMENTS", "lots")
+    with pytest.raises(InputError, match="ABRSIM_MAX_SEGMENTS='lots'"):
+        limits.limit("segments")
+
+
+def test_every_limit_is_documented():
+    text = (DOCS / "limits.md").read_text()
+    for spec in limits.LIMITS.values():
+        assert spec.variable in text
+        assert f"{spec.default:,}" in text
+
+
+MPD = """<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="{duration}"
+     minBufferTime="PT2S" profiles="urn:mpeg:dash:profile:isoff-live:2011">
+<Period><AdaptationSet mimeType="video/mp4">
+<SegmentTemplate timescale="1" media="a$Number$.m4s" {template}>{timeline}</SegmentTemplate>
+<Representation id="1" bandwidth="300000" width="640" height="360"/></AdaptationSet></Period></MPD>
+"""
+
+
+@pytest.mark.parametrize(("duration", "template", "timeline"), [
+    ("PT60S", "", '<SegmentTimeline><S t="0" d="2" r="1000000000"/></SegmentTimeline>'),
+    ("PT999999999H", 'duration="2"', ""),
+    ("PT999999999H", "", '<SegmentTimeline><S t="0" d="2" r="-1"/></SegmentTimeline>'),
+], ids=["repeat", "duration", "repeat-to-end"])
+def test_a_huge_mpd_is_refused_before_expanding_it(tmp_path, duration, template, timeline):
+    path = tmp_path / "big.mpd"
+    path.write_text(MPD.format(duration=duration, template=template, timeline=timeline))
+    started = time.perf_counter()
+    result = run_cli("ladders", "import", str(path), "-o", str(tmp_path / "out.toml"))
+    assert time.perf_counter() - started < 10
+    one_line_error(result, "big.mpd:", "ABRSIM_MAX_SEGMENTS")
+    assert not (tmp_path / "out.toml").exists()
+
+
+def test_a_ladder_of_a_billion_segments_is_refused(tmp_path):
+    path = tmp_path / "huge.toml"
+    path.write_text('name = "huge"\nsegment_duration_s = 2.0\nsegment_count = 1000000000\n'
+                    "[[rungs]]\nbitrate_bps = 300000\n")
+    one_line_error(run_cli("run", "--ladder", str(path)), "huge.toml", "segment_count", "ABRSIM_MAX_SEGMENTS")
+    with pytest.raises(InputError, match="segment_count"):
+        Ladder.cbr([Rung(3e5)], 2.0, 10**9)
+
+
+def test_traces_synth_refuses_a_trace_of_terabytes(tmp_path):
+    result = run_cli("traces", "synth", "--profile", "4g", "--duration-s", "1e12", "-o", str(tmp_path / "t"))
+    one_line_error(result, "duration_s", "ABRSIM_MAX_TRACE_SAMPLES")
+
+
+def test_a_trace_file_over_the_size_limit_is_refused_unread(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("time_s,bandwidth_mbps\n" + "".join(f"{i},1.0\n" for i in range(2000)))
+    one_line_error(run_cli("run", "--trace", str(path), env={"ABRSIM_MAX_TRACE_BYTES": "1000"}),
+                   "t.csv", "file size", "ABRSIM_MAX_TRACE_BYTES")
+    assert run_cli("run", "--trace", str(path)).exit_code == 0
+
+
+@pytest.mark.parametrize(("key", "spec"), [
+    ("replications", 'replications = 1000000000\n[[traces]]\nprofile = "4g"\n'),
+    ("traces[0].count", '[[traces]]\nprofile = "4g"\ncount = 1000000000\n'),
+    ("sessions in the sweep", 'replications = 5000\n[[traces]]\nprofile = "4g"\ncount = 5000\n'),
+])
+def test_a_sweep_of_a_billion_sessions_is_refused_before_drawing_traces(tmp_path, key, spec):
+    path = tmp_path / "spec.toml"
+    path.write_text('name = "big"\n' + spec)
+    started = time.perf_counter()
+    result = run_cli("sweep", str(path), "--out", str(tmp_path / "out"))
+    assert time.perf_counter() - started < 10
+    one_line_error(result, key, "ABRSIM_MAX_SESSIONS")
+
+
+def test_a_scenario_of_a_billion_players_is_refused(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('name = "big"\n[bottleneck]\nbandwidth_bps = 1e8\n'
+                    '[[players]]\nabr = "bola"\ncount = 1000000000\n')
+    one_line_error(run_cli("simulate", str(path)), "players[0].count", "ABRSIM_MAX_PLAYERS")
+
+
+def test_a_batch_too_large_for_memory_is_refused_before_allocating(monkeypatch):
+    trace = Trace([0.0], [5e6], 60.0)
+    ladder = Ladder.cbr([Rung(3e5)], 2.0, 10)
+    monkeypatch.setenv("ABRSIM_MAX_LOG_ROWS", "100")
+    fast.run_batch([trace] * 10, ladder, "bola")
+    with pytest.raises(InputError, match="ABRSIM_MAX_LOG_ROWS"):
+        fast.run_batch([trace] * 11, ladder, "bola")
+
+
+def test_abandonment_checks_too_close_together_are_refused():
+    with pytest.raises(ValueError, match="abandon_check_s"):
+        PlayerModel(abandonment=True, abandon_check_s=1e-9, abandon_check_bits=0.0)
+    PlayerModel(abandonment=False, abandon_check_s=1e-9, abandon_check_bits=0.0)  # not used: fine
+
+
+# -- the time limit --------------------------------------------------------------------------------
+
+LADDER = Ladder.cbr([Rung(3e5), Rung(1e6), Rung(1e30)], 4.0, 15, name="absurd")
+
+
+@pytest.mark.parametrize(("trace", "model", "policy"), [
+    (Trace([0.0], [1e-3], 60.0), PlayerModel(), "bola"),
+    (Trace([0.0], [1e-3], 60.0), PlayerModel(abandonment=True), "throughput"),
+    (Trace([0.0], [1e-3], 60.0), PlayerModel(abandonment=True, abandon_check_bits=0.0,
+                                              abandon_check_s=0.001), "bola"),
+    (Trace([0.0], [5e6], 60.0), PlayerModel(request_latency_s=1e9), "bola"),
+    (Trace([0.0], [5e6], 60.0), PlayerModel(goodput_factor=1e-12), "bola"),
+    (Trace([0.0, 1.0], [5e6, 0.0], 60.0), PlayerModel(first_rung=2), "bola"),  # a rung of 1e30 bit/s
+], ids=["slow", "slow-abandon", "slow-abandon-1ms", "latency", "goodput", "huge-rung"])
+def test_a_session_that_cannot_finish_ends_timed_out_in_every_engine(trace, model, policy):
+    limit_s = model.time_limit_s(LADDER)
+    started = time.perf_counter()
+    batch = fast.run_batch([trace, trace], LADDER, policy, model)
+    python_policy = load_policy(str(DOCS / "examples" / "buffer_based.py:BufferBased"))
+    python = fast.run_batch([trace], LADDER, python_policy, model)
+    alone = des.run_session(trace, LADDER, policy, model)
+    assert time.perf_counter() - started < 60
+    metrics = batch.metrics()
+    column = METRICS.index("timed_out")
+    assert (metrics[:, column] == 1.0).all()
+    assert python.metrics()[0, column] == 1.0
+    log = batch.session_log(0)
+    assert log.done_s[-1] > limit_s
+    # Conservation of time holds for the part played; the buffer plays out after the cut.
+    startup_s, played_s, rebuffer_s = metrics[0, 0], metrics[0, 4], metrics[0, 1]
+    assert startup_s + played_s + rebuffer_s == pytest.approx(log.end_s, rel=1e-9)
+    # The discrete-event player, alone on its link, ends the same way at the same time.
+    np.testing.assert_allclose(alone.done_s, log.done_s, rtol=1e-12)
+    np.testing.assert_array_equal(alone.abandoned, log.abandoned)
+
+
+def test_time_limit_is_a_model_field_with_results_column():
+    model = PlayerModel(session_time_limit_factor=1.0)
+    trace = Trace([0.0], [4e5], 60.0)  # a little slower than 1 Mbit/s media needs
+    ladder = Ladder.cbr([Rung(1e6)], 4.0, 15)
+    result = fast.run_batch([trace], ladder, "bola", model)
+    assert result.session_log(0).done_s[-1] > 60.0
+    with pytest.raises(InputError, match="session_time_limit_factor"):
+        PlayerModel().replace(session_time_limit_factor=0.5)
+    result = fast.run_batch([trace], ladder, "bola", PlayerModel())
+    assert result.metrics()[0, METRICS.index("timed_out")] == 0.0  # the default leaves it room
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_reaches_python_within_a_second_of_a_long_compiled_run():
+    trace = Trace([0.0, 5.0], [3e6, 1e6], 10.0)
+    ladder = Ladder.cbr([Rung(3e5), Rung(1e6), Rung(3e6)], 4.0, 15)
+    fast.run_batch([trace], ladder, "robustmpc")  # compiled (or loaded) before the clock starts
+    timer = threading.Timer(1.0, _thread.interrupt_main)
+    started = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fast.run_batch([trace] * 200_000, ladder, "robustmpc")  # tens of seconds in one call before
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
+def test_ctrl_c_ends_a_command_quietly_with_exit_130(tmp_path):
+    out = tmp_path / "out.csv"
+    # Compiled (or loaded) first, so that the interrupt lands in the run.
+    subprocess.run([sys.executable, "-m", "abrsim", "run", "--abr", "robustmpc"], capture_output=True,
+                   check=True)
+    ladder = tmp_path / "long.toml"  # the most segments allowed, five rungs: a run of ten seconds or so
+    ladder.write_text('name = "long"\nsegment_duration_s = 2.0\nsegment_count = 100000\n'
+                      + "".join(f"[[rungs]]\nbitrate_bps = {b}\n"
+                                for b in (3e5, 7.5e5, 1.2e6, 2.85e6, 4.3e6)))
+    command = [sys.executable, "-m", "abrsim", "run", "--abr", "robustmpc", "--ladder", str(ladder),
+               "--format", "csv", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3.0)
+        if process.poll() is not None:
+            pytest.skip("the run finished before it could be interrupted")
+        sent = time.perf_counter()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        took_s = time.perf_counter() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "abrsim: interrupted"
+    assert not list(tmp_path.glob("out.csv*"))
+    assert took_s < 5.0, took_s  # one session of 100,000 RobustMPC segments, on a loaded machine
+
+
+def test_a_batch_run_in_slices_equals_one_run_in_one_call(monkeypatch, vbr_ladder):
+    rng = np.random.default_rng(3)
+    traces = [Trace(np.arange(30.0), rng.uniform(2e5, 6e6, 30), 30.0, name=f"t{i}") for i in range(40)]
+    model = PlayerModel(abandonment=True)
+    whole = fast.run_batch(traces, vbr_ladder, "bola", model)
+    monkeypatch.setattr(fast, "FIRST_SLICE_SEGMENTS", 1)  # one session per slice, then ...
+    monkeypatch.setattr(fast, "SLICE_S", 1e-9)  # ... slices that never grow
+    sliced = fast.run_batch(traces, vbr_ladder, "bola", model)
+    assert sliced.log.tobytes() == whole.log.tobytes()
+    assert sliced.rungs.tobytes() == whole.rungs.tobytes()
+    assert sliced.session.tobytes() == whole.session.tobytes()
