@@ -119,6 +119,23 @@ class BatchRun:
         )
 
 
+def unresolvable_download(ladder: Ladder, trace_names: Sequence[str]) -> InputError:
+    """The error for a download shorter than the session clock can resolve (its time step rounds to 0).
+
+    Input limits keep ordinary inputs far from this (bandwidth at most 1 Tbit/s, segments of at
+    least one bit); what is left is an extreme combination of a tiny segment, a fast link and a
+    late clock.
+    """
+    shown = ", ".join(repr(name) for name in list(dict.fromkeys(trace_names))[:3])
+    more = ", ..." if len(set(trace_names)) > 3 else ""
+    return InputError(
+        f"a download of ladder {ladder.name!r} over trace {shown}{more} took less time than the session "
+        f"clock can resolve (smallest segment {float(ladder.size_bits.min()):.3g} bits); expected larger "
+        "segments or slower links",
+        field="ladder",
+    )
+
+
 def run_batch(
     traces: Sequence[Trace] | PackedTraces,
     ladder: Ladder,
@@ -157,16 +174,19 @@ def run_batch(
         log = np.empty((rows, kernel.LOG_COLUMNS), dtype=np.float64)
         rungs = np.empty(rows, dtype=np.int64)
         session = np.empty((sessions, kernel.SESSION_COLUMNS), dtype=np.float64)
-        if isinstance(policy, PythonPolicy):
-            used = _run_python_batch(packed, ladder, policy, model, params, est_params, log, rungs, session,
-                                     int(seed))
-        else:
-            used = policy.spec.loops(checking)["run_batch"](
-                packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
-                packed.duration_s, ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
-                params, abr_params, int(policy.spec.state_size(ladder.rung_count)), est_params, log, rungs,
-                session,
-            )
+        try:
+            if isinstance(policy, PythonPolicy):
+                used = _run_python_batch(packed, ladder, policy, model, params, est_params, log, rungs,
+                                         session, int(seed))
+            else:
+                used = policy.spec.loops(checking)["run_batch"](
+                    packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s,
+                    packed.has_latency, packed.duration_s, ladder.size_bits, ladder.bitrates_bps,
+                    ladder.segment_duration_s, params, abr_params,
+                    int(policy.spec.state_size(ladder.rung_count)), est_params, log, rungs, session,
+                )
+        except ZeroDivisionError:
+            raise unresolvable_download(ladder, packed.names) from None
         if used >= 0:
             break
         if used == kernel.BAD_RUNG:
