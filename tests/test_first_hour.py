@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 
 def fresh_python(code: str, cache_dir: Path, cwd: Path | None = None) -> str:
     """Run ``code`` in a new interpreter whose numba cache is ``cache_dir``; return its stdout."""
@@ -26,7 +28,7 @@ def test_a_fresh_install_is_not_taken_for_cached(tmp_path):
         from abrsim._jit import is_cached
         from abrsim.engine import _session
         print(is_cached(_session.advance), is_cached(_session.start_session))
-    """, tmp_path / "numba")
+    """, tmp_path / "numba", cwd=tmp_path)
     assert out == "False False"
 
 
@@ -65,7 +67,8 @@ def test_run_progress_counts_segments_through_the_oracle(tiny_trace):
 
     ladder = Ladder.cbr([Rung(b) for b in (400e3, 1.2e6, 3e6)], 4.0, 12, name="short")
     calls: list[tuple[int, int]] = []
-    rows = run([tiny_trace], ladder, ["bola", "oracle"], progress=lambda done, total: calls.append((done, total)))
+    rows = run([tiny_trace], ladder, ["bola", "oracle"],
+               progress=lambda done, total: calls.append((done, total)))
     assert [row["policy"] for row in rows] == ["bola", "oracle"]
     assert {total for _, total in calls} == {24}  # 12 segments x (bola + oracle)
     done = [d for d, _ in calls]
@@ -87,3 +90,59 @@ def test_work_bar_draws_on_a_terminal_only(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "50%" in err and "5/10 segments" in err and "100%" in err
     assert err.endswith("\n")
+
+
+def test_a_cache_size_sweep_prints_one_line_per_size(tmp_path):
+    from click.testing import CliRunner
+
+    from abrsim.cli import cli
+
+    scenario = tmp_path / "sizes.toml"
+    scenario.write_text(textwrap.dedent("""\
+        name = "sizes"
+        seed = 5
+        ladder = "hls"
+        [traces.access]
+        bandwidth_bps = 25e6
+        [[players]]
+        name = "bola"
+        abr = "bola"
+        count = 60
+        access_trace = "access"
+        arrivals = { process = "poisson", rate_per_s = 2.0 }
+        watch_s = 20.0
+        [cdn]
+        titles = 5
+        [[cdn.tiers]]
+        name = "edge"
+        capacity_bytes = 1e9
+        [[cdn.tiers]]
+        name = "origin"
+        [cdn.sweep]
+        tier = "edge"
+        capacity_bytes = [0, 1e9]
+    """))
+    result = CliRunner().invoke(cli, ["simulate", str(scenario)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5, result.stdout  # title, header, rule, one line per size
+    assert lines[1].split()[:4] == ["scenario", "seed", "edge_hit_ratio", "edge_byte_hit_ratio"]
+    assert lines[3].startswith("sizes@edge=0 ") and lines[4].startswith("sizes@edge=1e+09 ")
+    assert result.stderr.count("abrsim: ran sizes@edge=") == 2
+    rows = CliRunner().invoke(cli, ["simulate", str(scenario), "--format", "csv"]).stdout.splitlines()
+    assert len(rows) == 1 + 2 * 60  # every player of every size, in CSV
+    single = tmp_path / "single.toml"
+    single.write_text(scenario.read_text().partition("[cdn.sweep]")[0])
+    result = CliRunner().invoke(cli, ["simulate", str(single)])
+    assert result.exit_code == 0, result.output
+    assert "(60 players: their rows are in --format csv or json" in result.stdout
+    assert "per-algorithm summary" in result.stdout
+    assert len(result.stdout.splitlines()) < 60
+
+
+@pytest.mark.parametrize(("cpus", "jobs"), [(1, 1), (2, 1), (4, 3), (16, 15)])
+def test_sweep_leaves_the_parent_a_core(monkeypatch, cpus, jobs):
+    from abrsim import cli_sweep
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    assert cli_sweep._default_jobs() == jobs

@@ -273,7 +273,8 @@ def traces(draw: st.DrawFn) -> Trace:
     start_s = np.array(sorted({0.0, *later_starts_s}))
     count = start_s.size
     bandwidth_bps = np.array(draw(st.lists(bandwidths_bps, min_size=count, max_size=count)))
-    bandwidth_bps[draw(st.integers(0, count - 1))] = draw(st.floats(min_value=1e-300, max_value=MAX_BANDWIDTH_BPS))
+    some_bps = draw(st.floats(min_value=1e-300, max_value=MAX_BANDWIDTH_BPS))
+    bandwidth_bps[draw(st.integers(0, count - 1))] = some_bps
     extra_s = draw(st.floats(min_value=0.0, max_value=1e6, allow_nan=False))
     duration_s = max(start_s[-1] + extra_s, np.nextafter(start_s[-1], np.inf))
     latency_s = draw(st.none() | st.lists(finite_nonnegative, min_size=count, max_size=count))
