@@ -1924,8 +1924,11 @@ def write_report(
     if results.compare is not None:
         summary = parse_compare(results.compare)
         section = _Section("Comparison", "compare")
-        gate = {True: " The regression gate <b>failed</b>.", False: " The regression gate passed.",
-                None: ""}[summary.regressed]
+        count = len(summary.rules)
+        rules = f"{count} rule{'' if count == 1 else 's'}"
+        gate = (" No regression gate was set (no <code>--fail-on</code> rules)." if not summary.rules else
+                {True: f" The regression gate ({rules}) <b>failed</b>.",
+                 False: f" The regression gate ({rules}) passed.", None: ""}[summary.regressed])
         section.parts.append(
             f"<p>Candidate <b>{_esc(summary.candidate)}</b> against baseline <b>{_esc(summary.baseline)}"
             f"</b>: paired differences over {summary.pairs:,} sessions on the same traces and seeds, "

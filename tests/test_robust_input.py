@@ -358,3 +358,77 @@ def test_every_metric_is_in_the_documented_schema():
     schema = readme[readme.index("## Results schema"):]
     for name in METRICS:
         assert f"| `{name}` |" in schema, name
+
+
+# ------------------------------------------------------------------ docs and report text, kept true
+
+
+def test_the_report_says_no_gate_when_there_are_no_rules(tmp_path, results_csv):
+    cases = (("none", [], "No regression gate was set"),
+             ("one", ["--fail-on", "rebuffer_ratio:+500%"], "The regression gate (1 rule)"))
+    for name, rules, expected in cases:
+        comparison = tmp_path / f"{name}.json"
+        result = invoke("compare", results_csv, "--baseline", "policy=throughput", "--candidate",
+                        "policy=bola", "--resamples", "100", "--format", "json", "--out", comparison, *rules)
+        assert result.exit_code in (0, 1), result.output
+        result = invoke("report", results_csv, "-o", tmp_path / name, "--compare", comparison)
+        assert result.exit_code == 0, result.output
+        page = (tmp_path / name / "index.html").read_text()
+        assert expected in page
+        if not rules:
+            assert "gate passed" not in page
+
+
+def test_the_shared_bottleneck_scenario_counts_its_algorithms():
+    from abrsim.scenario import load_scenario
+
+    scenario = load_scenario(SCENARIO)
+    algorithms = {group.policy.name for group in scenario.groups}
+    players = sum(group.count for group in scenario.groups)
+    assert scenario.description.startswith(f"{players} players, {len(algorithms)} algorithms,")
+    des_doc = (REPO / "docs" / "des.md").read_text()
+    assert f"# {players} players, {len(algorithms)} algorithms," in des_doc
+    assert f"`des_shared_bottleneck.toml`: {players} players of {len(algorithms)} algorithms" in (
+        REPO / "experiments" / "README.md").read_text()
+
+
+def test_the_all_algorithms_experiment_counts_its_sessions():
+    from conftest import shared_path
+
+    from abrsim.abr import available
+    from abrsim.sweep import load_spec, plan_sweep
+
+    shared_path("traces", "fcc_broadband")
+    plan = plan_sweep(load_spec(REPO / "experiments" / "all_algorithms_shared_traces.toml"))
+    readme = (REPO / "experiments" / "README.md").read_text()
+    assert f"({plan.sessions:,} with today's {len(available())} algorithms)" in readme
+
+
+def test_the_refit_steps_install_what_they_import():
+    import ast
+    import re
+    import sys
+
+    import tomllib
+
+    section = (REPO / "docs" / "data.md").read_text().partition("## Refitting")[2]
+    assert "pip install -e '.[test]'" in section  # editable: the first step rewrites the package's source
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    installed = {re.split(r"[<>=;\[ ]", spec)[0].lower()
+                 for spec in project["dependencies"] + project["optional-dependencies"]["test"]}
+    scripts = re.findall(r"python ((?:tools|benchmarks|tests)/\S+\.py)", section)
+    assert scripts
+    for script in scripts:
+        tree = ast.parse((REPO / script).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            else:
+                names = []
+            for name in names:
+                top = name.partition(".")[0]
+                if top in sys.stdlib_module_names or top in ("abrsim", "__future__", "conftest"):
+                    continue
+                assert top in installed, f"{script} imports {top}, which the refit install does not give"
