@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,7 +14,7 @@ import click
 
 from abrsim.errors import AbrsimError, InputError
 
-__all__ = ["abrsim_command", "compile_notice", "prepare_output", "progress", "write_output"]
+__all__ = ["WorkBar", "abrsim_command", "compile_notice", "prepare_output", "progress", "write_output"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -23,25 +25,92 @@ EXIT_INTERRUPTED = 130
 
 
 def abrsim_command(func: F) -> F:
-    """Turn abrsim's errors into one line on stderr and exit code 2 (tracebacks with --debug), and
-    Ctrl-C into one line and exit code 130 (outputs are written whole at the end, or not at all)."""
+    """Turn abrsim's errors into one line on stderr and exit code 2 (tracebacks with --debug),
+    and Ctrl-C into one line and exit code 130 (outputs are written whole at the end, or not at all).
+
+    An ``OSError`` on a named file (a folder that cannot be written) is one line too.
+    Warnings raised meanwhile (numpy's about overflow or division, met while reading a bad
+    input) are held back: an error is its one line alone; otherwise they are shown at the end.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug")
+        caught: list[warnings.WarningMessage] = []
         try:
-            return func(*args, **kwargs)
-        except AbrsimError as exc:
-            if click.get_current_context().find_root().params.get("debug"):
+            with warnings.catch_warnings(record=True) as caught:
+                result = func(*args, **kwargs)
+        except (AbrsimError, OSError) as exc:
+            if debug or (isinstance(exc, OSError) and exc.filename is None):
+                _show(caught)
                 raise
-            click.echo(f"abrsim: error: {exc}", err=True)
+            # An OSError here names a file the checks before the work could not foresee (a disk
+            # that fills up, a folder made read-only meanwhile).
+            message = str(exc) if isinstance(exc, AbrsimError) else \
+                f"{exc.filename}: cannot read or write it ({exc.strerror or exc})"
+            click.echo(f"abrsim: error: {message}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
-            if click.get_current_context().find_root().params.get("debug"):
+            if debug:
                 raise
             click.echo("\nabrsim: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BaseException:
+            _show(caught)
+            raise
+        _show(caught)
+        return result
 
     return wrapper  # type: ignore[return-value]
+
+
+def _show(caught: list[warnings.WarningMessage]) -> None:
+    """Show held-back warnings as Python would have."""
+    for item in caught:
+        warnings.showwarning(item.message, item.category, item.filename, item.lineno, item.file, item.line)
+    caught.clear()
+
+
+class WorkBar:
+    """A progress line on stderr for ``progress(done, total)`` callbacks (terminals only).
+
+    Shows the share done, the units and an ETA from the rate so far; redraws at most ten
+    times a second. Use as a context manager so the line ends when the work does.
+
+    Args:
+        label: what is being done, e.g. ``"simulating"``.
+        unit: what ``done`` and ``total`` count, e.g. ``"segments"``.
+    """
+
+    def __init__(self, label: str, unit: str) -> None:
+        self.label = label
+        self.unit = unit
+        self.enabled = sys.stderr.isatty()
+        self.start_s = time.monotonic()
+        self.shown_s = -1.0
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now_s = time.monotonic()
+        if now_s - self.shown_s < 0.1 and done < total:
+            return
+        self.shown_s = now_s
+        share = done / total if total else 1.0
+        elapsed_s = now_s - self.start_s
+        eta = f"ETA {elapsed_s * (1 - share) / share:,.0f} s" if 0 < share < 1 else ""
+        bar = "#" * int(share * 30)
+        click.echo(f"\r{self.label} [{bar:<30}] {share:4.0%}  {done:,}/{total:,} {self.unit}  {eta}   ",
+                   nl=False, err=True)
+        self.drawn = True
+
+    def __enter__(self) -> WorkBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.drawn:
+            click.echo("", err=True)
 
 
 def progress(items: Iterable[T], label: str) -> Iterable[T]:

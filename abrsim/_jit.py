@@ -70,8 +70,16 @@ def flush_if_dependencies_changed(dispatchers: Iterable[Any], dependencies: Iter
 
 def is_cached(dispatcher: Any) -> bool:
     """Whether numba's on-disk cache has compiled code for ``dispatcher`` (True when it cannot tell,
-    e.g. with the JIT off)."""
+    e.g. with the JIT off).
+
+    The index file alone says nothing: :func:`flush_if_dependencies_changed` writes an empty one
+    on import, and numba ignores one whose source stamp is stale. The index must list an overload.
+    """
     try:
-        return Path(dispatcher._cache._cache_file._index_path).exists()
+        cache_file = dispatcher._cache._cache_file
     except AttributeError:
+        return True
+    try:
+        return bool(cache_file._load_index())
+    except Exception:  # numba's private cache layout changed: say nothing rather than nag
         return True

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abrsim.errors import AbrsimError, InputError, UnknownNameError
+from abrsim.errors import AbrsimError, InputError, UnknownNameError, nesting_limit
 
 if TYPE_CHECKING:
     from abrsim.model import PlayerModel
@@ -44,7 +44,8 @@ class TomlReader:
     def parse(self, text: str) -> dict[str, Any]:
         """Parse TOML text; a syntax error names the file and line."""
         try:
-            return tomllib.loads(text)
+            with nesting_limit(self.source, "a TOML document"):
+                return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             match = re.search(r"at line (\d+)", str(exc))
             raise InputError(f"invalid TOML: {exc}", source=self.source,
@@ -75,15 +76,18 @@ class TomlReader:
         return value
 
     def number(self, table: Mapping[str, Any], name: str, key: str, default: float | None = None, *,
-               minimum: float = 0.0, strict: bool = False) -> float:
-        """A finite number >= ``minimum`` (> with ``strict``); required when ``default`` is None."""
+               minimum: float = 0.0, strict: bool = False, maximum: float = math.inf) -> float:
+        """A finite number >= ``minimum`` (> with ``strict``) and <= ``maximum``; required when ``default``
+        is None."""
         value = self.get(table, name, (int, float), key, default)
         if value is None:
             raise self.error("missing key", key)
         value = float(value)
-        if not (math.isfinite(value) and (value > minimum if strict else value >= minimum)):
+        in_range = (value > minimum if strict else value >= minimum) and value <= maximum
+        if not (math.isfinite(value) and in_range):
             relation = ">" if strict else ">="
-            raise self.error(f"got {value!r}; expected a finite number {relation} {minimum:g}", key)
+            most = f" and <= {maximum:g}" if math.isfinite(maximum) else ""
+            raise self.error(f"got {value!r}; expected a finite number {relation} {minimum:g}{most}", key)
         return value
 
     def integer(self, table: Mapping[str, Any], name: str, key: str, default: int, minimum: int) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from abrsim import __version__
-from abrsim._cli_util import abrsim_command, compile_notice, prepare_output, progress, write_output
+from abrsim._cli_util import WorkBar, abrsim_command, compile_notice, prepare_output, write_output
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,17 +80,18 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
     traces = load_traces(list(trace_paths) or [data_dir("traces")], format=trace_format)
     encoding = load_any_ladder(ladder, segment_duration_s=segment_duration_s)
     compile_notice(session_kernel.advance)
-    rows = run_traces(
-        traces,
-        encoding,
-        names,
-        model=get_preset(model_name),
-        params=parse_params(param_items),
-        seed=seed,
-        scenario="default" if default else "run",
-        progress=progress,
-        policies=policies,
-    )
+    with WorkBar("simulating", "segments") as bar:
+        rows = run_traces(
+            traces,
+            encoding,
+            names,
+            model=get_preset(model_name),
+            params=parse_params(param_items),
+            seed=seed,
+            scenario="default" if default else "run",
+            progress=bar,
+            policies=policies,
+        )
     write_output(format_rows(rows, fmt, summarize_rows(rows) if len(rows) > 1 else ()), out)
     if plot is not None:
         plot_run(plot, traces[0], encoding, names, get_preset(model_name), parse_params(param_items), seed,
@@ -125,15 +126,42 @@ def algorithms() -> None:
 @cli.command()
 @abrsim_command
 def models() -> None:
-    """List the player-model presets and how each differs from abrsim's own model."""
-    from abrsim.model import PRESETS
+    """List the player-model presets: abrsim's own model in full, the others where they differ.
 
+    Values are written as `--param NAME=VALUE` takes them.
+    """
+    import dataclasses
+
+    from abrsim.model import PRESETS, PlayerModel
+
+    base = PlayerModel()
     for name, model in PRESETS.items():
-        click.echo(f"{name}:")
-        for line in (model.describe() or "(abrsim's own model)").splitlines():
-            if not line.startswith("name ="):
-                click.echo(f"  {line}")
+        own = name == base.name
+        click.echo(f"{name}: abrsim's own model (every field)" if own else
+                   f"{name}: where it differs from abrsim's own model")
+        for field in dataclasses.fields(model):
+            value = getattr(model, field.name)
+            same = value == getattr(base, field.name)
+            if field.name in ("name", "algorithm_defaults") or (same and not own):
+                continue
+            note = "" if own else f"  (abrsim: {_param_text(getattr(base, field.name))})"
+            click.echo(f"  {field.name} = {_param_text(value)}{note}")
+        if model.algorithm_defaults:
+            click.echo("  algorithm parameter defaults (explicit --param values still win):")
+            for key, value in model.algorithm_defaults:
+                click.echo(f"    {key} = {_param_text(value)}")
         click.echo("")
+
+
+def _param_text(value: object) -> str:
+    """A value as ``--param NAME=VALUE`` takes it: true/false, comma-separated lists, plain text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.15g}"
+    if isinstance(value, tuple):
+        return ",".join(_param_text(v) for v in value) if value else "(none)"
+    return str(value)
 
 
 @cli.group()
@@ -144,12 +172,13 @@ def traces() -> None:
 @traces.command("generate")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("traces"),
               show_default=True, help="Folder to write the default corpus into.")
-@click.option("--seed", type=int, default=2024, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=2024, show_default=True)
 @abrsim_command
 def traces_generate(out: Path, seed: int) -> None:
     """Write the project's default trace corpus (the one `abrsim run` uses)."""
     from abrsim.tracegen import write_default_corpus
 
+    prepare_output(out / "index.csv")
     paths = write_default_corpus(out, seed=seed)
     click.echo(f"wrote {len(paths)} files to {out}")
 

@@ -8,13 +8,14 @@ inside the commands so that ``import abrsim.cli`` stays cheap.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from abrsim._cli_util import abrsim_command, write_output
+from abrsim._cli_util import abrsim_command, prepare_output, write_output
 from abrsim.errors import InputError
 
 if TYPE_CHECKING:
@@ -120,12 +121,17 @@ def ladders_show(ladder: str, segment_duration_s: float | None) -> None:
     click.echo(_ladder_details(load_ladder(ladder, segment_duration_s=segment_duration_s)), nl=False)
 
 
+def _check_ladder_out(out: Path) -> None:
+    """Before any work: ``out`` must be a .toml file whose folder can be made and written."""
+    if out.suffix.lower() != ".toml":
+        raise InputError(f"found suffix {out.suffix!r}; expected a .toml file", field="--out")
+    prepare_output(out)
+
+
 def _write_ladder(ladder: Ladder, out: Path, **keys: Any) -> None:
     from abrsim.ladder import write_ladder_toml
 
-    if out.suffix.lower() != ".toml":
-        raise InputError(f"found suffix {out.suffix!r}; expected a .toml file", field="--out")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_ladder_out(out)
     for path in write_ladder_toml(ladder, out, **keys):
         click.echo(f"abrsim: wrote {path}", err=True)
 
@@ -170,6 +176,7 @@ def ladders_import(manifest: Path, out: Path, fmt: str | None, codec: str | None
     from abrsim.ladder import model_quality
     from abrsim.manifest import read_manifest
 
+    _check_ladder_out(out)
     result = read_manifest(manifest, fmt, codec=codec, segment_duration_s=segment_duration_s,
                            duration_s=duration_s, size_model=size_model, seed=seed,
                            name=out.stem if name is None else name)
@@ -234,12 +241,12 @@ def ladders_pertitle(out: Path, curves: Path | None, rung_count: int | None, qua
                      segment_duration_s: float, duration_s: float, size_model: str, seed: int,
                      name: str | None) -> None:
     """Build a per-title ladder on the convex hull of a title's rate-quality curves."""
-    import math
 
     from abrsim.ladder import DEFAULT_RESOLUTIONS, pertitle_ladder, read_quality_curves
 
     if (rung_count is None) == (quality_step is None):
         raise InputError("give exactly one of --rungs and --quality-step", field="--rungs")
+    _check_ladder_out(out)
     if not (math.isfinite(duration_s) and duration_s > 0 and segment_duration_s > 0):
         raise InputError(f"expected durations > 0, found {duration_s!r} and {segment_duration_s!r}",
                          field="--duration-s")
@@ -285,9 +292,12 @@ def _synth(profile: str, count: int, duration_s: float | None, seed: int, out: P
     from abrsim.tracegen import get_profile, network_statistics, synthesize_many
 
     model = get_profile(profile)
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+        raise InputError(f"found {duration_s!r}; expected seconds > 0", field="--duration-s")
+    prepare_output(out / "index.csv")  # before drawing the traces, not after
     try:
         traces = synthesize_many(model, count, duration_s, seed)
-    except ValueError as exc:
+    except ValueError as exc:  # count and seed are checked by their options; what is left is the length
         raise InputError(str(exc), field="--duration-s") from None
     out.mkdir(parents=True, exist_ok=True)
     for trace in traces:
@@ -315,7 +325,7 @@ def register(group: click.Group) -> None:
     @click.option("--count", type=click.IntRange(min=1), default=10, show_default=True)
     @click.option("--duration-s", type=float, default=None,
                   help="Length of each trace (default: the real set's median length).")
-    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
     @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True,
                   help="Folder to write the traces into.")
     @click.option("--format", "fmt", type=click.Choice(TRACE_FORMAT_CHOICES), default="abrsim",
@@ -348,6 +358,7 @@ def register(group: click.Group) -> None:
         from abrsim.trace import load_traces, trace_stats
         from abrsim.tracegen import network_statistics
 
+        prepare_output(out)
         loaded = load_traces(list(paths), format=trace_format)
         stats = [trace_stats(trace) for trace in loaded]
         if fmt == "json":
@@ -395,6 +406,7 @@ def register(group: click.Group) -> None:
 
         if out.resolve() == source.resolve():
             raise InputError("the output is the input file; expected another path", source=out, field="--out")
+        prepare_output(out)
         trace = load_trace(source, from_format)
         if latency_ms is not None and not latency_ms >= 0:
             raise InputError(f"expected milliseconds >= 0, found {latency_ms!r}", field="--latency-ms")

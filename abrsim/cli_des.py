@@ -14,7 +14,8 @@ import click
 
 from abrsim._cli_util import abrsim_command, compile_notice, prepare_output, write_output
 
-__all__ = ["format_des_rows", "format_metrics", "register", "write_cdn_tables", "write_logs"]
+__all__ = ["format_des_rows", "format_metrics", "format_sweep_table", "register", "write_cdn_tables",
+           "write_logs"]
 
 
 def register(group: click.Group) -> None:
@@ -61,12 +62,19 @@ def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, 
     runs = _sweep(scenario, seed) if scenario.cdn is not None and scenario.cdn.sweep_tier else \
         [(scenario.name, run_scenario(scenario, seed=seed))]
     rows = [row for label, run in runs for row in _labelled(run.rows(), label)]
-    text = format_des_rows(rows, fmt, summarize_rows(rows) if fmt == "table" else ())
-    metrics = {}
-    for label, run in runs:
-        metrics = run.metrics(_labelled(run.rows(), label))
-        if fmt == "table":
-            text += "\n" + format_metrics(metrics, f"scenario {label!r}, seed {run.seed}")
+    all_metrics = [(label, run, run.metrics(_labelled(run.rows(), label))) for label, run in runs]
+    metrics = all_metrics[-1][2]
+    if fmt != "table":
+        text = format_des_rows(rows, fmt)
+    elif len(runs) > 1:  # a cache-size sweep: one line per size, the players' rows in CSV or JSON
+        text = format_sweep_table(all_metrics, scenario.cdn.sweep_tier, len(rows))
+    else:
+        shown = rows if len(rows) <= TABLE_ROW_LIMIT else []
+        text = format_des_rows(shown, fmt, summarize_rows(rows))
+        if not shown:
+            text = (f"({len(rows):,} players: their rows are in --format csv or json; per-algorithm "
+                    "summary below)\n" + text.partition("\n\n")[2].lstrip("\n"))
+        text += "\n" + format_metrics(metrics, f"scenario {runs[0][0]!r}, seed {runs[0][1].seed}")
     write_output(text, out)
     run = runs[-1][1]
     if run.cdn is not None and (out is not None or logs is not None):
@@ -95,15 +103,27 @@ def _sweep(scenario: Any, seed: int | None) -> list[tuple[str, Any]]:
         variant = dataclasses.replace(scenario, cdn=config.with_capacity(config.sweep_tier, capacity))
         label = f"{scenario.name}@{config.sweep_tier}={capacity:g}"
         run = run_scenario(variant, seed=seed)
-        rows = run.rows()
-        metrics = run.metrics(rows)
-        click.echo(f"abrsim: {label}: {config.sweep_tier} hit ratio "
-                   f"{_number(metrics[f'tier_{config.sweep_tier}_hit_ratio'])}, mean startup "
-                   f"{_number(metrics['mean_startup_s'])} s, "
-                   f"origin offload {_number(metrics['origin_offload'])}",
-                   err=True)
+        click.echo(f"abrsim: ran {label} ({len(runs) + 1} of {len(config.sweep_capacities_bytes)})", err=True)
         runs.append((label, run))
     return runs
+
+
+#: The terminal table lists players one by one up to this many; beyond, only the summaries.
+TABLE_ROW_LIMIT = 50
+#: The columns of a cache-size sweep's table: the scenario metrics that move with the size.
+SWEEP_METRICS = ("players", "mean_startup_s", "p95_startup_s", "stall_share", "origin_offload")
+
+
+def format_sweep_table(all_metrics: Sequence[tuple[str, Any, dict[str, Any]]], tier: str, rows: int) -> str:
+    """A cache-size sweep as one line per size: the tier's hit ratios and the metrics that move with it."""
+    from abrsim.results import format_table
+
+    columns = ["scenario", "seed", f"{tier}_hit_ratio", f"{tier}_byte_hit_ratio", *SWEEP_METRICS]
+    cells = [[label, str(run.seed), _number(metrics[f"tier_{tier}_hit_ratio"]),
+              _number(metrics[f"tier_{tier}_byte_hit_ratio"]), *(_number(metrics[k]) for k in SWEEP_METRICS)]
+             for label, run, metrics in all_metrics]
+    return (f"cache size sweep of the {tier} tier ({rows:,} player rows in --format csv or json)\n"
+            + format_table(columns, cells, 1) + "\n")
 
 
 def _labelled(rows: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:

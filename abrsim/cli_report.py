@@ -89,8 +89,10 @@ def report(results: Path, out_dir: Path, compare_path: Path | None, selector: st
     file, or a sweep folder (results.parquet or results.csv, with spec.toml and meta.json).
     Open OUT/index.html in a browser; no server is needed.
     """
+    from abrsim._cli_util import prepare_output
     from abrsim.report import load_results, write_report
 
+    prepare_output(out_dir / "index.html")  # before reading and drawing, not after
     data = load_results(results, compare=compare_path)
     index = write_report(data.select(selector) if selector else data, out_dir, title=title)
     figures = len(list((index.parent / "figures").glob("*.png")))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from abrsim._cli_util import abrsim_command, compile_notice, write_output
+from abrsim._cli_util import abrsim_command, compile_notice, prepare_output, write_output
 
 
 class _SessionBar:
@@ -45,10 +45,13 @@ class _SessionBar:
 
 
 def _default_jobs() -> int:
+    """One worker fewer than the CPUs available (at least 1): the parent, which packs, collects
+    and writes every chunk, keeps a core (measured in docs/sweeps.md: on 2 CPUs, 1 job was faster)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    return max(1, cpus - 1)
 
 
 @click.command()
@@ -56,7 +59,8 @@ def _default_jobs() -> int:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Sweep folder. Default: results/<spec name>.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Worker processes (dask: LocalCluster workers). Default: the CPUs available.")
+              help="Worker processes (dask: LocalCluster workers). Default: one fewer than the CPUs "
+                   "available, at least 1 (see docs/sweeps.md).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="local: a process pool; dask: Dask distributed (pip install 'abrsim[dask]').")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
@@ -80,6 +84,7 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
         raise click.UsageError("--scheduler needs --executor dask")
     spec = load_spec(spec_path, traces_root=traces_root)
     out = out if out is not None else Path("results") / spec.name
+    prepare_output(out / "results.csv")  # before the sweep, not after it
     compile_notice(session_kernel.advance)
     bar = _SessionBar(f"sweep {spec.name}")
     try:
@@ -114,7 +119,8 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
                    "(repeatable).")
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Take the failure statements from this spec. Default: the sweep folder's spec.toml.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the bootstrap.")
 @click.option("--resamples", type=click.IntRange(min=100), default=2000, show_default=True,
               help="Bootstrap resamples.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -139,6 +145,7 @@ def compare(results: tuple[Path, ...], baseline_text: str, candidate_text: str, 
         raise click.UsageError("give one RESULTS, or a baseline and a candidate RESULTS")
     if len(results) == 1 and not (baseline_text and candidate_text):
         raise click.UsageError("with one RESULTS, give --baseline and --candidate")
+    prepare_output(out)  # before the bootstrap, not after it
     baseline = comparing.parse_selector(baseline_text, "--baseline")
     candidate = comparing.parse_selector(candidate_text, "--candidate")
     gate = [comparing.parse_rule(rule) for rule in rules]

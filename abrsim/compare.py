@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from abrsim.errors import InputError, UnknownNameError
+from abrsim.errors import InputError, UnknownNameError, nesting_limit
 from abrsim.failures import DEFAULT_STATEMENTS, FailureStatement, column_values, statements_from_config
 from abrsim.qoe import METRICS
 from abrsim.results import IDENTITY_FIELDS, Row
@@ -172,7 +172,8 @@ def load_statements(source: str | Path | None) -> tuple[FailureStatement, ...]:
     if not path.is_file():
         return DEFAULT_STATEMENTS
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        with nesting_limit(path, "a sweep spec"):
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"cannot read the spec: {exc}", source=path) from None
     failures = doc.get("failures", {})
@@ -220,9 +221,10 @@ class Selector:
 
 
 def _param(row: Mapping[str, Any], name: str) -> tuple[bool, Any]:
+    params = row["params"]
     try:
-        params = json.loads(row["params"])
-    except (TypeError, ValueError):
+        params = params if isinstance(params, dict) else json.loads(params)
+    except (TypeError, ValueError, RecursionError):
         return False, None
     return (name in params, params.get(name)) if isinstance(params, dict) else (False, None)
 

@@ -7,9 +7,11 @@ and what was expected. The CLI prints that line and exits with code 2.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["AbrsimError", "InputError", "NoProgressError", "UnknownNameError"]
+__all__ = ["AbrsimError", "InputError", "NoProgressError", "UnknownNameError", "nesting_limit"]
 
 
 class AbrsimError(Exception):
@@ -75,3 +77,24 @@ class NoProgressError(AbrsimError):
     longer than its stall limit, e.g. when a shared link's trace and a player's access trace
     are never up at the same time.
     """
+
+
+@contextmanager
+def nesting_limit(source: str | Path, expected: str) -> Iterator[None]:
+    """Turn a parser's ``RecursionError`` (JSON or TOML nested hundreds of levels deep) into an InputError.
+
+    Python's JSON and TOML parsers recurse once per nesting level and give up past the
+    interpreter's recursion limit (about 1,000 levels); no abrsim input nests more than a few.
+
+    Args:
+        source: the file being parsed (for the message).
+        expected: what the file should hold, e.g. ``"a Sabre movie JSON object"``.
+
+    Raises:
+        InputError: naming ``source``, if the parser ran out of recursion depth.
+    """
+    try:
+        yield
+    except RecursionError:
+        raise InputError(f"found values nested too deeply to parse (hundreds of levels); expected {expected}",
+                         source=source) from None

@@ -38,7 +38,7 @@ from abrsim.encoding import (
     upper_convex_hull,
     vbr_size_bits,
 )
-from abrsim.errors import InputError, UnknownNameError
+from abrsim.errors import InputError, UnknownNameError, nesting_limit
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -110,7 +110,7 @@ class Ladder:
     Args:
         rungs: renditions in strictly increasing bitrate order.
         segment_duration_s: duration of every segment, seconds; > 0.
-        size_bits: ``size_bits[segment, rung]``, bits; finite and > 0.
+        size_bits: ``size_bits[segment, rung]``, bits; finite and >= 1.
         quality: optional ``quality[segment, rung]`` (VMAF-like, 0 to 100, higher is better).
         name: a label for results tables.
         description: a free-text note on where the ladder comes from.
@@ -149,11 +149,11 @@ class Ladder:
             raise ValueError(
                 f'"size_bits" must have shape (segments >= 1, {len(rungs)}), got {size_bits.shape}'
             )
-        bad_cells = np.argwhere(~(np.isfinite(size_bits) & (size_bits > 0)))
+        bad_cells = np.argwhere(~(np.isfinite(size_bits) & (size_bits >= 1)))
         if bad_cells.size:
             seg, rung = (int(v) for v in bad_cells[0])
             raise ValueError(
-                f'"size_bits" must be finite and > 0, segment {seg} rung {rung} '
+                f'"size_bits" must be finite and >= 1 (one bit), segment {seg} rung {rung} '
                 f"is {float(size_bits[seg, rung])!r}"
             )
         object.__setattr__(self, "size_bits", size_bits)
@@ -462,7 +462,8 @@ def read_sabre_movie(path: str | Path) -> Ladder:
     path = Path(path)
     text = _read_text(path)
     try:
-        doc = json.loads(text)
+        with nesting_limit(path, "a Sabre movie JSON object"):
+            doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON: {exc.msg}", source=path, line=exc.lineno) from None
     if not isinstance(doc, dict):
@@ -573,7 +574,8 @@ def read_ladder_toml(path: str | Path) -> Ladder:
     path = Path(path)
     text = _read_text(path)
     try:
-        doc = tomllib.loads(text)
+        with nesting_limit(path, "a ladder TOML file"):
+            doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"at line (\d+)", str(exc))
         raise InputError(f"invalid TOML: {exc}", source=path, line=int(match[1]) if match else None) from None
@@ -769,10 +771,8 @@ def load_ladder(name_or_path: str | Path, segment_duration_s: float | None = Non
     >>> load_ladder("hls").rung_count
     9
     """
-    if isinstance(name_or_path, str) and name_or_path in available_ladders():
-        path = data_dir("ladders") / f"{name_or_path}.toml"
-    else:
-        path = Path(name_or_path)
+    builtin = isinstance(name_or_path, str) and name_or_path in available_ladders()
+    path = data_dir("ladders") / f"{name_or_path}.toml" if builtin else Path(name_or_path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json", ".csv"):
         if path.is_file():
@@ -783,16 +783,19 @@ def load_ladder(name_or_path: str | Path, segment_duration_s: float | None = Non
     if suffix == ".csv":
         if segment_duration_s is None:
             raise InputError(
-                "a CSV size table needs the segment duration; give segment_duration_s",
+                "a CSV size table does not say how long its segments are; give --segment-duration-s "
+                "(segment_duration_s in Python)",
                 source=path,
-                field="segment_duration_s",
             )
         return read_size_csv(path, segment_duration_s)
     if segment_duration_s is not None:
+        # Name what the user named: the built-in ladder, not its file inside the installed package.
+        what = f"the built-in ladder {name_or_path!r}" if builtin else f"a {suffix} ladder"
         raise InputError(
-            "segment_duration_s applies to CSV size tables only; this file sets its own",
-            source=path,
-            field="segment_duration_s",
+            f"{what} sets its own segment duration; --segment-duration-s (segment_duration_s in Python) "
+            "applies to size .csv ladders only",
+            source=None if builtin else path,
+            field="--segment-duration-s",
         )
     return read_ladder_toml(path) if suffix == ".toml" else read_sabre_movie(path)
 

@@ -274,6 +274,10 @@ def _build(
 # DASH
 
 
+#: Deepest element nesting an MPD may have (real ones have about 6 levels); deeper is refused.
+MAX_XML_DEPTH = 100
+
+
 class _Xml:
     """A parsed XML document with the line of every element, parsed without external entities."""
 
@@ -314,7 +318,23 @@ class _Xml:
         parser.UnparsedEntityDeclHandler = refuse_entity
         parser.StartDoctypeDeclHandler = doctype
         parser.ExternalEntityRefHandler = external
-        parser.StartElementHandler = lambda name, attributes: starts.append(parser.CurrentLineNumber)
+        depth = [0]
+
+        def start(name: str, attributes: Any) -> None:
+            depth[0] += 1
+            if depth[0] > MAX_XML_DEPTH:
+                raise InputError(
+                    f"found elements nested more than {MAX_XML_DEPTH} deep; expected a manifest's few levels",
+                    source=source,
+                    line=parser.CurrentLineNumber,
+                )
+            starts.append(parser.CurrentLineNumber)
+
+        def end(name: str) -> None:
+            depth[0] -= 1
+
+        parser.StartElementHandler = start
+        parser.EndElementHandler = end
         try:
             parser.Parse(data, True)
         except expat.ExpatError as exc:

@@ -85,7 +85,7 @@ search; 1 s steps take about 1 s on ``3g_high`` and lose 0.4 %.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -428,6 +428,7 @@ def optimal_session(
     *,
     time_step_s: float = 0.0,
     buffer_step_s: float = 0.0,
+    on_segment: Callable[[int], None] | None = None,
 ) -> OracleResult:
     """The rung sequence with the highest QoE_lin for one session (see the module docstring).
 
@@ -439,6 +440,8 @@ def optimal_session(
             (0: exact). Larger steps prune more, with the error bounds of the module docstring.
         buffer_step_s: labels are compared by playback deadline (time + buffer) in steps of
             this many seconds (0: exact).
+        on_segment: called with the number of segments searched so far after each one (for
+            progress displays; the search's cost per segment grows with its width).
 
     Raises:
         InputError: if a step is negative or not finite, or the model does not fit the ladder.
@@ -491,6 +494,8 @@ def optimal_session(
         chosen.append(rung_of[keep].astype(np.int16))
         history_bytes += parents[-1].nbytes + chosen[-1].nbytes
         widths[index] = keep.size
+        if on_segment is not None:
+            on_segment(index + 1)
     best_value = float(state[5][0] - REBUFFER_PENALTY_LIN * state[6][0])
     sequence = np.empty(segments, dtype=np.int64)
     label = 0

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from abrsim import __version__
-from abrsim.errors import InputError, UnknownNameError
+from abrsim.errors import InputError, UnknownNameError, nesting_limit
 from abrsim.failures import DEFAULT_STATEMENTS, FailureStatement, evaluate, statements_from_config
 from abrsim.qoe import METRICS
 from abrsim.results import IDENTITY_FIELDS, RESULT_FIELDS
@@ -417,7 +417,8 @@ def _read_csv_rows(path: Path) -> list[dict[str, Any]]:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        with nesting_limit(path, "a JSON document as abrsim writes"):
+            return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read: {exc}", source=path) from None
     except json.JSONDecodeError as exc:
@@ -437,6 +438,11 @@ def _read_parquet_rows(path: Path) -> Columns:
     return _columns_from_lists(table.to_pydict(), str(path))
 
 
+def params_text(params: dict[str, Any]) -> str:
+    """A row's parameters as the results tables hold them: compact JSON with sorted keys."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
 def _json_rows(doc: Any, path: Path) -> list[dict[str, Any]]:
     if isinstance(doc, dict):
         for key in ("rows", "results", "sessions"):
@@ -446,7 +452,9 @@ def _json_rows(doc: Any, path: Path) -> list[dict[str, Any]]:
     if not isinstance(doc, list) or not all(isinstance(row, dict) for row in doc):
         raise InputError("expected a list of result objects (as `abrsim run --format json` writes)",
                          source=path)
-    return doc
+    # JSON output nests each row's params as an object; the table's column is its compact JSON text.
+    return [{**row, "params": params_text(row["params"])} if isinstance(row.get("params"), dict) else row
+            for row in doc]
 
 
 def _read_table_file(path: Path) -> Columns:
@@ -563,7 +571,7 @@ def algorithm_labels(columns: Mapping[str, np.ndarray]) -> np.ndarray:
         for variant in variants:
             try:
                 value = json.loads(variant)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 value = None
             parsed[variant] = value if isinstance(value, dict) else {"params": variant}
         keys = sorted({k for p in parsed.values() for k in p})
@@ -633,7 +641,8 @@ def _spec_failure_statements(results: ResultSet) -> tuple[FailureStatement, ...]
     if not results.spec_text:
         return DEFAULT_STATEMENTS
     try:
-        doc = tomllib.loads(results.spec_text)
+        with nesting_limit(Path(results.source) / "spec.toml", "a sweep spec"):
+            doc = tomllib.loads(results.spec_text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", source=Path(results.source) / "spec.toml") from None
     config = doc.get("failures")
@@ -1707,7 +1716,7 @@ def _spec_name(results: ResultSet) -> str | None:
     if results.spec_text:
         try:
             doc = tomllib.loads(results.spec_text)
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, RecursionError):
             doc = {}
         if isinstance(doc.get("name"), str):
             return str(doc["name"])
@@ -1915,8 +1924,11 @@ def write_report(
     if results.compare is not None:
         summary = parse_compare(results.compare)
         section = _Section("Comparison", "compare")
-        gate = {True: " The regression gate <b>failed</b>.", False: " The regression gate passed.",
-                None: ""}[summary.regressed]
+        count = len(summary.rules)
+        rules = f"{count} rule{'' if count == 1 else 's'}"
+        gate = (" No regression gate was set (no <code>--fail-on</code> rules)." if not summary.rules else
+                {True: f" The regression gate ({rules}) <b>failed</b>.",
+                 False: f" The regression gate ({rules}) passed.", None: ""}[summary.regressed])
         section.parts.append(
             f"<p>Candidate <b>{_esc(summary.candidate)}</b> against baseline <b>{_esc(summary.baseline)}"
             f"</b>: paired differences over {summary.pairs:,} sessions on the same traces and seeds, "

@@ -100,15 +100,27 @@ SUMMARY_METRICS = ("startup_s", "rebuffer_s", "rebuffer_ratio", "mean_bitrate_bp
                    "qoe_lin")
 
 
+def _json_value(name: str, value: Any) -> Any:
+    """A row's value for JSON output: NaN as None, the params' JSON text as an object."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if name == "params" and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def format_rows(rows: Sequence[Row], fmt: str, summary: Iterable[Row] = ()) -> str:
     """Render rows as ``table`` (with a per-policy summary), ``json`` or ``csv``.
 
     JSON is a list of result objects with the field names of :data:`RESULT_FIELDS`; NaN
-    becomes ``null``. CSV has one header line and one line per session.
+    becomes ``null`` and ``params`` is a nested object. CSV has one header line and one line
+    per session, ``params`` in it as compact JSON text.
     """
     if fmt == "json":
-        clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-                 for r in rows]
+        clean = [{k: _json_value(k, v) for k, v in r.items()} for r in rows]
         return json.dumps(clean, indent=2) + "\n"
     if fmt == "csv":
         buffer = io.StringIO()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from abrsim.abr import KernelPolicy, PythonPolicy, make
 from abrsim.abr import available as available_algorithms
@@ -36,7 +36,8 @@ ORACLE_PARAMS = {
     "buffer_step_s": "compare partial sessions by playback deadline in steps of this many seconds (0: exact)",
 }
 
-T = TypeVar("T")
+#: A progress callback: ``progress(done, total)``, in segments simulated (see :func:`run`).
+Progress = Callable[[int, int], None]
 
 
 def load_any_ladder(spec: str, segment_duration_s: float | None = None) -> Ladder:
@@ -89,6 +90,10 @@ def resolve_params(
             model_changes[name] = value
         elif dot:
             if scope not in per_algorithm:
+                if scope in available_algorithms():
+                    running = ", ".join(algorithms) or "none"
+                    raise InputError(f"{scope!r} is not among the algorithms this run uses ({running}); "
+                                     f"expected one of them, or add --abr {scope}", field=f"--param {key}")
                 raise UnknownNameError("algorithm in --param", scope, [*algorithms, "model"])
             make(scope).spec.param(name)  # raises if unknown
             per_algorithm[scope][name] = value
@@ -106,11 +111,6 @@ def resolve_params(
     return per_algorithm, model.replace(**model_changes)
 
 
-def _identity(items: Iterable[T], label: str) -> Iterable[T]:
-    del label
-    return items
-
-
 def run(
     traces: Sequence[Trace],
     ladder: Ladder,
@@ -119,7 +119,7 @@ def run(
     params: Mapping[str, Any] | None = None,
     seed: int = 0,
     scenario: str = "run",
-    progress: Callable[[Iterable[Any], str], Iterable[Any]] = _identity,
+    progress: Progress | None = None,
     policies: Sequence[PythonPolicy] = (),
 ) -> list[Row]:
     """Replay every trace with every algorithm; return one results row per session.
@@ -133,7 +133,9 @@ def run(
             sets one of the oracle's :data:`ORACLE_PARAMS`.
         seed: recorded on every row.
         scenario: label recorded on every row.
-        progress: wraps the loop over algorithms (the CLI passes a progress bar).
+        progress: called as ``progress(done, total)`` while the run goes on, counting segments:
+            each online algorithm's batch adds its sessions' segments when it ends, and the
+            oracle, which is slower by orders of magnitude, adds one per segment it searches.
         policies: Python policies (:func:`abrsim.abr.load_policy`) to run after the algorithms.
 
     Raises:
@@ -151,11 +153,19 @@ def run(
     runs: list[KernelPolicy | PythonPolicy] = [make(name, **per_algorithm[name]) for name in online]
     runs += policies
     packed = pack_traces(traces)
+    per_session = model.segments_played(ladder)
+    total = per_session * len(traces) * (len(runs) + (ORACLE in algorithms))
+    done = 0
+    report = progress or (lambda done, total: None)
+    report(done, total)
     rows: list[Row] = []
-    for policy in progress(runs, "simulating"):
+    for policy in runs:
         rows += rows_from_batch(run_batch(packed, ladder, policy, model, seed), scenario)
+        done += per_session * len(traces)
+        report(done, total)
     if ORACLE in algorithms:
-        rows += oracle_rows(traces, ladder, model, seed, scenario, progress, **oracle_steps)
+        rows += oracle_rows(traces, ladder, model, seed, scenario,
+                            lambda oracle_done, _: report(done + oracle_done, total), **oracle_steps)
     return rows
 
 
@@ -183,7 +193,7 @@ def oracle_rows(
     model: PlayerModel,
     seed: int = 0,
     scenario: str = "run",
-    progress: Callable[[Iterable[Any], str], Iterable[Any]] = _identity,
+    progress: Progress | None = None,
     time_step_s: float = 0.0,
     buffer_step_s: float = 0.0,
 ) -> list[Row]:
@@ -191,6 +201,7 @@ def oracle_rows(
 
     ``time_step_s`` and ``buffer_step_s`` are the search's quantisation steps
     (:func:`abrsim.oracle.optimal_session`); nonzero steps are recorded in the rows' ``params``.
+    ``progress(done, total)`` counts the segments searched, over all traces.
     """
     import json
 
@@ -200,8 +211,13 @@ def oracle_rows(
     steps = {name: value for name, value in (("time_step_s", time_step_s), ("buffer_step_s", buffer_step_s))
              if value}
     rows: list[Row] = []
-    for trace in progress(list(traces), "oracle"):
-        best = optimal_session(trace, ladder, model, time_step_s=time_step_s, buffer_step_s=buffer_step_s)
+    per_session = model.segments_played(ladder)
+    report = progress or (lambda done, total: None)
+    for number, trace in enumerate(traces):
+        before = number * per_session
+        best = optimal_session(
+            trace, ladder, model, time_step_s=time_step_s, buffer_step_s=buffer_step_s,
+            on_segment=lambda searched, before=before: report(before + searched, per_session * len(traces)))
         replay = replay_rungs(trace, ladder, model, best.rungs)
         row: Row = {"scenario": scenario, "trace": trace.name, "ladder": ladder.name, "model": model.name,
                     "policy": ORACLE, "params": json.dumps(steps, sort_keys=True, separators=(",", ":")),

@@ -54,7 +54,7 @@ from abrsim.cdn import ProactiveFill, Tier, TierChain
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder, available_ladders, load_ladder
 from abrsim.model import PlayerModel
-from abrsim.trace import TRACE_FORMATS, Trace, load_trace
+from abrsim.trace import MAX_BANDWIDTH_BPS, TRACE_FORMATS, Trace, load_trace
 
 __all__ = [
     "ARRIVAL_PROCESSES",
@@ -493,7 +493,8 @@ def _read_traces(read: _Reader, doc: Mapping[str, Any], base_dir: Path) -> dict[
         if kind != "path" and "format" in entry:
             raise read.error("applies to path traces only", f"{key}.format")
         if kind == "bandwidth_bps":
-            bandwidth_bps = read.number(entry, "bandwidth_bps", f"{key}.bandwidth_bps", strict=True)
+            bandwidth_bps = read.number(entry, "bandwidth_bps", f"{key}.bandwidth_bps", strict=True,
+                                        maximum=MAX_BANDWIDTH_BPS)
             duration_s = read.number(entry, "duration_s", f"{key}.duration_s", 1.0, strict=True)
             trace = Trace([0.0], [bandwidth_bps], duration_s, name=trace_name)
         else:
@@ -514,8 +515,11 @@ def _read_traces(read: _Reader, doc: Mapping[str, Any], base_dir: Path) -> dict[
                                      f"{key}.path")
             trace = load_trace(file, fmt)  # its own errors name the trace file and line
         scale = read.number(entry, "scale", f"{key}.scale", 1.0, strict=True)
-        trace = Trace(trace.start_s, trace.bandwidth_bps * scale, trace.duration_s, trace.latency_s,
-                      name=trace_name)
+        try:
+            trace = Trace(trace.start_s, trace.bandwidth_bps * scale, trace.duration_s, trace.latency_s,
+                          name=trace_name)
+        except ValueError as exc:
+            raise read.error(f"the scaled trace does not fit: {exc}", f"{key}.scale") from None
         traces[trace_name] = trace
     return traces
 
@@ -538,7 +542,8 @@ def _read_bottleneck(read: _Reader, doc: Mapping[str, Any], traces: Mapping[str,
         raise read.error("expected exactly one of trace or bandwidth_bps", "bottleneck")
     if "trace" in table:
         return Bottleneck(_trace_ref(read, table["trace"], "bottleneck.trace", traces))
-    bandwidth_bps = read.number(table, "bandwidth_bps", "bottleneck.bandwidth_bps", strict=True)
+    bandwidth_bps = read.number(table, "bandwidth_bps", "bottleneck.bandwidth_bps", strict=True,
+                                maximum=MAX_BANDWIDTH_BPS)
     return Bottleneck(Trace([0.0], [bandwidth_bps], 1.0, name="bottleneck"))
 
 
@@ -728,6 +733,9 @@ def _read_cdn(read: _Reader, doc: Mapping[str, Any], groups: Sequence[PlayerGrou
         for item in ("capacity_bytes", "rtt_s", "serving_bandwidth_bps", "upstream_bandwidth_bps"):
             if item in entry:
                 values[item] = float(read.get(entry, item, (int, float), f"{key}.{item}"))
+                if item.endswith("_bandwidth_bps") and values[item] > MAX_BANDWIDTH_BPS:
+                    raise read.error(f"got {values[item]!r}; expected at most {MAX_BANDWIDTH_BPS:g} "
+                                     "(1 Tbit/s)", f"{key}.{item}")
         if "policy" in entry:
             values["policy"] = read.get(entry, "policy", (str,), f"{key}.policy")
         if "admit_after" in entry:

@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from abrsim import limits
-from abrsim.errors import InputError, UnknownNameError
+from abrsim.errors import InputError, UnknownNameError, nesting_limit
 
 __all__ = [
+    "MAX_BANDWIDTH_BPS",
+    "MAX_TRACE_DURATION_S",
     "OUTAGE_THRESHOLD_BPS",
     "TRACE_FORMATS",
     "Trace",
@@ -49,6 +51,15 @@ __all__ = [
 ]
 
 
+#: The fastest link a trace may describe, bit/s (1 Tbit/s, i.e. 1e6 Mbit/s). Faster rates are refused:
+#: a segment would arrive in less time than the session clock (float seconds) can tell from zero.
+MAX_BANDWIDTH_BPS = 1e12
+_BANDWIDTH_RANGE = ">= 0 and at most 1e6 Mbit/s (1 Tbit/s)"
+#: The longest trace, seconds (about 32 years): times stay far from float overflow and keep a
+#: resolution better than a microsecond.
+MAX_TRACE_DURATION_S = 1e9
+
+
 def _frozen(values: np.ndarray | list[float], name: str) -> np.ndarray:
     array = np.array(values, dtype=np.float64)  # always a private copy
     if array.ndim != 1:
@@ -63,8 +74,10 @@ class Trace:
 
     Args:
         start_s: start time of each sample, seconds; begins at 0, strictly increasing.
-        bandwidth_bps: bandwidth of each sample, bit/s; finite and >= 0, not all zero.
-        duration_s: total length of one pass, seconds; > the last ``start_s``.
+        bandwidth_bps: bandwidth of each sample, bit/s; >= 0 and at most :data:`MAX_BANDWIDTH_BPS`
+            (1 Tbit/s), not all zero.
+        duration_s: total length of one pass, seconds; > the last ``start_s``, at most
+            :data:`MAX_TRACE_DURATION_S`.
         latency_s: optional per-sample request latency (time to first byte), seconds.
         name: a label for results tables (usually the file name).
 
@@ -101,16 +114,17 @@ class Trace:
                 f'"start_s" must be strictly increasing: sample {k} starts at {float(start_s[k])!r} '
                 f"after {float(start_s[k - 1])!r}"
             )
-        bad = np.flatnonzero(~(np.isfinite(bandwidth_bps) & (bandwidth_bps >= 0)))
+        bad = np.flatnonzero(~((bandwidth_bps >= 0) & (bandwidth_bps <= MAX_BANDWIDTH_BPS)))
         if bad.size:
             k = int(bad[0])
             raise ValueError(
-                f'"bandwidth_bps" must be finite and >= 0, sample {k} is {float(bandwidth_bps[k])!r}'
+                f'"bandwidth_bps" must be >= 0 and at most {MAX_BANDWIDTH_BPS:g} (1 Tbit/s), '
+                f"sample {k} is {float(bandwidth_bps[k])!r}"
             )
-        if not np.isfinite(self.duration_s) or not self.duration_s > start_s[-1]:
+        if not (start_s[-1] < self.duration_s <= MAX_TRACE_DURATION_S):
             raise ValueError(
-                f'"duration_s" must be finite and > the last sample start {float(start_s[-1])!r}, '
-                f"got {self.duration_s!r}"
+                f'"duration_s" must be > the last sample start {float(start_s[-1])!r} and at most '
+                f"{MAX_TRACE_DURATION_S:g} s, got {self.duration_s!r}"
             )
         if not np.any(bandwidth_bps > 0):
             raise ValueError("a trace must have some sample with bandwidth > 0")
@@ -331,6 +345,11 @@ def _read_table(
     return table
 
 
+def _bandwidth_ok(bandwidth_bps: np.ndarray) -> np.ndarray:
+    """Which samples are within the range a trace may hold (NaN is not)."""
+    return (bandwidth_bps >= 0) & (bandwidth_bps <= MAX_BANDWIDTH_BPS)
+
+
 def _make_trace(
     source: Path,
     start_s: np.ndarray,
@@ -450,7 +469,8 @@ def read_abrsim_csv(path: str | Path) -> Trace:
     if table.rows[0][0] != 0:
         raise table.error(0, f"found {table.cell(0, 'time_s')}; expected 0 on the first row", "time_s")
     table.require_increasing("time_s", strict=True)
-    for column in columns[1:]:
+    table.require("bandwidth_mbps", _bandwidth_ok(table.column("bandwidth_mbps", 6)), _BANDWIDTH_RANGE)
+    for column in columns[2:]:
         table.require(column, table.column(column) >= 0, ">= 0")
     comments = [(line, text) for line, text in lines if line < header_line]
     return _make_trace(
@@ -519,7 +539,7 @@ def read_pensieve_cooked(path: str | Path) -> Trace:
             line=end_line,
         )
     table.require_increasing("time_s", strict=True)
-    table.require("bandwidth_mbps", table.column("bandwidth_mbps") >= 0, ">= 0")
+    table.require("bandwidth_mbps", _bandwidth_ok(table.column("bandwidth_mbps", 6)), _BANDWIDTH_RANGE)
     time_s = table.column("time_s")
     return _make_trace(
         source,
@@ -550,7 +570,8 @@ def read_sabre_json(path: str | Path) -> Trace:
     source = Path(path)
     expected = f"a non-empty JSON list of objects with keys {', '.join(_SABRE_KEYS)}"
     try:
-        entries = json.loads(_read_text(source), parse_float=Decimal)
+        with nesting_limit(source, expected):
+            entries = json.loads(_read_text(source), parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"found invalid JSON ({exc.msg}); expected {expected}", source=source, line=exc.lineno
@@ -569,7 +590,7 @@ def read_sabre_json(path: str | Path) -> Trace:
             )
         table.add([entry[key] for key in _SABRE_KEYS])
     table.require("duration_ms", table.column("duration_ms") > 0, "> 0 (no zero-length samples)")
-    table.require("bandwidth_kbps", table.column("bandwidth_kbps") >= 0, ">= 0")
+    table.require("bandwidth_kbps", _bandwidth_ok(table.column("bandwidth_kbps", 3)), _BANDWIDTH_RANGE)
     table.require("latency_ms", table.column("latency_ms") >= 0, ">= 0")
     ends_s = table.cumulative("duration_ms", -3)  # summed exactly, so written files read back exactly
     return _make_trace(
@@ -708,6 +729,15 @@ def load_traces(paths: str | Path | Iterable[str | Path], format: str | None = N
         if source.is_dir():
             files = sorted((file for file in source.iterdir() if _is_trace_file(file)), key=lambda f: f.name)
             if not files:
+                folders = sorted(f.name for f in source.iterdir()
+                                 if f.is_dir() and not f.name.startswith("."))
+                if folders:  # e.g. Pensieve's cooked/<family>/ layout: folders are not searched
+                    shown = ", ".join(folders[:3]) + (", ..." if len(folders) > 3 else "")
+                    raise InputError(
+                        f"found no trace files, only {len(folders)} subfolder(s) ({shown}); expected a "
+                        f"folder of traces: name each subfolder, e.g. {source / folders[0]}",
+                        source=source,
+                    )
                 raise InputError("found no trace files; expected a folder of traces", source=source)
             traces.extend(load_trace(file, format) for file in files)
         else:

@@ -183,8 +183,8 @@ def test_load_ladder_dispatches_on_suffix(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "segment_duration_s", "expected"),
     [
-        ("c.csv", CSV_OK, None, "give segment_duration_s"),
-        ("a.toml", TOML_OK, 4.0, "CSV size tables only"),
+        ("c.csv", CSV_OK, None, "give --segment-duration-s"),
+        ("a.toml", TOML_OK, 4.0, "size .csv ladders only"),
         ("x.txt", "hello", None, "unsupported ladder file type '.txt'"),
     ],
 )

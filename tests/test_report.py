@@ -36,7 +36,7 @@ def synthetic_rows(rng: np.random.Generator, sessions: int = 40, policies=POLICI
                 if name == "seed":
                     row[name] = index % 4
                 elif name == "params":
-                    row[name] = json.dumps({"gamma_p": 5.0}) if policy == "bola" else "{}"
+                    row[name] = '{"gamma_p":5.0}' if policy == "bola" else "{}"  # canonical, as abrsim writes
                 elif name == "abrsim_version":
                     row[name] = __version__
                 elif name in IDENTITY_FIELDS:

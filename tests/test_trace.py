@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.trace import (
+    MAX_BANDWIDTH_BPS,
     OUTAGE_THRESHOLD_BPS,
     TRACE_FORMATS,
     Trace,
@@ -75,7 +76,7 @@ def test_trace_copies_and_freezes_arrays() -> None:
         ([0.0, 1.0, 1.0], [1.0, 1.0, 1.0], 2.0, None, "sample 2 starts at 1.0"),
         ([0.0, 1.0], [1.0, -1.0], 2.0, None, "sample 1 is -1.0"),
         ([0.0, 1.0], [1.0, np.nan], 2.0, None, "sample 1 is nan"),
-        ([0.0, 1.0], [1.0, 1.0], 1.0, None, '"duration_s" must be finite and > the last sample start'),
+        ([0.0, 1.0], [1.0, 1.0], 1.0, None, '"duration_s" must be > the last sample start'),
         ([0.0], [1.0], np.inf, None, '"duration_s"'),
         ([0.0, 1.0], [0.0, 0.0], 2.0, None, "bandwidth > 0"),
         ([0.0, 1.0], [1.0, 1.0], 2.0, [0.1], '"latency_s" has 1 samples'),
@@ -208,7 +209,7 @@ def test_trace_constructor_errors_become_input_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         read_abrsim_csv(path)
     assert exc.value.source == str(path)
-    assert '"bandwidth_bps" must be finite' in str(exc.value)
+    assert "huge.csv:2, field 'bandwidth_mbps': found 1E+400; expected >= 0 and at most" in str(exc.value)
 
 
 @pytest.mark.parametrize(
@@ -250,9 +251,9 @@ def assert_same_trace(read: Trace, written: Trace) -> None:
 
 def test_round_trip_awkward_values(tmp_path: Path) -> None:
     trace = Trace(
-        [0.0, 5e-3, 0.1, 1 / 3, 1e9],
-        [0.1, 1 / 3 * 1e6, 5e-324, 1.7976931348623157e308, 123456789.123456789],
-        1e9 + 0.30000000000000004,
+        [0.0, 5e-3, 0.1, 1 / 3, 1e8],
+        [0.1, 1 / 3 * 1e6, 5e-324, MAX_BANDWIDTH_BPS, 123456789.123456789],
+        1e8 + 0.30000000000000004,
         latency_s=[0.0, 1e-7, 1 / 7, 2.5, 1e300],
         name="awkward",
     )
@@ -261,15 +262,19 @@ def test_round_trip_awkward_values(tmp_path: Path) -> None:
 
 
 finite_nonnegative = st.floats(min_value=0.0, max_value=1e300, allow_nan=False, allow_infinity=False)
+#: Bandwidths a trace may hold: up to MAX_BANDWIDTH_BPS (1 Tbit/s).
+bandwidths_bps = st.floats(min_value=0.0, max_value=MAX_BANDWIDTH_BPS)
 
 
 @st.composite
 def traces(draw: st.DrawFn) -> Trace:
-    later_starts_s = draw(st.lists(st.floats(min_value=0.0, max_value=1e12, exclude_min=True), max_size=12))
+    # times up to MAX_TRACE_DURATION_S (1e9 s)
+    later_starts_s = draw(st.lists(st.floats(min_value=0.0, max_value=1e8, exclude_min=True), max_size=12))
     start_s = np.array(sorted({0.0, *later_starts_s}))
     count = start_s.size
-    bandwidth_bps = np.array(draw(st.lists(finite_nonnegative, min_size=count, max_size=count)))
-    bandwidth_bps[draw(st.integers(0, count - 1))] = draw(st.floats(min_value=1e-300, max_value=1e300))
+    bandwidth_bps = np.array(draw(st.lists(bandwidths_bps, min_size=count, max_size=count)))
+    some_bps = draw(st.floats(min_value=1e-300, max_value=MAX_BANDWIDTH_BPS))
+    bandwidth_bps[draw(st.integers(0, count - 1))] = some_bps
     extra_s = draw(st.floats(min_value=0.0, max_value=1e6, allow_nan=False))
     duration_s = max(start_s[-1] + extra_s, np.nextafter(start_s[-1], np.inf))
     latency_s = draw(st.none() | st.lists(finite_nonnegative, min_size=count, max_size=count))

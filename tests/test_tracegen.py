@@ -383,4 +383,4 @@ def test_cli_synth(tmp_path: Path) -> None:
     assert "unknown trace profile 'wifi'" in result.output
     result = runner.invoke(cli, [*args[:-3], "--duration-s", "-5", "-o", str(tmp_path / "d")])
     assert result.exit_code == 2
-    assert "duration_s" in result.output
+    assert "--duration-s" in result.output

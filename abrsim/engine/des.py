@@ -36,6 +36,7 @@ from abrsim import __version__
 from abrsim.abr import KernelPolicy, PythonPolicy, make
 from abrsim.engine.link import AccessLink, CdnNetwork, Link
 from abrsim.engine.player import Player, PlayerSession
+from abrsim.errors import InputError
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
 from abrsim.model import PlayerModel
@@ -372,7 +373,11 @@ def simulate(scenario: Scenario, seed: int | None = None) -> DesRun:
                 env.timeout(patience_s).callbacks.append(player.lose_patience)
 
     env.process(arrive())
-    env.run()
+    try:
+        env.run()
+    except ZeroDivisionError:
+        raise InputError(f"a download in scenario {scenario.name!r} took less time than the simulation clock "
+                         "can resolve; expected larger segments or slower links", field="ladder") from None
     sessions = tuple(player.result() for _, _, player, _ in players)
     finished_s = max((s.arrival_s + (s.left_s if s.abandoned else s.log.end_s) for s in sessions),
                      default=0.0)

@@ -19,7 +19,7 @@ from abrsim.abr import KernelPolicy, PythonPolicy, estimator_arrays, make
 from abrsim.abr._kernels import EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
 from abrsim.engine import _session as kernel
 from abrsim.engine._sabre_ms import add_residue_stalls
-from abrsim.engine.step import model_array, session_log
+from abrsim.engine.step import model_array, session_log, session_segments
 from abrsim.errors import InputError
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
@@ -128,6 +128,23 @@ class BatchRun:
         )
 
 
+def unresolvable_download(ladder: Ladder, trace_names: Sequence[str]) -> InputError:
+    """The error for a download shorter than the session clock can resolve (its time step rounds to 0).
+
+    Input limits keep ordinary inputs far from this (bandwidth at most 1 Tbit/s, segments of at
+    least one bit); what is left is an extreme combination of a tiny segment, a fast link and a
+    late clock.
+    """
+    shown = ", ".join(repr(name) for name in list(dict.fromkeys(trace_names))[:3])
+    more = ", ..." if len(set(trace_names)) > 3 else ""
+    return InputError(
+        f"a download of ladder {ladder.name!r} over trace {shown}{more} took less time than the session "
+        f"clock can resolve (smallest segment {float(ladder.size_bits.min()):.3g} bits); expected larger "
+        "segments or slower links",
+        field="ladder",
+    )
+
+
 def run_batch(
     traces: Sequence[Trace] | PackedTraces,
     ladder: Ladder,
@@ -169,43 +186,19 @@ def run_batch(
     log = np.empty((rows, kernel.LOG_COLUMNS), dtype=np.float64)
     rungs = np.empty(rows, dtype=np.int64)
     session = np.empty((sessions, kernel.SESSION_COLUMNS), dtype=np.float64)
-    if isinstance(policy, PythonPolicy):
-        while True:
-            used = _run_python_batch(packed, ladder, policy, model, params, est_params, log, rungs, session,
-                                     int(seed))
-            if used >= 0:
-                break
-            log, rungs = _grow(log, rungs, 0, sessions * segments, policy.name)
-    else:
-        loop = policy.spec.loops(checking)["run_batch"]
-        state_size = int(policy.spec.state_size(ladder.rung_count))
-        used = 0
-        first = 0
-        # Slices of sessions, each a compiled call of about SLICE_S: between them Python sees Ctrl-C.
-        count = max(1, FIRST_SLICE_SEGMENTS // max(1, segments))
-        while first < sessions:
-            last = min(sessions, first + count)
-            started = time.perf_counter()
-            rows_used = loop(
-                packed.offsets[first:last + 1], packed.start_s, packed.bandwidth_bps, packed.latency_s,
-                packed.has_latency[first:last], packed.duration_s[first:last], ladder.size_bits,
-                ladder.bitrates_bps, ladder.segment_duration_s, params, abr_params, state_size, est_params,
-                log[used:], rungs[used:], session[first:last],
-            )
-            if rows_used == kernel.BAD_RUNG:
-                raise InputError(
-                    f"chose a rung outside 0 to {ladder.rung_count - 1} (ladder {ladder.name!r}); a "
-                    "compiled policy's choose and abandon must answer with rungs of the ladder",
-                    field=f"{policy.name}.choose")
-            if rows_used < 0:  # the log is full: grow it and run the slice again
-                log, rungs = _grow(log, rungs, used, (last - first) * segments, policy.name)
-                continue
-            session[first:last, kernel.SES_FIRST_RECORD] += used
-            used += rows_used
-            elapsed_s = time.perf_counter() - started
-            if first > 0 or elapsed_s < SLICE_S:  # (the first slice may include compiling)
-                count = max(1, min(count * 4, int(count * SLICE_S / max(elapsed_s, 1e-6))))
-            first = last
+    try:
+        if isinstance(policy, PythonPolicy):
+            while True:
+                used = _run_python_batch(packed, ladder, policy, model, params, est_params, log, rungs,
+                                         session, int(seed))
+                if used >= 0:
+                    break
+                log, rungs = _grow(log, rungs, 0, sessions * segments, policy.name)
+        else:
+            used, log, rungs = _run_compiled_batch(packed, ladder, policy, checking, params, abr_params,
+                                                   est_params, log, rungs, session)
+    except ZeroDivisionError:
+        raise unresolvable_download(ladder, packed.names) from None
     if model.compat_sabre_residue_stalls:
         add_residue_stalls(
             packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s, packed.has_latency,
@@ -213,6 +206,44 @@ def run_batch(
             model.request_latency_s, model.goodput_factor, checking, model.abandon_check_bits,
             model.abandon_check_s, log[:used], rungs[:used], session)
     return BatchRun(packed.names, ladder, policy, model, int(seed), log[:used], rungs[:used], session)
+
+
+def _run_compiled_batch(packed: PackedTraces, ladder: Ladder, policy: KernelPolicy, checking: bool,
+                        params: np.ndarray, abr_params: np.ndarray, est_params: np.ndarray, log: np.ndarray,
+                        rungs: np.ndarray, session: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """The policy's compiled loop over the batch, in slices of sessions of about SLICE_S each (Python
+    sees Ctrl-C between them). Returns the log rows used, and the log (grown if it had to be)."""
+    loop = policy.spec.loops(checking)["run_batch"]
+    state_size = int(policy.spec.state_size(ladder.rung_count))
+    segments = int(session_segments(ladder.segment_count, params))
+    sessions = len(packed)
+    used = 0
+    first = 0
+    count = max(1, FIRST_SLICE_SEGMENTS // max(1, segments))
+    while first < sessions:
+        last = min(sessions, first + count)
+        started = time.perf_counter()
+        rows_used = loop(
+            packed.offsets[first:last + 1], packed.start_s, packed.bandwidth_bps, packed.latency_s,
+            packed.has_latency[first:last], packed.duration_s[first:last], ladder.size_bits,
+            ladder.bitrates_bps, ladder.segment_duration_s, params, abr_params, state_size, est_params,
+            log[used:], rungs[used:], session[first:last],
+        )
+        if rows_used == kernel.BAD_RUNG:
+            raise InputError(
+                f"chose a rung outside 0 to {ladder.rung_count - 1} (ladder {ladder.name!r}); a "
+                "compiled policy's choose and abandon must answer with rungs of the ladder",
+                field=f"{policy.name}.choose")
+        if rows_used < 0:  # the log is full: grow it and run the slice again
+            log, rungs = _grow(log, rungs, used, (last - first) * segments, policy.name)
+            continue
+        session[first:last, kernel.SES_FIRST_RECORD] += used
+        used += rows_used
+        elapsed_s = time.perf_counter() - started
+        if first > 0 or elapsed_s < SLICE_S:  # (the first slice may include compiling)
+            count = max(1, min(count * 4, int(count * SLICE_S / max(elapsed_s, 1e-6))))
+        first = last
+    return used, log, rungs
 
 
 def _grow(log: np.ndarray, rungs: np.ndarray, used: int, wanted: int,
