@@ -26,6 +26,9 @@ ESTIMATORS = ("ewma", "sliding")
 #: stay countable.
 MIN_ABANDON_CHECK_S = 1e-3
 MIN_ABANDON_CHECK_BITS = 1e3
+#: The model's durations (latency, buffer, waits, checkpoints) are at most this many seconds
+#: (about 11.6 days): beyond it, session clocks lose the precision the trace walk needs.
+MAX_MODEL_TIME_S = 1e6
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,10 @@ class PlayerModel:
 
         object.__setattr__(self, "ewma_half_lives_s", tuple(float(v) for v in self.ewma_half_lives_s))
         object.__setattr__(self, "sliding_window_sizes", tuple(int(v) for v in self.sliding_window_sizes))
-        check(np.isfinite(self.request_latency_s) and self.request_latency_s >= 0, "request_latency_s",
-              "finite and >= 0")
+        check(0 <= self.request_latency_s <= MAX_MODEL_TIME_S, "request_latency_s",
+              f"in [0, {MAX_MODEL_TIME_S:g}] s")
         check(0 < self.goodput_factor <= 1, "goodput_factor", "in (0, 1]")
-        check(np.isfinite(self.max_buffer_s) and self.max_buffer_s > 0, "max_buffer_s", "finite and > 0")
+        check(0 < self.max_buffer_s <= MAX_MODEL_TIME_S, "max_buffer_s", f"in (0, {MAX_MODEL_TIME_S:g}] s")
         check(0 <= self.startup_threshold_s <= self.max_buffer_s, "startup_threshold_s",
               "in [0, max_buffer_s]")
         check(0 <= self.resume_threshold_s <= self.max_buffer_s, "resume_threshold_s",
@@ -128,10 +131,10 @@ class PlayerModel:
         check(0 < len(self.sliding_window_sizes) <= 8
               and all(1 <= v <= 20 for v in self.sliding_window_sizes),
               "sliding_window_sizes", "1 to 8 integers in [1, 20]")
-        check(np.isfinite(self.wait_step_s) and self.wait_step_s >= 0, "wait_step_s", "finite and >= 0")
+        check(0 <= self.wait_step_s <= MAX_MODEL_TIME_S, "wait_step_s", f"in [0, {MAX_MODEL_TIME_S:g}] s")
         check(int(self.segment_limit) == self.segment_limit and self.segment_limit >= 0, "segment_limit",
               "an integer >= 0")
-        check(self.abandon_check_bits >= 0 and self.abandon_check_s >= 0
+        check(0 <= self.abandon_check_bits <= 1e15 and 0 <= self.abandon_check_s <= MAX_MODEL_TIME_S
               and self.abandon_check_bits + self.abandon_check_s > 0, "abandon_check_bits",
               "with abandon_check_s, >= 0 and not both 0")
         # Checkpoints at least every millisecond of transfer or every kilobit keep a download's

@@ -53,7 +53,7 @@ from abrsim.abr import KernelPolicy, PythonPolicy, make
 from abrsim.cdn import ProactiveFill, Tier, TierChain
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder, available_ladders, load_ladder
-from abrsim.model import PlayerModel
+from abrsim.model import MAX_MODEL_TIME_S, PlayerModel
 from abrsim.trace import MAX_BANDWIDTH_BPS, TRACE_FORMATS, Trace, load_trace
 
 __all__ = [
@@ -79,6 +79,8 @@ DISTRIBUTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "exponential": ("mean_s",),
     "lognormal": ("median_s", "sigma"),
 })
+#: A lognormal duration's sigma is at most this (e^5 is a factor of about 150 per standard deviation).
+MAX_LOGNORMAL_SIGMA = 5.0
 #: Arrival processes of a player group, with the keys each takes.
 ARRIVAL_PROCESSES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "schedule": ("times_s",),
@@ -115,6 +117,10 @@ class Duration:
         for name, value in zip(names, values, strict=True):
             if not (math.isfinite(value) and value >= 0.0):
                 raise ValueError(f'"{name}" must be finite and >= 0, got {value!r}')
+            if name.endswith("_s") and value > MAX_MODEL_TIME_S:
+                raise ValueError(f'"{name}" must be at most {MAX_MODEL_TIME_S:g} s, got {value!r}')
+        if self.kind == "lognormal" and values[1] > MAX_LOGNORMAL_SIGMA:
+            raise ValueError(f'"sigma" must be at most {MAX_LOGNORMAL_SIGMA:g}, got {values[1]!r}')
         if self.kind == "uniform" and values[1] < values[0]:
             raise ValueError(f'"high_s" must be >= low_s ({values[0]!r}), got {values[1]!r}')
 
@@ -129,15 +135,20 @@ class Duration:
         return self.kind == "constant" and self.values[0] == 0.0
 
     def draw(self, rng: np.random.Generator) -> float:
-        """One value, seconds; a constant uses no randomness."""
+        """One value, seconds; a constant uses no randomness. (A lognormal's rare huge draws are
+        cut at MAX_MODEL_TIME_S.)"""
         if self.kind == "constant":
             return self.values[0]
         if self.kind == "uniform":
             return float(rng.uniform(self.values[0], self.values[1]))
         if self.kind == "exponential":
-            return float(rng.exponential(self.values[0])) if self.values[0] > 0 else 0.0
+            if self.values[0] <= 0:
+                return 0.0
+            return min(float(rng.exponential(self.values[0])), MAX_MODEL_TIME_S)
         median_s, sigma = self.values
-        return float(median_s * math.exp(sigma * rng.standard_normal())) if median_s > 0 else 0.0
+        if median_s <= 0:
+            return 0.0
+        return min(float(median_s * math.exp(sigma * rng.standard_normal())), MAX_MODEL_TIME_S)
 
 
 _ZERO = Duration()
@@ -203,14 +214,17 @@ class Arrivals:
         if self.process not in ARRIVAL_PROCESSES:
             raise ValueError(f'"process" must be one of {", ".join(ARRIVAL_PROCESSES)}, got {self.process!r}')
         object.__setattr__(self, "times_s", tuple(float(t) for t in self.times_s))
+        # Times within MAX_MODEL_TIME_S (and a mean gap no longer): a simulation of years of
+        # empty links is a typo's work, not a scenario's.
         for name in ("start_s", "interval_s"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f'"{name}" must be finite and >= 0, got {value!r}')
-        if not (math.isfinite(self.rate_per_s) and self.rate_per_s > 0.0):
-            raise ValueError(f'"rate_per_s" must be finite and > 0, got {self.rate_per_s!r}')
-        if any(not (math.isfinite(t) and t >= 0.0) for t in self.times_s):
-            raise ValueError(f'"times_s" must be finite and >= 0, got {self.times_s!r}')
+            if not (math.isfinite(value) and 0.0 <= value <= MAX_MODEL_TIME_S):
+                raise ValueError(f'"{name}" must be in [0, {MAX_MODEL_TIME_S:g}] s, got {value!r}')
+        if not (math.isfinite(self.rate_per_s) and self.rate_per_s >= 1.0 / MAX_MODEL_TIME_S):
+            raise ValueError(f'"rate_per_s" must be finite and >= {1.0 / MAX_MODEL_TIME_S:g}, '
+                             f"got {self.rate_per_s!r}")
+        if any(not (math.isfinite(t) and 0.0 <= t <= MAX_MODEL_TIME_S) for t in self.times_s):
+            raise ValueError(f'"times_s" must be in [0, {MAX_MODEL_TIME_S:g}] s, got {self.times_s!r}')
         object.__setattr__(self, "diurnal", tuple(float(m) for m in self.diurnal))
         if self.diurnal and (any(not (math.isfinite(m) and m >= 0.0) for m in self.diurnal)
                              or max(self.diurnal) <= 0.0):
@@ -400,9 +414,9 @@ class _Reader(TomlReader):
 
     def duration(self, value: Any, key: str) -> Duration:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not (math.isfinite(value) and value >= 0):
-                raise self.error(f"got {value!r}; expected a number of seconds >= 0 or a distribution "
-                                 "table", key)
+            if not (math.isfinite(value) and 0 <= value <= MAX_MODEL_TIME_S):
+                raise self.error(f"got {value!r}; expected a number of seconds in [0, {MAX_MODEL_TIME_S:g}] "
+                                 "or a distribution table", key)
             return Duration.constant(float(value))
         if not isinstance(value, dict):
             raise self.error(f"got {value!r}; expected a number of seconds or a table such as "
@@ -589,6 +603,15 @@ def _read_setup(read: _Reader, table: Any, key: str, base: SessionSetup) -> Sess
 
 
 def _read_arrivals(read: _Reader, table: Any, key: str, count: int | None) -> tuple[Arrivals, int]:
+    try:
+        return _read_arrivals_unchecked(read, table, key, count)
+    except ValueError as exc:  # (InputError is one too, and already names the key)
+        if isinstance(exc, InputError):
+            raise
+        raise read.error(str(exc), key) from None
+
+
+def _read_arrivals_unchecked(read: _Reader, table: Any, key: str, count: int | None) -> tuple[Arrivals, int]:
     if not isinstance(table, dict):
         raise read.error(f"got {table!r}; expected a table such as "
                          '{ process = "poisson", rate_per_s = 1 }', key)

@@ -145,7 +145,7 @@ setup = { decode_s = 0.07 }
     (MINIMAL + 'arrivals = { process = "burst" }\n', "players[0].arrivals.process", "expected one of"),
     (MINIMAL + 'arrivals = { process = "schedule", times_s = [0, 1, 2] }\n', "players[0].arrivals.times_s",
      "count is 2"),
-    (MINIMAL + 'watch_s = -3\n', "players[0].watch_s", "expected a number of seconds >= 0"),
+    (MINIMAL + 'watch_s = -3\n', "players[0].watch_s", "expected a number of seconds in [0, 1e+06]"),
     (MINIMAL + 'watch_s = { dist = "gamma", mean_s = 3 }\n', "players[0].watch_s.dist", "expected one of"),
     (MINIMAL + 'watch_s = { dist = "uniform", low_s = 3 }\n', "players[0].watch_s.high_s", "missing key"),
     (MINIMAL + 'watch_s = { dist = "uniform", low_s = 3, high_s = 1 }\n', "players[0].watch_s", "high_s"),

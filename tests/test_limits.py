@@ -159,7 +159,7 @@ LADDER = Ladder.cbr([Rung(3e5), Rung(1e6), Rung(1e30)], 4.0, 15, name="absurd")
     (Trace([0.0], [1e-3], 60.0), PlayerModel(abandonment=True), "throughput"),
     (Trace([0.0], [1e-3], 60.0), PlayerModel(abandonment=True, abandon_check_bits=0.0,
                                               abandon_check_s=0.001), "bola"),
-    (Trace([0.0], [5e6], 60.0), PlayerModel(request_latency_s=1e9), "bola"),
+    (Trace([0.0], [5e6], 60.0), PlayerModel(request_latency_s=1e6), "bola"),
     (Trace([0.0], [5e6], 60.0), PlayerModel(goodput_factor=1e-12), "bola"),
     (Trace([0.0, 1.0], [5e6, 0.0], 60.0), PlayerModel(first_rung=2), "bola"),  # a rung of 1e30 bit/s
 ], ids=["slow", "slow-abandon", "slow-abandon-1ms", "latency", "goodput", "huge-rung"])
@@ -257,3 +257,33 @@ def test_a_batch_run_in_slices_equals_one_run_in_one_call(monkeypatch, vbr_ladde
     assert sliced.log.tobytes() == whole.log.tobytes()
     assert sliced.rungs.tobytes() == whole.rungs.tobytes()
     assert sliced.session.tobytes() == whole.session.tobytes()
+
+
+@pytest.mark.parametrize("param", ["wait_step_s=1e300", "max_buffer_s=1e300", "request_latency_s=1e9",
+                                   "abandon_check_s=1e300"])
+def test_model_durations_past_days_are_refused(param):
+    one_line_error(run_cli("run", "--param", param), param.partition("=")[0])
+
+
+def test_a_long_wait_step_times_out_instead_of_hanging():
+    trace = Trace([0.0], [5e6], 60.0)
+    batch = fast.run_batch([trace], LADDER, "bola", PlayerModel(wait_step_s=1e6))
+    assert batch.metrics()[0, METRICS.index("timed_out")] == 1.0
+
+
+FLASH = (Path(__file__).resolve().parents[1] / "experiments" / "des_flash_crowd.toml").read_text()
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ("rate_per_s = 50.0", "rate_per_s = 1e-300", "arrivals"),
+    ("dns_s = { dist = \"uniform\", low_s = 0.01, high_s = 0.05 }", "dns_s = 1e300", "setup.dns_s"),
+    ("dns_s = { dist = \"uniform\", low_s = 0.01, high_s = 0.05 }",
+     "dns_s = { dist = \"lognormal\", median_s = 1e300, sigma = 1 }", "setup.dns_s"),
+    ("dns_s = { dist = \"uniform\", low_s = 0.01, high_s = 0.05 }",
+     "dns_s = { dist = \"lognormal\", median_s = 1, sigma = 50 }", "setup.dns_s"),
+])
+def test_scenario_times_past_days_are_refused(tmp_path, old, new, key):
+    assert old in FLASH
+    path = tmp_path / "s.toml"
+    path.write_text(FLASH.replace(old, new))
+    one_line_error(run_cli("simulate", str(path)), key)

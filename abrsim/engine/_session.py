@@ -215,7 +215,7 @@ def advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs):
     while True:
         phase = ps[PS_PHASE]
         if phase == _PH_REQUEST:
-            if ps[PS_INDEX] >= ps[PS_SEGMENTS] or ps[PS_TIMED_OUT] != 0.0 or check_time(ps):
+            if ps[PS_INDEX] >= ps[PS_SEGMENTS] or ps[PS_TIMED_OUT] != 0.0:
                 return STOP_END
             if ps[PS_ROW] >= log.shape[0]:
                 return STOP_FULL
@@ -223,6 +223,8 @@ def advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs):
             if wait_for_room(ps) > 0.0 and stops & STOPS_WAIT:
                 return STOP_WAIT
         elif phase == _PH_OBSERVE:
+            if check_time(ps):  # (after a download, or a wait)
+                return STOP_END
             rung = observe(ps)
             ps[PS_PHASE] = _PH_DECIDED
             if rung == NO_RUNG:
@@ -361,9 +363,6 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
         while index < segments:
             if row >= log.shape[0]:
                 return -1
-            if over_time(time_s, model_params):
-                timed_out = np.bool_(True)
-                break
             wait_s, time_s, buffer_s, started, startup_s, stall_s, stalled, new = wait_rule(
                 time_s, buffer_s, started, stalled, startup_s, model_params, segment_duration_s)
             rebuffer_count += new
@@ -371,6 +370,9 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
             if wait_s > 0.0:
                 obs[OBS_WAIT_S] = wait_s
                 policy_event(abr_params, abr_state, obs, np.int64(EVENT_WAIT), bitrates_bps)
+            if over_time(time_s, model_params):  # (after a download, or a wait)
+                timed_out = np.bool_(True)
+                break
             fill_observation(obs, index, buffer_s, last_rung, time_s, rebuffer_s, est_params, est_state)
             rung = player_rung(index, row - first_record, pending_rung, model_params)
             pending_rung = np.int64(NO_RUNG)

@@ -321,10 +321,12 @@ class Player:
         if not latency_on_trace:
             access.lag_s += ps[PS_TIME_S]
         limit_s = model.time_limit_s(ladder)
-        while ps[PS_INDEX] < segments and ps[PS_TIMED_OUT] == 0.0 and not check_time(ps):
+        while ps[PS_INDEX] < segments and ps[PS_TIMED_OUT] == 0.0:
             if wait_for_room(ps) > 0.0:
                 self.started = True
                 decider.event(obs, EVENT_WAIT)
+            if check_time(ps):  # (after a download, or a wait)
+                break
             rung = observe(ps)
             pause_s = 0.0
             if rung == NO_RUNG:
