@@ -28,7 +28,8 @@ def register(group: click.Group) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the results table to this file instead of stdout.")
+              help="Write the results table to this file instead of stdout; with a CDN also "
+                   "NAME.tier_series.csv and NAME.outages.csv beside it (NAME: the file's stem).")
 @click.option("--logs", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write per-player segment logs (segments.csv) and the scenario metrics "
                    "(summary.json) into this folder; with a CDN also cdn_requests.csv, "
@@ -69,11 +70,16 @@ def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, 
             text += "\n" + format_metrics(metrics, f"scenario {label!r}, seed {run.seed}")
     write_output(text, out)
     run = runs[-1][1]
-    if run.cdn is not None and (out is not None or logs is not None):
-        folders = [f for f in (out.parent if out is not None else None, logs) if f is not None]
-        for folder in dict.fromkeys(folders):
-            write_cdn_tables(runs, folder, requests=folder == logs)
-            click.echo(f"abrsim: wrote {folder / 'tier_series.csv'} and {folder / 'outages.csv'}", err=True)
+    # Side tables beside --out are named after it, so that runs sharing a folder keep their own.
+    sides = [] if out is None else [(out.parent, f"{out.stem}.", False)]
+    sides += [] if logs is None else [(logs, "", True)]
+    for folder, prefix, requests in sides:
+        if run.cdn is not None:
+            names = write_cdn_tables(runs, folder, requests=requests, prefix=prefix)
+            click.echo(f"abrsim: wrote {names[0]} and {names[1]}", err=True)
+        else:  # none from an earlier run of this name may pass for this run's
+            for name in ("tier_series.csv", "outages.csv", "cdn_requests.csv"):
+                (folder / f"{prefix}{name}").unlink(missing_ok=True)
     if logs is not None:
         write_logs(run, metrics, logs)
         click.echo(f"abrsim: wrote {logs / 'segments.csv'} and {logs / 'summary.json'}", err=True)
@@ -137,16 +143,19 @@ def _compare_fault(scenario: Any, seed: int | None, fmt: str, out: Path | None) 
     write_output(text, out)
 
 
-def write_cdn_tables(runs: Sequence[tuple[str, Any]], folder: Path, requests: bool = True) -> None:
+def write_cdn_tables(runs: Sequence[tuple[str, Any]], folder: Path, requests: bool = True,
+                     prefix: str = "") -> list[Path]:
     """Write ``tier_series.csv`` (``time_s,tier,hit_ratio``, ...), ``outages.csv`` (``start_s,end_s,tier``)
-    and, if ``requests``, ``cdn_requests.csv`` (one line per segment request) into ``folder``.
+    and, if ``requests``, ``cdn_requests.csv`` (one line per segment request) into ``folder``, each
+    name preceded by ``prefix`` (``"a."`` for the side tables of ``a.csv``); return their paths.
 
-    With several runs (a cache-size sweep) each line starts with the run's ``scenario`` label.
+    With several runs (a cache-size sweep) each line ends with the run's ``scenario`` label.
     """
     from abrsim.engine.des import CDN_REQUEST_FIELDS
 
     folder.mkdir(parents=True, exist_ok=True)
     labelled = len(runs) > 1
+    written: list[Path] = []
 
     def table(name: str, fields: Sequence[str], lines: Any) -> None:
         buffer = io.StringIO()
@@ -155,7 +164,8 @@ def write_cdn_tables(runs: Sequence[tuple[str, Any]], folder: Path, requests: bo
         for label, line in lines:
             cells = [repr(line[k]) if isinstance(line[k], float) else line[k] for k in fields]
             writer.writerow((*cells, label) if labelled else cells)
-        (folder / name).write_text(buffer.getvalue())
+        (folder / f"{prefix}{name}").write_text(buffer.getvalue())
+        written.append(folder / f"{prefix}{name}")
 
     series_fields = ("time_s", "tier", "hit_ratio", "byte_hit_ratio", "requests", "hits")
     table("tier_series.csv", series_fields,
@@ -166,6 +176,7 @@ def write_cdn_tables(runs: Sequence[tuple[str, Any]], folder: Path, requests: bo
     if requests:
         table("cdn_requests.csv", CDN_REQUEST_FIELDS,
               ((label, line) for label, run in runs for line in run.cdn_requests()))
+    return written
 
 
 def format_des_rows(rows: Sequence[dict[str, Any]], fmt: str, summary: Sequence[dict[str, Any]] = ()) -> str:
