@@ -84,7 +84,8 @@ def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, 
         write_logs(run, metrics, logs)
         click.echo(f"abrsim: wrote {logs / 'segments.csv'} and {logs / 'summary.json'}", err=True)
     if fmt != "table":
-        keys = ("players", "abandoned_share", "stall_share", "fairness_jain_bitrate", "link_utilisation")
+        keys = ("players", "abandoned_share", "failed_share", "stall_share", "fairness_jain_bitrate",
+                "link_utilisation")
         shown = ", ".join(f"{k} {_number(metrics[k])}" for k in keys)
         click.echo(f"abrsim: {run.scenario}: {shown}", err=True)
 

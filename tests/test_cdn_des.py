@@ -426,3 +426,21 @@ def test_report_draws_one_line_per_cache_size_and_honours_select(tmp_path):
                                       "--select", "scenario=t@edge=1e+07"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report" / "figures" / "tier_hit_ratio.png").exists()
+
+
+def test_failed_playback_is_not_counted_as_abandonment():
+    """Edge and origin down for half the viewers: their playback fails; nobody left (issue 14)."""
+    outages = ('\n[[cdn.outages]]\ntier = "edge"\nstart_s = 0\nend_s = 1000\nfraction = 0.5\n'
+               '\n[[cdn.outages]]\ntier = "exchange"\nstart_s = 0\nend_s = 1000\nfraction = 0.5\n'
+               '\n[[cdn.outages]]\ntier = "origin"\nstart_s = 0\nend_s = 1000\nfraction = 0.5\n')
+    run = simulate(parse_scenario(three_tier(outages=outages, count=20)))
+    rows = run.rows()
+    failed = sum(r["playback_failed"] for r in rows)
+    assert 0 < failed < len(rows)
+    assert not any(r["abandoned"] for r in rows)
+    metrics = run.metrics(rows)
+    assert metrics["abandoned_players"] == 0 and metrics["abandoned_share"] == 0.0
+    assert metrics["failed_players"] == failed
+    assert metrics["failed_share"] == pytest.approx(failed / len(rows))
+    assert list(metrics)[:5] == ["players", "abandoned_players", "abandoned_share", "failed_players",
+                                 "failed_share"]

@@ -63,7 +63,8 @@ DES_EXTRA_FIELDS = ("player", "group", "bottleneck", "arrival_s", "dns_s", "conn
 #: All columns of a discrete-event results row.
 DES_FIELDS = RESULT_FIELDS + DES_EXTRA_FIELDS
 #: Keys of :meth:`DesRun.metrics`.
-SCENARIO_METRICS = ("players", "abandoned_players", "abandoned_share", "stall_share", "fairness_jain_bitrate",
+SCENARIO_METRICS = ("players", "abandoned_players", "abandoned_share", "failed_players", "failed_share",
+                    "stall_share", "fairness_jain_bitrate",
                     "mean_startup_s", "p95_startup_s", "link_utilisation", "link_busy_utilisation",
                     "link_delivered_bits", "simulated_s", "segments", "wall_s")
 #: Columns a results row has beyond :data:`DES_FIELDS` when the scenario has a CDN.
@@ -220,7 +221,6 @@ class DesRun:
         total_bits = float(np.sum(cdn.served_bits))
         origin_bits = float(sum(cdn.served_bits[k] for k, t in enumerate(cdn.tiers) if t.is_origin))
         out: dict[str, Any] = {
-            "failed_players": failed,
             "failure_rate": failed / len(rows) if rows else math.nan,
             "cdn_requests": len(requests),
             "origin_offload": 1.0 - origin_bits / total_bits if total_bits > 0 else math.nan,
@@ -243,7 +243,9 @@ class DesRun:
 
         ``stall_share`` is the share of players who started playback and stalled at least once;
         ``fairness_jain_bitrate`` is :func:`jain_index` of those players' mean bitrates;
-        ``abandoned_share`` the share of players who left before the first frame. The link
+        ``abandoned_players`` and ``abandoned_share`` count the players who left before the first
+        frame, ``failed_players`` and ``failed_share`` those whose playback failed (``playback_failed``,
+        e.g. no healthy CDN tier); neither is counted as the other. The link
         figures are the bottleneck's (NaN without one): delivered bits over its capacity from
         time 0 until its last flow ended, and over the time some flow was active.
         """
@@ -258,10 +260,16 @@ class DesRun:
 
     def _scenario_metrics(self, rows: Sequence[dict[str, Any]], watched: list[dict[str, Any]],
                           startup: np.ndarray, link: dict[str, Any]) -> dict[str, Any]:
+        # A viewer who left and one whose playback failed are told apart, as their rows do:
+        # `watched` excludes both, so it cannot count either.
+        abandoned = sum(int(r["abandoned"]) for r in rows)
+        failed = sum(int(r.get("playback_failed", 0)) for r in rows)
         return {
             "players": len(rows),
-            "abandoned_players": len(rows) - len(watched),
-            "abandoned_share": (len(rows) - len(watched)) / len(rows) if rows else math.nan,
+            "abandoned_players": abandoned,
+            "abandoned_share": abandoned / len(rows) if rows else math.nan,
+            "failed_players": failed,
+            "failed_share": failed / len(rows) if rows else math.nan,
             "stall_share": (float(np.mean([r["rebuffer_count"] > 0 for r in watched])) if watched
                             else math.nan),
             "fairness_jain_bitrate": jain_index([r["mean_bitrate_bps"] for r in watched]),
