@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,11 @@ def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, 
     if compare_fault:
         _compare_fault(scenario, seed, fmt, out)
         return
-    runs = _sweep(scenario, seed) if scenario.cdn is not None and scenario.cdn.sweep_tier else \
-        [(scenario.name, run_scenario(scenario, seed=seed))]
+    if scenario.cdn is not None and scenario.cdn.sweep_tier:
+        runs = _sweep(scenario, seed)
+    else:
+        with _Progress(f"simulate {scenario.name}") as shown:
+            runs = [(scenario.name, run_scenario(scenario, seed=seed, progress=shown))]
     rows = [row for label, run in runs for row in _labelled(run.rows(), label)]
     text = format_des_rows(rows, fmt, summarize_rows(rows) if fmt == "table" else ())
     metrics = {}
@@ -101,7 +105,8 @@ def _sweep(scenario: Any, seed: int | None) -> list[tuple[str, Any]]:
     for capacity in config.sweep_capacities_bytes:
         variant = dataclasses.replace(scenario, cdn=config.with_capacity(config.sweep_tier, capacity))
         label = f"{scenario.name}@{config.sweep_tier}={capacity:g}"
-        run = run_scenario(variant, seed=seed)
+        with _Progress(f"simulate {label}") as shown:
+            run = run_scenario(variant, seed=seed, progress=shown)
         rows = run.rows()
         metrics = run.metrics(rows)
         click.echo(f"abrsim: {label}: {config.sweep_tier} hit ratio "
@@ -111,6 +116,33 @@ def _sweep(scenario: Any, seed: int | None) -> list[tuple[str, Any]]:
                    err=True)
         runs.append((label, run))
     return runs
+
+
+class _Progress:
+    """A one-line progress display on stderr (terminals only, as for `abrsim sweep`): simulated
+    time and players done; the line is cleared when the run ends."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.shown = False
+
+    def __enter__(self) -> _Progress | None:
+        return self if self.enabled else None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:
+            click.echo("\r\033[K", nl=False, err=True)
+
+    def __call__(self, simulated_s: float, done: int, players: int) -> None:
+        click.echo("\r" + self.line(simulated_s, done, players), nl=False, err=True)
+        self.shown = True
+
+    def line(self, simulated_s: float, done: int, players: int) -> str:
+        """The progress line: simulated time, and players done of all."""
+        share = done / players if players else 1.0
+        return (f"{self.label} [{'#' * int(share * 30):<30}] {done:,}/{players:,} players done, "
+                f"{simulated_s:,.0f} s simulated   ")
 
 
 def _labelled(rows: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:

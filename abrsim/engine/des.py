@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -341,7 +341,38 @@ def run_session(
     return player.result().log
 
 
-def simulate(scenario: Scenario, seed: int | None = None) -> DesRun:
+#: Wall-clock seconds between two calls of :func:`simulate`'s ``progress``.
+PROGRESS_INTERVAL_S = 0.25
+
+
+def _run(env: simpy.Environment, players: Sequence[Player],
+         progress: Callable[[float, int, int], None] | None) -> None:
+    """``env.run()``, calling ``progress(simulated_s, players_done, players)`` now and then.
+
+    It steps the same events in the same order as ``env.run()``; only the clock is read between
+    events (every 1,024 of them), so results do not depend on whether progress is shown.
+    """
+    if progress is None:
+        env.run()
+        return
+    next_s = time.monotonic() + PROGRESS_INTERVAL_S
+    steps = 0
+    step = env.step
+    try:
+        while True:
+            step()
+            steps += 1
+            if not steps & 1023 and time.monotonic() >= next_s:
+                done = sum(p.process is not None and not p.process.is_alive for p in players)
+                progress(float(env.now), done, len(players))
+                next_s = time.monotonic() + PROGRESS_INTERVAL_S
+    except simpy.core.EmptySchedule:
+        pass
+    progress(float(env.now), len(players), len(players))
+
+
+def simulate(scenario: Scenario, seed: int | None = None,
+             progress: Callable[[float, int, int], None] | None = None) -> DesRun:
     """Run a scenario: every player of every group, on their links, until the last one is done.
 
     Randomness (arrivals, watch times, trace offsets, setup steps, per-request draws, patience)
@@ -356,6 +387,8 @@ def simulate(scenario: Scenario, seed: int | None = None) -> DesRun:
     Args:
         scenario: the scenario.
         seed: overrides the scenario's seed.
+        progress: called as ``progress(simulated_s, players_done, players)`` about every
+            :data:`PROGRESS_INTERVAL_S` of wall time and at the end (``abrsim simulate`` shows it).
     """
     seed = scenario.seed if seed is None else int(seed)
     started = time.perf_counter()
@@ -379,7 +412,7 @@ def simulate(scenario: Scenario, seed: int | None = None) -> DesRun:
                 env.timeout(patience_s).callbacks.append(player.lose_patience)
 
     env.process(arrive())
-    env.run()
+    _run(env, [player for _, _, player, _ in players], progress)
     sessions = tuple(player.result() for _, _, player, _ in players)
     finished_s = max((s.arrival_s + (s.left_s if s.abandoned else s.log.end_s) for s in sessions),
                      default=0.0)
