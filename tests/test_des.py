@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numba
@@ -370,6 +371,6 @@ def test_simulate_reports_progress_without_changing_results(monkeypatch):
     assert repr(shown) == repr(plain)  # (NaN != NaN in a plain ==)
     assert len(calls) > 3
     assert calls[-1][1:] == (16, 16)
-    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(calls, calls[1:]))
+    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in itertools.pairwise(calls))
     line = _Progress("simulate x").line(123.4, 4, 16)
     assert "4/16 players done" in line and "123 s simulated" in line
