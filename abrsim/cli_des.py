@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ def register(group: click.Group) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the results table to this file instead of stdout.")
+              help="Write the results table to this file instead of stdout; with a CDN also "
+                   "NAME.tier_series.csv and NAME.outages.csv beside it (NAME: the file's stem).")
 @click.option("--logs", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write per-player segment logs (segments.csv) and the scenario metrics "
                    "(summary.json) into this folder; with a CDN also cdn_requests.csv, "
@@ -59,8 +61,11 @@ def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, 
     if compare_fault:
         _compare_fault(scenario, seed, fmt, out)
         return
-    runs = _sweep(scenario, seed) if scenario.cdn is not None and scenario.cdn.sweep_tier else \
-        [(scenario.name, run_scenario(scenario, seed=seed))]
+    if scenario.cdn is not None and scenario.cdn.sweep_tier:
+        runs = _sweep(scenario, seed)
+    else:
+        with _Progress(f"simulate {scenario.name}") as shown:
+            runs = [(scenario.name, run_scenario(scenario, seed=seed, progress=shown))]
     rows = [row for label, run in runs for row in _labelled(run.rows(), label)]
     all_metrics = [(label, run, run.metrics(_labelled(run.rows(), label))) for label, run in runs]
     metrics = all_metrics[-1][2]
@@ -77,16 +82,22 @@ def simulate(scenario_path: Path, seed: int | None, fmt: str, out: Path | None, 
         text += "\n" + format_metrics(metrics, f"scenario {runs[0][0]!r}, seed {runs[0][1].seed}")
     write_output(text, out)
     run = runs[-1][1]
-    if run.cdn is not None and (out is not None or logs is not None):
-        folders = [f for f in (out.parent if out is not None else None, logs) if f is not None]
-        for folder in dict.fromkeys(folders):
-            write_cdn_tables(runs, folder, requests=folder == logs)
-            click.echo(f"abrsim: wrote {folder / 'tier_series.csv'} and {folder / 'outages.csv'}", err=True)
+    # Side tables beside --out are named after it, so that runs sharing a folder keep their own.
+    sides = [] if out is None else [(out.parent, f"{out.stem}.", False)]
+    sides += [] if logs is None else [(logs, "", True)]
+    for folder, prefix, requests in sides:
+        if run.cdn is not None:
+            names = write_cdn_tables(runs, folder, requests=requests, prefix=prefix)
+            click.echo(f"abrsim: wrote {names[0]} and {names[1]}", err=True)
+        else:  # none from an earlier run of this name may pass for this run's
+            for name in ("tier_series.csv", "outages.csv", "cdn_requests.csv"):
+                (folder / f"{prefix}{name}").unlink(missing_ok=True)
     if logs is not None:
         write_logs(run, metrics, logs)
         click.echo(f"abrsim: wrote {logs / 'segments.csv'} and {logs / 'summary.json'}", err=True)
     if fmt != "table":
-        keys = ("players", "abandoned_share", "stall_share", "fairness_jain_bitrate", "link_utilisation")
+        keys = ("players", "abandoned_share", "failed_share", "stall_share", "fairness_jain_bitrate",
+                "link_utilisation")
         shown = ", ".join(f"{k} {_number(metrics[k])}" for k in keys)
         click.echo(f"abrsim: {run.scenario}: {shown}", err=True)
 
@@ -102,7 +113,8 @@ def _sweep(scenario: Any, seed: int | None) -> list[tuple[str, Any]]:
     for capacity in config.sweep_capacities_bytes:
         variant = dataclasses.replace(scenario, cdn=config.with_capacity(config.sweep_tier, capacity))
         label = f"{scenario.name}@{config.sweep_tier}={capacity:g}"
-        run = run_scenario(variant, seed=seed)
+        with _Progress(f"simulate {label}") as shown:
+            run = run_scenario(variant, seed=seed, progress=shown)
         click.echo(f"abrsim: ran {label} ({len(runs) + 1} of {len(config.sweep_capacities_bytes)})", err=True)
         runs.append((label, run))
     return runs
@@ -124,6 +136,33 @@ def format_sweep_table(all_metrics: Sequence[tuple[str, Any, dict[str, Any]]], t
              for label, run, metrics in all_metrics]
     return (f"cache size sweep of the {tier} tier ({rows:,} player rows in --format csv or json)\n"
             + format_table(columns, cells, 1) + "\n")
+
+
+class _Progress:
+    """A one-line progress display on stderr (terminals only, as for `abrsim sweep`): simulated
+    time and players done; the line is cleared when the run ends."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self.shown = False
+
+    def __enter__(self) -> _Progress | None:
+        return self if self.enabled else None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:
+            click.echo("\r\033[K", nl=False, err=True)
+
+    def __call__(self, simulated_s: float, done: int, players: int) -> None:
+        click.echo("\r" + self.line(simulated_s, done, players), nl=False, err=True)
+        self.shown = True
+
+    def line(self, simulated_s: float, done: int, players: int) -> str:
+        """The progress line: simulated time, and players done of all."""
+        share = done / players if players else 1.0
+        return (f"{self.label} [{'#' * int(share * 30):<30}] {done:,}/{players:,} players done, "
+                f"{simulated_s:,.0f} s simulated   ")
 
 
 def _labelled(rows: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
@@ -157,16 +196,19 @@ def _compare_fault(scenario: Any, seed: int | None, fmt: str, out: Path | None) 
     write_output(text, out)
 
 
-def write_cdn_tables(runs: Sequence[tuple[str, Any]], folder: Path, requests: bool = True) -> None:
+def write_cdn_tables(runs: Sequence[tuple[str, Any]], folder: Path, requests: bool = True,
+                     prefix: str = "") -> list[Path]:
     """Write ``tier_series.csv`` (``time_s,tier,hit_ratio``, ...), ``outages.csv`` (``start_s,end_s,tier``)
-    and, if ``requests``, ``cdn_requests.csv`` (one line per segment request) into ``folder``.
+    and, if ``requests``, ``cdn_requests.csv`` (one line per segment request) into ``folder``, each
+    name preceded by ``prefix`` (``"a."`` for the side tables of ``a.csv``); return their paths.
 
-    With several runs (a cache-size sweep) each line starts with the run's ``scenario`` label.
+    With several runs (a cache-size sweep) each line ends with the run's ``scenario`` label.
     """
     from abrsim.engine.des import CDN_REQUEST_FIELDS
 
     folder.mkdir(parents=True, exist_ok=True)
     labelled = len(runs) > 1
+    written: list[Path] = []
 
     def table(name: str, fields: Sequence[str], lines: Any) -> None:
         buffer = io.StringIO()
@@ -175,7 +217,8 @@ def write_cdn_tables(runs: Sequence[tuple[str, Any]], folder: Path, requests: bo
         for label, line in lines:
             cells = [repr(line[k]) if isinstance(line[k], float) else line[k] for k in fields]
             writer.writerow((*cells, label) if labelled else cells)
-        (folder / name).write_text(buffer.getvalue())
+        (folder / f"{prefix}{name}").write_text(buffer.getvalue())
+        written.append(folder / f"{prefix}{name}")
 
     series_fields = ("time_s", "tier", "hit_ratio", "byte_hit_ratio", "requests", "hits")
     table("tier_series.csv", series_fields,
@@ -186,6 +229,7 @@ def write_cdn_tables(runs: Sequence[tuple[str, Any]], folder: Path, requests: bo
     if requests:
         table("cdn_requests.csv", CDN_REQUEST_FIELDS,
               ((label, line) for label, run in runs for line in run.cdn_requests()))
+    return written
 
 
 def format_des_rows(rows: Sequence[dict[str, Any]], fmt: str, summary: Sequence[dict[str, Any]] = ()) -> str:

@@ -13,10 +13,16 @@ from abrsim._cli_util import abrsim_command, compile_notice, prepare_output, wri
 
 
 class _SessionBar:
-    """A one-line progress display on stderr: sessions done, rate and ETA (terminals only)."""
+    """A one-line progress display on stderr: sessions done, rate and ETA (terminals only).
 
-    def __init__(self, label: str) -> None:
+    The first chunk runs alone and loads the compiled kernels (compiling them on a first run,
+    several seconds): until it is done the line says so, and the rate and ETA count only the
+    sessions run after it, so that the compile time is not extrapolated to the whole sweep.
+    """
+
+    def __init__(self, label: str, compiling: bool = False) -> None:
         self.label = label
+        self.compiling = compiling
         self.enabled = sys.stderr.isatty()
         self.start_s = time.monotonic()
         self.first: int | None = None
@@ -26,22 +32,31 @@ class _SessionBar:
         if not self.enabled:
             return
         now_s = time.monotonic()
-        if self.first is None:
-            self.first, self.start_s = done, now_s
-        if now_s - self.shown_s < 0.1 and done < total:
+        if self.first is not None and self.first < 0 and now_s - self.shown_s < 0.1 and done < total:
             return
         self.shown_s = now_s
-        elapsed_s = now_s - self.start_s
-        rate = (done - self.first) / elapsed_s if elapsed_s > 0 else 0.0
-        eta = f"{(total - done) / rate:,.0f} s" if rate > 0 else "?"
+        click.echo("\r" + self.line(done, total, now_s), nl=False, err=True)
+
+    def line(self, done: int, total: int, now_s: float) -> str:
+        """The progress line after ``done`` of ``total`` sessions at time ``now_s`` (monotonic)."""
         share = done / total if total else 1.0
-        bar = "#" * int(share * 30)
-        click.echo(f"\r{self.label} [{bar:<30}] {done:,}/{total:,} sessions  {rate:,.0f}/s  ETA {eta}   ",
-                   nl=False, err=True)
+        bar = f"{self.label} [{'#' * int(share * 30):<30}] {done:,}/{total:,} sessions"
+        if self.first is None:  # the start: nothing has run yet in this call
+            self.first = done
+            what = "compiling the kernels (first run)" if self.compiling else "loading the kernels"
+            return f"{bar}  {what}...   "
+        if self.first >= 0:  # the first chunk is done: measure from here on
+            self.first, self.start_s = -1 - done, now_s
+            return f"{bar}  ETA ...   "
+        elapsed_s = now_s - self.start_s
+        rate = (done + 1 + self.first) / elapsed_s if elapsed_s > 0 else 0.0
+        eta = f"{(total - done) / rate:,.0f} s" if rate > 0 else "..."
+        return f"{bar}  {rate:,.0f}/s  ETA {eta}   "
 
     def close(self) -> None:
         if self.enabled and self.first is not None:
             click.echo("", err=True)
+        self.first = None
 
 
 def _default_jobs() -> int:
@@ -76,6 +91,7 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
     The folder gets results.csv (and results.parquet with pyarrow), spec.toml,
     meta.json and chunks/. A killed sweep continues with --resume. See docs/sweeps.md.
     """
+    from abrsim._jit import is_cached
     from abrsim.engine import _session as session_kernel
     from abrsim.results import format_table as align_table
     from abrsim.sweep import load_spec, run_sweep
@@ -86,10 +102,15 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
     out = out if out is not None else Path("results") / spec.name
     prepare_output(out / "results.csv")  # before the sweep, not after it
     compile_notice(session_kernel.advance)
-    bar = _SessionBar(f"sweep {spec.name}")
+    bar = _SessionBar(f"sweep {spec.name}", compiling=not is_cached(session_kernel.advance))
     try:
         report = run_sweep(spec, out, jobs=jobs or _default_jobs(), executor=executor,
-                           scheduler=scheduler, resume=resume, progress=bar)
+                           scheduler=scheduler, resume=resume, progress=bar,
+                           notice=lambda message: click.echo(f"abrsim: {message}", err=True))
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(f"abrsim: interrupted; finished chunks are kept in {out} (--resume continues)", err=True)
+        sys.exit(130)
     finally:
         bar.close()
     rate = report.sessions_run / report.elapsed_s if report.elapsed_s > 0 else 0.0

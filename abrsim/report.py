@@ -359,8 +359,21 @@ class ResultSet:
         if not keep.any():
             raise InputError(f"{text!r} selects no rows", field="--select")
         selection = f"{self.selection},{text}" if self.selection else text
-        return dataclasses.replace(self, columns={k: v[keep] for k, v in self.columns.items()},
-                                   selection=selection)
+        columns = {k: v[keep] for k, v in self.columns.items()}
+        return dataclasses.replace(self, columns=columns, selection=selection,
+                                   tier_series=_same_scenarios(self.tier_series, columns),
+                                   outages=_same_scenarios(self.outages, columns))
+
+
+def _same_scenarios(side: Mapping[str, np.ndarray] | None,
+                    columns: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray] | None:
+    """A side table's lines of the scenarios ``columns`` still holds (all lines without a ``scenario``
+    column on either side); None if none is left."""
+    if side is None or "scenario" not in side or "scenario" not in columns:
+        return side
+    wanted = {str(v) for v in columns["scenario"]}
+    keep = np.array([str(v) in wanted for v in side["scenario"]], dtype=bool)
+    return {k: np.asarray(v)[keep] for k, v in side.items()} if keep.any() else None
 
 
 _TEXT_FIELDS = frozenset(IDENTITY_FIELDS) - {"seed"} | {TIER_COLUMN}
@@ -469,6 +482,19 @@ def _read_table_file(path: Path) -> Columns:
                      "or a sweep folder", source=path)
 
 
+def side_file(results: str | Path, name: str) -> Path:
+    """The side table ``name`` (``tier_series.csv``, ``outages.csv``, ...) of a results file:
+    beside it, named after it (``d/a.csv`` -> ``d/a.tier_series.csv``), so that two runs writing
+    results into one folder keep their own side tables."""
+    results = Path(results)
+    return results.with_name(f"{results.stem}.{name}")
+
+
+def _side_path(table_path: Path, name: str, plain: bool) -> Path:
+    named = side_file(table_path, name)
+    return table_path.with_name(name) if plain and not named.exists() else named
+
+
 def _read_side_table(path: Path, required: Sequence[str]) -> Columns | None:
     if not path.exists():
         return None
@@ -489,7 +515,9 @@ def load_results(path: str | Path, compare: str | Path | None = None) -> ResultS
         path: a ``.csv`` or ``.json`` file as ``abrsim run --format csv|json --out`` writes, a
             ``.parquet`` file, or a sweep folder holding ``results.parquet`` or ``results.csv``
             and optionally ``spec.toml``, ``meta.json``, ``compare.json``, ``tier_series.csv``
-            (``time_s,tier,hit_ratio``) and ``outages.csv`` (``start_s,end_s[,tier]``).
+            (``time_s,tier,hit_ratio[,scenario]``) and ``outages.csv`` (``start_s,end_s[,tier]``).
+            Beside a results file ``NAME.csv`` (in a folder or given itself), side tables named
+            after it (``NAME.tier_series.csv``, :func:`side_file`) take precedence.
         compare: an ``abrsim compare --format json`` file (overrides the folder's ``compare.json``).
 
     Raises:
@@ -522,12 +550,16 @@ def load_results(path: str | Path, compare: str | Path | None = None) -> ResultS
                 raise InputError(f"cannot read: {exc}", source=folder / "spec.toml") from None
         if compare is None and (folder / "compare.json").exists():
             compare = folder / "compare.json"
-        tier_series = _read_side_table(folder / "tier_series.csv", ("time_s", "tier", "hit_ratio"))
-        outages = _read_side_table(folder / "outages.csv", ("start_s", "end_s"))
     elif not path.exists():
         raise InputError("no such file or folder", source=path)
     else:
         table_path = path
+    # Side tables are named after their results file (`abrsim simulate --out d/a.csv` writes
+    # d/a.tier_series.csv); a sweep folder's are plain tier_series.csv and outages.csv.
+    plain = folder is not None
+    tier_series = _read_side_table(_side_path(table_path, "tier_series.csv", plain),
+                                   ("time_s", "tier", "hit_ratio"))
+    outages = _read_side_table(_side_path(table_path, "outages.csv", plain), ("start_s", "end_s"))
     columns = _with_derived(_read_table_file(table_path))
     if compare is not None:
         compare_path = Path(compare)
@@ -1216,7 +1248,8 @@ def tier_hit_ratio_figure(
 
     Args:
         series: columns ``time_s`` (seconds), ``tier`` (name) and ``hit_ratio`` (0..1), one row
-            per tier and time bin.
+            per tier and time bin, and optionally ``scenario``: the run (e.g. one cache size of a
+            sweep) each row belongs to; every run then has its own line per tier.
         outages: columns ``start_s``, ``end_s`` and optionally ``tier`` (which tier was down).
 
     Raises:
@@ -1242,14 +1275,28 @@ def tier_hit_ratio_figure(
                     ax.annotate(f"{down[index]} down", ((start + end) / 2, 1.0),
                                 xycoords=("data", "axes fraction"), ha="center", va="bottom",
                                 fontsize=8, color=STALL_COLOUR, annotation_clip=False)
+        # A cache-size sweep writes one series per variant (a `scenario` column): each variant has
+        # its own lines, in shades of the tier's line style, never mixed into one.
+        variants = (list(dict.fromkeys(str(v) for v in series["scenario"])) if "scenario" in series
+                    else [""])
+        scenario = (np.array([str(v) for v in series["scenario"]], dtype=object) if "scenario" in series
+                    else np.full(tiers.size, "", dtype=object))
         for index, tier in enumerate(_tier_order(tiers.tolist())):
             colour, linestyle = _TIER_STYLES[index % len(_TIER_STYLES)]
-            mask = tiers == tier
-            order = np.argsort(time_s[mask], kind="stable")
-            t, h = time_s[mask][order], hit[mask][order]
-            if t.size > 1:  # each value holds for its bin, until the next bin starts
-                t, h = np.append(t, t[-1] + float(np.median(np.diff(t)))), np.append(h, h[-1])
-            ax.plot(t, h, color=colour, linestyle=linestyle, drawstyle="steps-post", label=f"{tier} tier")
+            for shade, variant in enumerate(variants):
+                mask = (tiers == tier) & (scenario == variant)
+                if not mask.any():
+                    continue
+                order = np.argsort(time_s[mask], kind="stable")
+                t, h = time_s[mask][order], hit[mask][order]
+                if t.size > 1:  # each value holds for its bin, until the next bin starts
+                    t, h = np.append(t, t[-1] + float(np.median(np.diff(t)))), np.append(h, h[-1])
+                if len(variants) > 1:
+                    from matplotlib import colormaps
+
+                    colour = colormaps["viridis"](shade / max(len(variants) - 1, 1) * 0.9)
+                label = f"{tier} tier" + (f", {variant}" if variant else "")
+                ax.plot(t, h, color=colour, linestyle=linestyle, drawstyle="steps-post", label=label)
         ax.set_ylim(-2, 102)
         ax.set_xlabel("Time (s)")
         ax.set_ylabel("Cache hit ratio (% of requests)")

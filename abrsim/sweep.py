@@ -28,6 +28,10 @@ import itertools
 import json
 import logging
 import os
+import signal
+import socket
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -737,7 +741,9 @@ def run_chunk(chunk: Chunk, traces: PackedTraces) -> list[list[Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-def _run_local(plan: SweepPlan, chunks: Sequence[Chunk], jobs: int) -> Iterator[tuple[Chunk, list]]:
+def _run_local(
+    plan: SweepPlan, chunks: Sequence[Chunk], jobs: int, lock_fd: int | None = None
+) -> Iterator[tuple[Chunk, list]]:
     if jobs <= 1 or len(chunks) <= 2:
         for chunk in chunks:
             yield chunk, run_chunk(chunk, plan.groups[chunk.group])
@@ -746,13 +752,65 @@ def _run_local(plan: SweepPlan, chunks: Sequence[Chunk], jobs: int) -> Iterator[
 
     # The first chunk runs here: it loads the compiled kernels, which forked workers then inherit.
     yield chunks[0], run_chunk(chunks[0], plan.groups[chunks[0].group])
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(chunks) - 1))
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(chunks) - 1), initializer=_init_worker,
+                               initargs=(os.getpid(), lock_fd))
     try:
         futures = {pool.submit(run_chunk, chunk, plan.groups[chunk.group]): chunk for chunk in chunks[1:]}
         for future in as_completed(futures):
             yield futures[future], future.result()
+    except BaseException:
+        # Interrupted (Ctrl-C), or the consumer stopped: the workers' chunks are not wanted, and
+        # waiting for a long one would keep the user waiting. Only the parent writes files.
+        _stop_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_worker(parent_pid: int, lock_fd: int | None) -> None:
+    """Set up a pool worker: it must not outlive its parent, nor hold the folder's lock or take Ctrl-C.
+
+    A forked worker shares the parent's open files, the lock among them: closing its copy
+    leaves the lock to the parent alone, so a parent killed with SIGKILL frees the folder. The
+    worker asks the kernel for SIGKILL when its parent dies (Linux), else a thread watches the
+    parent. Ctrl-C reaches the whole process group; the parent alone handles it and stops
+    the workers.
+    """
+    if lock_fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(lock_fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not _die_with_parent():
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the request above took effect
+        os._exit(1)
+
+
+def _die_with_parent() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        return libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _stop_workers(pool: Any) -> None:
+    """Terminate a process pool's workers now (they run chunks whose rows are not wanted)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            process.terminate()
 
 
 def _run_dask(
@@ -822,8 +880,12 @@ def _now() -> str:
 def _write_atomic(path: Path, data: str) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(data, encoding="utf-8", newline="\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(data, encoding="utf-8", newline="\n")
+        os.replace(tmp, path)
+    except BaseException:  # e.g. Ctrl-C: leave no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _chunk_path(out: Path, index: int) -> Path:
@@ -892,22 +954,76 @@ def _prepare(out: Path, plan: SweepPlan, resume: bool) -> str:
     return _now()
 
 
+#: The lock file of a sweep folder: flock'ed by the sweep writing to it, and naming that sweep.
+LOCK_NAME = ".lock"
+
+
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, Linux), or ``""`` where unknown.
+
+    Together with the pid it names one process: a pid reused later has another start time.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]  # field 22; the command name may hold spaces
+
+
+def _alive(holder: Mapping[str, Any]) -> bool:
+    """Whether the process a lock record names still runs (True when it cannot tell)."""
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, but belongs to someone else
+        return True
+    started = holder.get("process_start")
+    return not started or _process_start(pid) in ("", started)
+
+
 @contextlib.contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the folder, so that two sweeps never write to it at once."""
+def _locked(out: Path, notice: Callable[[str], None] | None = None) -> Iterator[int | None]:
+    """Hold an exclusive lock on the folder, so that two sweeps never write to it at once.
+
+    The lock is an ``flock`` on ``OUT/.lock``, which records the holder (host, pid, process start
+    time). If the lock is held but its recorded holder is gone, whatever holds it is not a sweep
+    that writes (only a sweep's own process writes to its folder; a worker process left behind
+    by an older abrsim may still hold it): the lock is taken over and ``notice`` is told.
+    Yields the lock's file descriptor (None without ``flock``), which forked workers close.
+    """
     out.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
-        yield
+        yield None
         return
-    fd = os.open(out, os.O_RDONLY)
+    path = out / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise InputError("another sweep is writing to this folder", source=out) from None
-        yield
+            try:
+                holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            except ValueError:
+                holder = {}
+            holder = holder if isinstance(holder, dict) else {}
+            if not holder or _alive(holder):
+                who = (f" (pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('since')})"
+                       if holder else "")
+                raise InputError(f"another sweep{who} is writing to this folder", source=out) from None
+            if notice is not None:
+                notice(f"{out}: taking over the lock of sweep pid {holder.get('pid')} (since "
+                       f"{holder.get('since')}), which is gone")
+        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "process_start": _process_start(os.getpid()), "since": _now()}) + "\n"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record.encode(), 0)
+        yield fd
     finally:
         os.close(fd)  # releases the lock
 
@@ -953,32 +1069,40 @@ def _assemble(out: Path, plan: SweepPlan) -> tuple[tuple[Path, ...], tuple[Row, 
         writer.write_table(table)
         pending.clear()
 
-    with csv_tmp.open("w", encoding="utf-8", newline="\n") as csv_file:
-        for chunk in plan.chunks:
-            values = _read_chunk(out, chunk, plan)
-            if values is None:
-                raise AbrsimError(f"chunk {chunk.index} of the sweep in {out} is missing")
-            rows = [dict(zip(RESULT_FIELDS, row, strict=True)) for row in values]
-            text = format_rows(rows, "csv")
-            csv_file.write(text if chunk.index == 0 else text.split("\n", 1)[1])
-            pending.extend(values)
-            if len(pending) >= _PARQUET_ROW_GROUP_ROWS:
-                flush()
-            key = (_label(chunk.algorithm, chunk.params), chunk.ladder.name, chunk.model.name)
-            entry = summary.setdefault(key, {"algorithm": key[0], "ladder": key[1], "model": key[2],
-                                             "sessions": 0, **{s.name: 0 for s in statements}})
-            entry["sessions"] += len(rows)
-            for name, failed in evaluate(rows, statements).items():
-                entry[name] += int(failed.sum())
-    flush()
-    files = [csv_path]
-    if writer is not None:
-        writer.close()
-        os.replace(parquet_tmp, parquet_path)
-        files.append(parquet_path)
-    elif parquet_path.exists():  # from an earlier run with pyarrow: it would not be rewritten
-        parquet_path.unlink()
-    os.replace(csv_tmp, csv_path)
+    try:
+        with csv_tmp.open("w", encoding="utf-8", newline="\n") as csv_file:
+            for chunk in plan.chunks:
+                values = _read_chunk(out, chunk, plan)
+                if values is None:
+                    raise AbrsimError(f"chunk {chunk.index} of the sweep in {out} is missing")
+                rows = [dict(zip(RESULT_FIELDS, row, strict=True)) for row in values]
+                text = format_rows(rows, "csv")
+                csv_file.write(text if chunk.index == 0 else text.split("\n", 1)[1])
+                pending.extend(values)
+                if len(pending) >= _PARQUET_ROW_GROUP_ROWS:
+                    flush()
+                key = (_label(chunk.algorithm, chunk.params), chunk.ladder.name, chunk.model.name)
+                entry = summary.setdefault(key, {"algorithm": key[0], "ladder": key[1], "model": key[2],
+                                                 "sessions": 0, **{s.name: 0 for s in statements}})
+                entry["sessions"] += len(rows)
+                for name, failed in evaluate(rows, statements).items():
+                    entry[name] += int(failed.sum())
+        flush()
+        files = [csv_path]
+        if writer is not None:
+            writer.close()
+            os.replace(parquet_tmp, parquet_path)
+            files.append(parquet_path)
+        elif parquet_path.exists():  # from an earlier run with pyarrow: it would not be rewritten
+            parquet_path.unlink()
+        os.replace(csv_tmp, csv_path)
+    except BaseException:  # e.g. Ctrl-C: leave no half-written file behind
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+        csv_tmp.unlink(missing_ok=True)
+        parquet_tmp.unlink(missing_ok=True)
+        raise
     return tuple(files), tuple(summary.values())
 
 
@@ -991,6 +1115,7 @@ def run_sweep(
     scheduler: str | None = None,
     resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> SweepReport:
     """Run a sweep into ``out_dir``.
 
@@ -1010,6 +1135,7 @@ def run_sweep(
         resume: continue a sweep in ``out_dir``: keep its finished chunks, run the others.
         progress: called as ``progress(sessions_done, sessions_total)`` at the start and
             after every chunk.
+        notice: called with a one-line message when the sweep takes over a stale lock.
 
     Raises:
         InputError: if the spec is invalid, ``out_dir`` holds another sweep (or this one,
@@ -1031,14 +1157,14 @@ def run_sweep(
     clock = time.perf_counter()
     plan = plan_sweep(spec)
     out = Path(out_dir)
-    with _locked(out):
+    with _locked(out, notice) as lock_fd:
         started = _prepare(out, plan, resume)
         _write_atomic(out / "meta.json", _meta(plan, started, None, executor, jobs))
         todo = [chunk for chunk in plan.chunks if _read_chunk(out, chunk, plan) is None]
         done = plan.sessions - sum(chunk.sessions for chunk in todo)
         if progress is not None:
             progress(done, plan.sessions)
-        results = (_run_local(plan, todo, jobs) if executor == "local"
+        results = (_run_local(plan, todo, jobs, lock_fd) if executor == "local"
                    else _run_dask(plan, todo, jobs, scheduler)) if todo else iter(())
         for chunk, rows in results:
             _write_atomic(_chunk_path(out, chunk.index), json.dumps({

@@ -8,9 +8,18 @@
    watching a 10-minute title (the `hls` ladder: 100 segments of 6 s); wall time of
    :func:`abrsim.engine.des.simulate` and its cost per segment.
 
+3. Cost per event from 1,000 to 100,000 concurrent players: all arrive at time 0 on one
+   constant link of 3 Mbit/s per player, half of them behind an access link that alternates
+   between 2 and 5 Mbit/s every second (so flows keep crossing the fair share, and both of the
+   link's heaps work); a short title (3 segments of 6 s) keeps the 100,000-player run short.
+   Events are the simpy events processed (counted by wrapping ``Environment.step``). The wall
+   time per event should stay flat: the shared link costs O(log n) per event. What grows with
+   the players in an overloaded scenario (``des_shared_bottleneck.toml`` scaled up) is the
+   number of events per segment, i.e. the simulated work: see ``docs/des.md``.
+
 The last line is one JSON object.
 
-    python benchmarks/des_engine.py [--repeat N]
+    python benchmarks/des_engine.py [--repeat N] [--concurrent 1000,10000,100000]
 """
 
 from __future__ import annotations
@@ -69,9 +78,52 @@ def shared_link(players: int, seed: int = 1) -> tuple[float, int]:
     return wall_s, segments
 
 
+def concurrent_players(players: int, segments: int = 3, seed: int = 1) -> tuple[float, int, int]:
+    """Wall time, simpy events and segments of ``players`` players arriving at once (see 3. above)."""
+    import simpy
+
+    from abrsim.abr import make
+    from abrsim.engine.des import simulate
+    from abrsim.ladder import Ladder, load_ladder
+    from abrsim.model import PlayerModel
+    from abrsim.scenario import Arrivals, Bottleneck, PlayerGroup, Scenario
+    from abrsim.trace import Trace
+
+    hls = load_ladder("hls")
+    ladder = Ladder(hls.rungs, hls.segment_duration_s, hls.size_bits[:segments],
+                    None if hls.quality is None else hls.quality[:segments], name=f"hls_{segments}")
+    model = PlayerModel()
+    at_once = Arrivals("periodic", interval_s=0.0)
+    access = Trace([0.0, 1.0], [2e6, 5e6], 2.0, name="alternating")
+    groups = (PlayerGroup(name="fixed", count=players // 2, policy=make("bola"), ladder=ladder, model=model,
+                          arrivals=at_once),
+              PlayerGroup(name="mobile", count=players - players // 2, policy=make("throughput"),
+                          ladder=ladder, model=model, arrivals=at_once, access=access))
+    link = Bottleneck(Trace([0.0], [3e6 * players], 1.0, name="link"))
+    scenario = Scenario(name=f"concurrent{players}", groups=groups, bottleneck=link, seed=seed)
+    events = 0
+    step = simpy.Environment.step
+
+    def counted_step(env: simpy.Environment) -> None:
+        nonlocal events
+        events += 1
+        step(env)
+
+    simpy.Environment.step = counted_step  # type: ignore[method-assign]
+    try:
+        start = time.perf_counter()
+        run = simulate(scenario)
+        wall_s = time.perf_counter() - start
+    finally:
+        simpy.Environment.step = step  # type: ignore[method-assign]
+    return wall_s, events, sum(s.log.download_count for s in run.sessions)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed repetitions of the single-player run")
+    parser.add_argument("--concurrent", default="1000,10000,100000",
+                        help="comma-separated numbers of concurrent players for the per-event cost")
     args = parser.parse_args()
     result = single_player(args.repeat)
     shared_link(10)  # warm-up: imports and kernel loading
@@ -84,6 +136,19 @@ def main() -> None:
         result[f"wall_s_{players}"] = wall_s
         result[f"per_segment_us_{players}"] = per_segment_us
     result["per_segment_ratio_1000_to_10"] = result["per_segment_us_1000"] / result["per_segment_us_10"]
+    print("concurrent players, all on one link at once (3 segments each):")
+    concurrent_players(100)  # warm-up
+    sizes = [int(n) for n in args.concurrent.split(",")]
+    for players in sizes:
+        wall_s, events, segments = concurrent_players(players)
+        per_event_us = wall_s / events * 1e6
+        print(f"  {players:>7,} players: {events:>9,} events ({events / segments:4.1f} per segment) in "
+              f"{wall_s:7.2f} s -> {per_event_us:5.1f} us/event")
+        result[f"per_event_us_{players}"] = per_event_us
+    result[f"per_event_ratio_{sizes[-1]}_to_{sizes[0]}"] = (result[f"per_event_us_{sizes[-1]}"]
+                                                            / result[f"per_event_us_{sizes[0]}"])
+    print(f"  per-event cost, {sizes[-1]:,} vs {sizes[0]:,} players: "
+          f"x{result[f'per_event_ratio_{sizes[-1]}_to_{sizes[0]}']:.2f}")
     print(json.dumps(result))
 
 

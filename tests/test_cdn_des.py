@@ -271,11 +271,13 @@ def test_cli_compare_fault_and_logs(tmp_path):
     result = runner.invoke(cli, ["simulate", str(path), "--format", "csv", "--out", str(out),
                                  "--logs", str(tmp_path / "logs")], catch_exceptions=False)
     assert result.exit_code == 0
-    with open(out.parent / "tier_series.csv") as handle:
+    with open(out.parent / "results.tier_series.csv") as handle:
         series = list(csv.DictReader(handle))
     assert series and set(series[0]) >= {"time_s", "tier", "hit_ratio"}
-    with open(out.parent / "outages.csv") as handle:
+    with open(out.parent / "results.outages.csv") as handle:
         assert next(csv.DictReader(handle))["tier"] == "edge"
+    logged = (tmp_path / "logs" / "tier_series.csv").read_text()
+    assert logged == (out.parent / "results.tier_series.csv").read_text()
     assert (tmp_path / "logs" / "cdn_requests.csv").read_text().startswith("time_s,player,segment")
     from abrsim.report import load_results
 
@@ -360,3 +362,85 @@ def test_fill_of_an_unknown_or_origin_tier_is_one_line_error(tmp_path):
         assert result.exit_code == 2
         assert "cdn.fills[0].tier" in result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+def test_side_tables_are_named_after_their_results_file(tmp_path):
+    """Two scenarios into one folder: each keeps its own tier series and outages (issue 14)."""
+    from abrsim.report import load_results
+
+    faulty, healthy = tmp_path / "faulty.toml", tmp_path / "healthy.toml"
+    faulty.write_text(three_tier(outages='\n[[cdn.outages]]\ntier = "edge"\nstart_s = 2\nend_s = 8\n'))
+    healthy.write_text(three_tier(edge_bytes=0))
+    folder = tmp_path / "d"
+    for scenario, name in ((faulty, "a"), (healthy, "b")):
+        result = CliRunner().invoke(cli, ["simulate", str(scenario), "--format", "csv",
+                                          "--out", str(folder / f"{name}.csv")], catch_exceptions=False)
+        assert result.exit_code == 0
+        assert f"wrote {folder / name}.tier_series.csv and {folder / name}.outages.csv" in result.output
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "a.csv", "a.outages.csv", "a.tier_series.csv", "b.csv", "b.outages.csv", "b.tier_series.csv"]
+    assert len((folder / "a.outages.csv").read_text().splitlines()) == 2  # the header and the outage
+    assert len((folder / "b.outages.csv").read_text().splitlines()) == 1  # the header only
+    assert (folder / "a.tier_series.csv").read_text() != (folder / "b.tier_series.csv").read_text()
+    loaded = load_results(folder / "a.csv")
+    assert loaded.outages is not None and list(loaded.outages["tier"]) == ["edge"]
+    assert load_results(folder / "b.csv").outages is None
+    # A later run of b without a CDN leaves no side table of the earlier one.
+    plain = tmp_path / "plain.toml"
+    plain.write_text(scenario_text(4, ""))
+    result = CliRunner().invoke(cli, ["simulate", str(plain), "--format", "csv",
+                                      "--out", str(folder / "b.csv")], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert sorted(p.name for p in folder.glob("b.*")) == ["b.csv"]
+
+
+def test_report_draws_one_line_per_cache_size_and_honours_select(tmp_path):
+    """The cache-size sweep's tier series: a line per size and tier, never one line through all sizes;
+    --select keeps the selected sizes' lines only (issue 14)."""
+    from abrsim import report
+
+    sweep = 'sweep = { tier = "edge", capacity_bytes = [0, 1e7, 1e9] }'
+    path = tmp_path / "s.toml"
+    path.write_text(three_tier().replace("bin_s = 10", "bin_s = 10\n" + sweep))
+    out = tmp_path / "d" / "results.csv"
+    result = CliRunner().invoke(cli, ["simulate", str(path), "--format", "csv", "--out", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0
+    results = report.load_results(out.parent)
+
+    def lines(series):
+        figure = report.tier_hit_ratio_figure(series, results.outages)
+        return sorted(line.get_label() for line in figure.axes[0].get_lines())
+
+    tiers = ("edge", "exchange", "origin")
+    sizes = ("t@edge=0", "t@edge=1e+07", "t@edge=1e+09")
+    assert lines(results.tier_series) == sorted(f"{tier} tier, {size}" for tier in tiers for size in sizes)
+    for series_line in report.tier_hit_ratio_figure(results.tier_series).axes[0].get_lines():
+        times = series_line.get_xdata()
+        assert np.all(np.diff(times) > 0), series_line.get_label()  # no zig-zag back in time
+    chosen = results.select("scenario=t@edge=1e+07")
+    assert set(chosen.tier_series["scenario"]) == {"t@edge=1e+07"}
+    assert lines(chosen.tier_series) == [f"{tier} tier, t@edge=1e+07" for tier in tiers]
+    # The command follows the selection.
+    result = CliRunner().invoke(cli, ["report", str(out.parent), "-o", str(tmp_path / "report"),
+                                      "--select", "scenario=t@edge=1e+07"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report" / "figures" / "tier_hit_ratio.png").exists()
+
+
+def test_failed_playback_is_not_counted_as_abandonment():
+    """Edge and origin down for half the viewers: their playback fails; nobody left (issue 14)."""
+    outages = ('\n[[cdn.outages]]\ntier = "edge"\nstart_s = 0\nend_s = 1000\nfraction = 0.5\n'
+               '\n[[cdn.outages]]\ntier = "exchange"\nstart_s = 0\nend_s = 1000\nfraction = 0.5\n'
+               '\n[[cdn.outages]]\ntier = "origin"\nstart_s = 0\nend_s = 1000\nfraction = 0.5\n')
+    run = simulate(parse_scenario(three_tier(outages=outages, count=20)))
+    rows = run.rows()
+    failed = sum(r["playback_failed"] for r in rows)
+    assert 0 < failed < len(rows)
+    assert not any(r["abandoned"] for r in rows)
+    metrics = run.metrics(rows)
+    assert metrics["abandoned_players"] == 0 and metrics["abandoned_share"] == 0.0
+    assert metrics["failed_players"] == failed
+    assert metrics["failed_share"] == pytest.approx(failed / len(rows))
+    assert list(metrics)[:5] == ["players", "abandoned_players", "abandoned_share", "failed_players",
+                                 "failed_share"]

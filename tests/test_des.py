@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numba
@@ -354,3 +355,22 @@ def test_shared_link_sessions_are_whole_and_conserve_bits_and_time(case, seed):
         assert row["startup_s"] + row["played_s"] + row["rebuffer_s"] == pytest.approx(log.end_s)
         delivered_bits += float(np.sum(log.downloaded_bits)) / model.goodput_factor
     assert run.bottleneck["delivered_bits"] == pytest.approx(delivered_bits, rel=1e-9)
+
+
+def test_simulate_reports_progress_without_changing_results(monkeypatch):
+    """simulate's progress callback (abrsim simulate shows it on a terminal): the simulated time
+    grows, the last call has every player done, and the rows are those of a run without it."""
+    from abrsim.cli_des import _Progress
+    from abrsim.scenario import load_scenario
+
+    scenario = load_scenario("experiments/des_shared_bottleneck.toml")
+    plain = des.simulate(scenario).rows()
+    monkeypatch.setattr(des, "PROGRESS_INTERVAL_S", 0.0)
+    calls = []
+    shown = des.simulate(scenario, progress=lambda *args: calls.append(args)).rows()
+    assert repr(shown) == repr(plain)  # (NaN != NaN in a plain ==)
+    assert len(calls) > 3
+    assert calls[-1][1:] == (16, 16)
+    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in itertools.pairwise(calls))
+    line = _Progress("simulate x").line(123.4, 4, 16)
+    assert "4/16 players done" in line and "123 s simulated" in line

@@ -247,8 +247,8 @@ def test_results_are_the_engine_rows_in_session_order(spec_path, tmp_path):
     spec = load_spec(spec_path)
     assert report.sessions == report.sessions_run == 84
     assert calls[0] == (0, 84) and calls[-1] == (84, 84)
-    assert sorted(p.name for p in out.iterdir()) == ["chunks", "meta.json", "results.csv", "results.parquet",
-                                                     "spec.toml"]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "chunks", "meta.json", "results.csv",
+                                                     "results.parquet", "spec.toml"]
     assert (out / "spec.toml").read_text() == spec_path.read_text()
     header = (out / "results.csv").read_text().splitlines()[0]
     assert header == ",".join(RESULT_FIELDS)
@@ -467,3 +467,195 @@ def test_the_documented_smoke_workflow_runs(tmp_path, monkeypatch):
         result = CliRunner().invoke(cli, command)
         # 1 is a --fail-on gate that fired, which the examples may well show; 2 would be an error.
         assert result.exit_code in (0, 1) and "error" not in result.output, (command, result.output)
+
+
+# ---------------------------------------------------------------- processes: kill, Ctrl-C, locks
+
+SLOW_POLICY = """\
+import multiprocessing
+import os
+import time
+
+
+class Slow:
+    def reset(self, ladder, model, rng):
+        pass
+
+    def choose(self, obs):
+        if multiprocessing.parent_process() is not None:  # pool workers only: the parent stays quick
+            time.sleep(float(os.environ.get("SLOW_S", "0")))
+        return 0
+"""
+
+
+@pytest.fixture
+def slow_spec(data) -> Path:
+    """A sweep of a Python policy that dawdles in pool workers when SLOW_S is set (8 sessions in 4 chunks)."""
+    (data / "slow.py").write_text(SLOW_POLICY)
+    return write_spec(data, """\
+        name = "slow"
+        seed = 1
+        replications = 4
+        chunk_sessions = 2
+        ladders = ["tiny.toml"]
+        algorithms = [{ policy = "slow.py:Slow" }]
+        [[traces]]
+        name = "gen"
+        profile = "constant"
+        count = 2
+        params = { bandwidth_bps = 3e6, duration_s = 60.0 }
+        """, "slow.toml")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _start_sweep(spec: Path, out: Path, cwd: Path, slow_s: float) -> subprocess.Popen:
+    """`abrsim sweep --jobs 2` in its own process group, with Ctrl-C at its default (a background job
+    of a shell ignores it otherwise)."""
+    launcher = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "os.execv(sys.executable, [sys.executable, '-m', 'abrsim', *sys.argv[1:]])")
+    command = [sys.executable, "-c", launcher, "sweep", str(spec), "--out", str(out), "--jobs", "2"]
+    return subprocess.Popen(command, cwd=cwd, env={**os.environ, "SLOW_S": str(slow_s)},
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_workers(process: subprocess.Popen, out: Path) -> list[int]:
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the sweep started no workers"
+        workers = _children(process.pid)
+        if len(workers) >= 2 and (out / "chunks" / "chunk-000000.json").exists():
+            time.sleep(0.5)  # the workers are now in their first (slow) chunk
+            return workers
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_die_with_their_parent_and_free_the_folder(slow_spec, tmp_path):
+    """kill -9 of a sweep's parent: its workers exit, and --resume is not refused (issue 14)."""
+    out = tmp_path / "out"
+    process = _start_sweep(slow_spec, out, tmp_path, slow_s=1.0)
+    workers: list[int] = []
+    try:
+        workers = _wait_for_workers(process, out)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()  # (not communicate(): surviving workers would hold its pipes open)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if _alive(pid)], "workers outlived their parent"
+    finally:
+        for pid in workers + [process.pid]:  # survivors of this test only
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    report = run_sweep(slow_spec, out, resume=True, jobs=2)
+    assert report.chunks_run < report.chunks
+    assert len(rows_of(out)) == 8
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_stops_a_sweep_quietly_and_it_resumes(slow_spec, tmp_path):
+    """Ctrl-C: exit 130 within a second or so (not after the workers' long chunks), one line, no
+    tracebacks, no half-written file; --resume then finishes it like an uninterrupted run."""
+    reference = tmp_path / "reference"
+    run_sweep(slow_spec, reference)
+    out = tmp_path / "out"
+    process = _start_sweep(slow_spec, out, tmp_path, slow_s=1.0)  # a worker's chunk takes minutes
+    workers: list[int] = []
+    try:
+        workers = _wait_for_workers(process, out)
+        started = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)  # as a terminal does: the whole process group
+        process.wait(timeout=30)
+        took_s = time.monotonic() - started
+        stdout, stderr = process.stdout.read(), process.stderr.read()
+    finally:
+        for pid in workers + [process.pid]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert process.returncode == 130
+    assert took_s < 5, took_s
+    assert stdout == ""
+    assert stderr.splitlines() == [
+        f"abrsim: interrupted; finished chunks are kept in {out} (--resume continues)"]
+    assert "Traceback" not in stderr
+    assert not list(out.glob("**/*.tmp"))
+    assert not (out / "results.csv").exists()
+    assert not [pid for pid in workers if _alive(pid)]
+    result = CliRunner().invoke(cli, ["sweep", str(slow_spec), "--out", str(out), "--resume", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert (out / "results.csv").read_bytes() == (reference / "results.csv").read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_stale_lock_is_taken_over_a_live_one_refused(spec_path, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    gone_pid = int(gone.stdout)
+    # Something that is not a sweep (say, a worker left behind by an older abrsim) holds the lock,
+    # which names a sweep process that has ended.
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
+        import fcntl, json, os, socket, sys, time
+        fd = os.open({str(out / ".lock")!r}, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        record = {{"pid": int(sys.argv[1]) or os.getpid(), "host": socket.gethostname(), "since": "then"}}
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(record).encode())
+        print("locked", flush=True)
+        time.sleep(120)
+        """), str(gone_pid)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        notices: list[str] = []
+        run_sweep(spec_path, out, notice=notices.append)
+        assert notices == [f"{out}: taking over the lock of sweep pid {gone_pid} (since then), which is gone"]
+        assert json.loads((out / ".lock").read_text())["pid"] == os.getpid()
+    finally:
+        holder.kill()
+        holder.wait()
+    # A lock whose holder is alive is respected.
+    live = subprocess.Popen([sys.executable, "-c", holder.args[2], "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert live.stdout.readline() == "locked\n"
+        with pytest.raises(InputError, match=rf"another sweep \(pid {live.pid} on .*\) is writing"):
+            run_sweep(spec_path, out, resume=True)
+    finally:
+        live.kill()
+        live.wait()
+    assert run_sweep(spec_path, out, resume=True).chunks_run == 0  # free again
+
+
+def test_sweep_eta_leaves_out_the_first_chunk():
+    """The first chunk loads (or compiles) the kernels: the ETA does not extrapolate from it."""
+    from abrsim.cli_sweep import _SessionBar
+
+    bar = _SessionBar("sweep x", compiling=True)
+    assert "compiling the kernels" in bar.line(0, 1000, 0.0)
+    assert bar.line(10, 1000, 7.0).endswith("ETA ...   ")  # not 690 s from 10 sessions in 7 s
+    line = bar.line(110, 1000, 8.0)  # 100 sessions in the second after the first chunk
+    assert "100/s" in line and "ETA 9 s" in line
+    resumed = _SessionBar("sweep x")
+    assert "loading the kernels" in resumed.line(500, 1000, 0.0)
+    resumed.line(510, 1000, 2.0)
+    assert "ETA 48 s" in resumed.line(520, 1000, 3.0)

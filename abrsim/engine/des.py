@@ -22,10 +22,12 @@ links, outages and failover); rows add :data:`CDN_FIELDS`, :meth:`DesRun.cdn_req
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +66,8 @@ DES_EXTRA_FIELDS = ("player", "group", "bottleneck", "arrival_s", "dns_s", "conn
 #: All columns of a discrete-event results row.
 DES_FIELDS = RESULT_FIELDS + DES_EXTRA_FIELDS
 #: Keys of :meth:`DesRun.metrics`.
-SCENARIO_METRICS = ("players", "abandoned_players", "abandoned_share", "stall_share", "fairness_jain_bitrate",
+SCENARIO_METRICS = ("players", "abandoned_players", "abandoned_share", "failed_players", "failed_share",
+                    "stall_share", "fairness_jain_bitrate",
                     "mean_startup_s", "p95_startup_s", "link_utilisation", "link_busy_utilisation",
                     "link_delivered_bits", "simulated_s", "segments", "wall_s")
 #: Columns a results row has beyond :data:`DES_FIELDS` when the scenario has a CDN.
@@ -221,7 +224,6 @@ class DesRun:
         total_bits = float(np.sum(cdn.served_bits))
         origin_bits = float(sum(cdn.served_bits[k] for k, t in enumerate(cdn.tiers) if t.is_origin))
         out: dict[str, Any] = {
-            "failed_players": failed,
             "failure_rate": failed / len(rows) if rows else math.nan,
             "cdn_requests": len(requests),
             "origin_offload": 1.0 - origin_bits / total_bits if total_bits > 0 else math.nan,
@@ -244,7 +246,9 @@ class DesRun:
 
         ``stall_share`` is the share of players who started playback and stalled at least once;
         ``fairness_jain_bitrate`` is :func:`jain_index` of those players' mean bitrates;
-        ``abandoned_share`` the share of players who left before the first frame. The link
+        ``abandoned_players`` and ``abandoned_share`` count the players who left before the first
+        frame, ``failed_players`` and ``failed_share`` those whose playback failed (``playback_failed``,
+        e.g. no healthy CDN tier); neither is counted as the other. The link
         figures are the bottleneck's (NaN without one): delivered bits over its capacity from
         time 0 until its last flow ended, and over the time some flow was active.
         """
@@ -259,10 +263,16 @@ class DesRun:
 
     def _scenario_metrics(self, rows: Sequence[dict[str, Any]], watched: list[dict[str, Any]],
                           startup: np.ndarray, link: dict[str, Any]) -> dict[str, Any]:
+        # A viewer who left and one whose playback failed are told apart, as their rows do:
+        # `watched` excludes both, so it cannot count either.
+        abandoned = sum(int(r["abandoned"]) for r in rows)
+        failed = sum(int(r.get("playback_failed", 0)) for r in rows)
         return {
             "players": len(rows),
-            "abandoned_players": len(rows) - len(watched),
-            "abandoned_share": (len(rows) - len(watched)) / len(rows) if rows else math.nan,
+            "abandoned_players": abandoned,
+            "abandoned_share": abandoned / len(rows) if rows else math.nan,
+            "failed_players": failed,
+            "failed_share": failed / len(rows) if rows else math.nan,
             "stall_share": (float(np.mean([r["rebuffer_count"] > 0 for r in watched])) if watched
                             else math.nan),
             "fairness_jain_bitrate": jain_index([r["mean_bitrate_bps"] for r in watched]),
@@ -335,7 +345,59 @@ def run_session(
     return player.result().log
 
 
-def simulate(scenario: Scenario, seed: int | None = None) -> DesRun:
+#: Wall-clock seconds between two calls of :func:`simulate`'s ``progress``.
+PROGRESS_INTERVAL_S = 0.25
+
+
+def _run(env: simpy.Environment, players: Sequence[Player],
+         progress: Callable[[float, int, int], None] | None) -> None:
+    """``env.run()``, calling ``progress(simulated_s, players_done, players)`` now and then.
+
+    It steps the same events in the same order as ``env.run()``; only the clock is read between
+    events (every 1,024 of them), so results do not depend on whether progress is shown.
+    """
+    if progress is None:
+        env.run()
+        return
+    next_s = time.monotonic() + PROGRESS_INTERVAL_S
+    steps = 0
+    step = env.step
+    try:
+        while True:
+            step()
+            steps += 1
+            if not steps & 1023 and time.monotonic() >= next_s:
+                done = sum(p.process is not None and not p.process.is_alive for p in players)
+                progress(float(env.now), done, len(players))
+                next_s = time.monotonic() + PROGRESS_INTERVAL_S
+    except simpy.core.EmptySchedule:
+        pass
+    progress(float(env.now), len(players), len(players))
+
+
+@contextlib.contextmanager
+def _no_full_collections() -> Iterator[None]:
+    """Run without full (oldest-generation) garbage collections; restore the collector after.
+
+    Python's cyclic collector traverses every tracked object at each full collection, and a
+    run's live objects (players, their processes, links, logs) grow with the players: with
+    full collections the cost per event doubled from 1,000 to 100,000 concurrent players,
+    without them it is flat (``benchmarks/des_engine.py``). Young collections still run;
+    objects that exist before the run are frozen out of the count, and cycles that reach the
+    oldest generation during the run wait until it ends.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(thresholds[0], thresholds[1], 1_000_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+def simulate(scenario: Scenario, seed: int | None = None,
+             progress: Callable[[float, int, int], None] | None = None) -> DesRun:
     """Run a scenario: every player of every group, on their links, until the last one is done.
 
     Randomness (arrivals, watch times, trace offsets, setup steps, per-request draws, patience)
@@ -350,6 +412,8 @@ def simulate(scenario: Scenario, seed: int | None = None) -> DesRun:
     Args:
         scenario: the scenario.
         seed: overrides the scenario's seed.
+        progress: called as ``progress(simulated_s, players_done, players)`` about every
+            :data:`PROGRESS_INTERVAL_S` of wall time and at the end (``abrsim simulate`` shows it).
     """
     seed = scenario.seed if seed is None else int(seed)
     started = time.perf_counter()
@@ -374,7 +438,8 @@ def simulate(scenario: Scenario, seed: int | None = None) -> DesRun:
 
     env.process(arrive())
     try:
-        env.run()
+        with _no_full_collections():
+            _run(env, [player for _, _, player, _ in players], progress)
     except ZeroDivisionError:
         raise InputError(f"a download in scenario {scenario.name!r} took less time than the simulation clock "
                          "can resolve; expected larger segments or slower links", field="ladder") from None
