@@ -60,6 +60,7 @@ SETUP_STATE_DIR = Path(os.environ.get("ABRSIM_EMULATION_STATE", "/var/lib/abrsim
 _CLIENT = Path(__file__).with_name("_client.py")
 #: The uplink: 4 delivery opportunities every millisecond (48 Mbit/s), never the bottleneck.
 _UPLINK_LINES = "1\n1\n1\n1\n"
+_SYN_BYTES = 64
 
 
 class EmulationError(RuntimeError):
@@ -119,7 +120,8 @@ class EmulationRun:
         congestion_control: the sender's congestion control.
         clock_check_s: when the SYN entered the uplink queue minus when the client connected,
             on the link clock (about 0 to 0.002 s when the alignment holds).
-        connected_s: when the client's connect() returned, link clock.
+        connected_s: when the client called connect(), link clock.
+        handshake_s: how long connect() took (the TCP handshake: one round trip), seconds.
     """
 
     records: list[DownloadRecord]
@@ -131,6 +133,7 @@ class EmulationRun:
     congestion_control: str
     clock_check_s: float
     connected_s: float
+    handshake_s: float
     served: list[ServedRequest] = field(default_factory=list)
 
 
@@ -304,8 +307,13 @@ def _assemble(result: dict, server: PayloadServer, down: LinkLog, up: LinkLog,  
     if len(served) != len(result["records"]):
         raise EmulationError(
             f"the server answered {len(served)} requests, the client made {len(result['records'])}")
+    # An answer's retransmissions: until the next request arrived (the answer was complete by
+    # then), or until the client closed, for the last one.
+    final = server.final.get(0)
+    totals = [answer.before.total_retransmits for answer in served]
+    totals.append(final.total_retransmits if final else served[-1].after.total_retransmits)
     records = []
-    for row, answer in zip(result["records"], served, strict=True):
+    for k, (row, answer) in enumerate(zip(result["records"], served, strict=True)):
         records.append(DownloadRecord(
             index=row["index"], size_bytes=row["size_bytes"], gap_s=row["gap_s"],
             request_s=row["request_s"] - offset_s, first_byte_s=row["first_byte_s"] - offset_s,
@@ -313,13 +321,16 @@ def _assemble(result: dict, server: PayloadServer, down: LinkLog, up: LinkLog,  
             request_bytes=row["request_bytes"], server_received_s=answer.received_s - offset_s,
             cwnd_segments=answer.before.cwnd_segments, ssthresh_segments=answer.before.ssthresh_segments,
             srtt_s=answer.before.rtt_s, since_data_sent_s=answer.before.since_data_sent_s,
-            retransmits=answer.after.total_retransmits - answer.before.total_retransmits,
+            retransmits=totals[k + 1] - totals[k],
             ca_state=answer.before.ca_state,
         ))
     connected_s = result["connect_s"] - offset_s
-    # The SYN is the uplink's first packet; its arrival on the downlink's clock.
-    syn_s = float(up.arrival_s[0]) + up.base_s - down.base_s if up.arrival_s.size else float("nan")
+    # The SYN: the uplink's first 64-byte packet (4 tun + 20 IP + 40 TCP header with the SYN's
+    # options); its arrival on the downlink's clock.
+    syns = np.flatnonzero(up.arrival_bytes == _SYN_BYTES)
+    syn_s = float(up.arrival_s[syns[0]]) + up.base_s - down.base_s if syns.size else float("nan")
     return EmulationRun(records=records, downlink=down, uplink=up, link_trace=link_trace,
                         one_way_delay_s=one_way_delay_s, queue_packets=queue_packets,
                         congestion_control=congestion_control, clock_check_s=syn_s - connected_s,
-                        connected_s=connected_s, served=served)
+                        connected_s=connected_s, handshake_s=result["connected_s"] - result["connect_s"],
+                        served=served)

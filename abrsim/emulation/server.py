@@ -70,7 +70,8 @@ class ServedRequest:
         received_s: when the request's last header line was read.
         written_s: when the whole answer was in the socket's send buffer.
         before: the connection's TCP state when the request was read.
-        after: the TCP state when the answer was written.
+        after: the TCP state when the answer was written to the socket (much of a large answer
+            may still be in the send buffer then).
     """
 
     connection: int
@@ -95,6 +96,8 @@ class PayloadServer:
     def __init__(self, host: str, port: int = 0, congestion_control: str | None = None) -> None:
         self.congestion_control = congestion_control
         self.served: list[ServedRequest] = []
+        #: each connection's TCP state when its client closed it
+        self.final: dict[int, TcpInfo] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._connections: list[socket.socket] = []
@@ -135,6 +138,8 @@ class PayloadServer:
                     except OSError:
                         return
                     if not chunk:
+                        # the client closed: everything sent has been acknowledged
+                        self.final[number] = read_tcp_info(connection)
                         return
                     buffer += chunk
                 head, _, buffer = buffer.partition(b"\r\n\r\n")
