@@ -56,6 +56,6 @@ def predict_throughput(request_s: Sequence[float] | np.ndarray, size_bytes: Sequ
     for k, (start_s, size) in enumerate(zip(request_s, size_bytes, strict=True)):
         first_byte_s = float(start_s) + link.rtt_s
         done_s, _, _, _ = transfer(trace.start_s, trace.bandwidth_bps, trace.duration_s, 1.0, first_byte_s,
-                                   float(size) * 8, 0.0, 0.0, 0, 0.0)
+                                   float(size) * 8, 0.0, 0.0, 0, 0.0, np.inf)
         predicted[k] = done_s - float(start_s)
     return predicted
