@@ -22,6 +22,9 @@ __all__ = ["ESTIMATORS", "PENSIEVE", "PRESETS", "SABRE", "PlayerModel", "get_pre
 
 #: Throughput estimators a player can use, by name.
 ESTIMATORS = ("ewma", "sliding")
+#: Download models: ``throughput`` (a download gets the trace's bandwidth from its first byte)
+#: and ``tcp`` (slow start over a persistent connection; see :class:`PlayerModel`).
+NETWORKS = ("throughput", "tcp")
 #: Abandonment checkpoints come at least this far apart (one of the two), so a download's checks
 #: stay countable.
 MIN_ABANDON_CHECK_S = 1e-3
@@ -75,6 +78,24 @@ class PlayerModel:
             ``wait_step_s``, ``startup_threshold_s`` and ``resume_threshold_s`` 0.
         algorithm_defaults: parameter defaults this preset gives algorithms, as
             ``("algorithm.parameter", value)`` pairs; explicit parameters still win.
+        network: the download model. ``throughput``: after the request latency a download moves
+            at the trace's bandwidth (x ``goodput_factor``). ``tcp``: the session's requests share
+            one persistent connection; the trace's bandwidth is the bottleneck's capacity in IP
+            packets, the latency is the round trip. Each response starts in slow start from the
+            connection's window (``tcp_initial_window`` for a new connection; RFC 6928): while the
+            window is below the path's bandwidth-delay product each round trip delivers one
+            window and the window doubles; from there the rest moves at capacity x
+            ``tcp_mss_bytes`` / ``tcp_packet_bytes`` x ``goodput_factor``. The window carries over
+            to the next response (grown by what was acknowledged, at most the bandwidth-delay
+            product plus ``tcp_queue_packets``); an abandoned download closes the connection.
+        tcp_initial_window: packets a new connection may send before the first ACK (Linux: 10).
+        tcp_mss_bytes: payload bytes per packet (1448: a 1500-byte MTU less 20 IP, 20 TCP and 12
+            timestamp-option bytes).
+        tcp_packet_bytes: bytes a full packet takes on the link (the MTU, 1500).
+        tcp_queue_packets: the bottleneck's queue, packets (Mahimahi's droptail default here: 100).
+        tcp_idle_restart: after an idle period longer than the retransmission timeout, the window
+            restarts from the initial window, halved once per RTO (Linux's
+            ``tcp_slow_start_after_idle`` with CUBIC or Reno); off for BBR, which keeps its window.
         session_time_limit_factor: a session still running after this multiple of the media
             duration it plays (session time, from the first request) ends there, timed out: a
             download in flight is cut and logged as abandoned, and the results say
@@ -107,6 +128,12 @@ class PlayerModel:
     compat_sabre_residue_stalls: bool = False
     algorithm_defaults: tuple[tuple[str, object], ...] = ()
     session_time_limit_factor: float = 20.0
+    network: str = "throughput"
+    tcp_initial_window: int = 10
+    tcp_mss_bytes: int = 1448
+    tcp_packet_bytes: int = 1500
+    tcp_queue_packets: int = 100
+    tcp_idle_restart: bool = False
 
     def __post_init__(self) -> None:
         def check(ok: bool, field: str, expected: str) -> None:
@@ -145,6 +172,12 @@ class PlayerModel:
               "when abandonment is on")
         check(np.isfinite(self.session_time_limit_factor) and self.session_time_limit_factor >= 1,
               "session_time_limit_factor", "finite and >= 1")
+        check(self.network in NETWORKS, "network", f"one of {', '.join(NETWORKS)}")
+        check(_whole(self.tcp_initial_window, 1, 1000), "tcp_initial_window", "an integer in [1, 1000]")
+        check(_whole(self.tcp_packet_bytes, 64, 65536), "tcp_packet_bytes", "an integer in [64, 65536]")
+        check(_whole(self.tcp_mss_bytes, 1, self.tcp_packet_bytes), "tcp_mss_bytes",
+              "an integer in [1, tcp_packet_bytes]")
+        check(_whole(self.tcp_queue_packets, 0, 10**7), "tcp_queue_packets", "an integer in [0, 10000000]")
         if self.compat_sabre_residue_stalls:
             other = [name for name, ok in (
                 ("latency_scaled", self.latency_scaled),
@@ -181,6 +214,14 @@ class PlayerModel:
                 f"of ladder {ladder.name!r})",
                 field="max_buffer_s",
             )
+
+    @property
+    def payload_factor(self) -> float:
+        """The share of the trace's bandwidth that carries a download's bytes: ``goodput_factor``,
+        times MSS / packet size with the ``tcp`` network (headers take the rest)."""
+        if self.network == "tcp":
+            return self.goodput_factor * self.tcp_mss_bytes / self.tcp_packet_bytes
+        return self.goodput_factor
 
     def time_limit_s(self, ladder: Ladder) -> float:
         """Session time after which a session on ``ladder`` ends, timed out (see
@@ -220,6 +261,12 @@ class PlayerModel:
     def fields(self) -> dict[str, object]:
         """The model's fields as a plain dict (for results and docs)."""
         return dataclasses.asdict(self)
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    """Whether ``value`` is a whole number (not a bool) in [low, high]."""
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            and float(value).is_integer() and low <= value <= high)
 
 
 def _coerce(key: str, value: object, current: object) -> object:

@@ -28,8 +28,8 @@ table instead of measuring.
 (b) **Predict** each download time with every model in :data:`PREDICTORS` (``name ->
 f(rows, link) -> seconds``): ``throughput`` is abrsim's model today (one request latency of one
 RTT, then size / bandwidth walking the trace: :func:`abrsim.emulation.predict.predict_throughput`
-over :func:`abrsim.engine.step.transfer`); ``tcp`` is the hook for the engine's TCP model
-(:func:`load_tcp_predictor`; null until it exists).
+over :func:`abrsim.engine.step.transfer`); ``tcp`` is the engine's tcp network model
+(:func:`abrsim.emulation.predict.predict_tcp`, over the session step's own tcp rules).
 
 (c) **Report**: per grid cell the median and p90 relative error (|predicted - measured| /
 measured) of each model, then per size and per gap, and last one JSON line with
@@ -65,7 +65,7 @@ from abrsim.emulation import (
     tcp_settings,
     trace_stretch,
 )
-from abrsim.emulation.predict import LinkDescription, predict_throughput
+from abrsim.emulation.predict import LinkDescription, predict_tcp, predict_throughput
 from abrsim.trace import load_trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -255,7 +255,12 @@ def link_of(rows: Rows) -> LinkDescription:
                               float(first["stretch_duration_s"]))
     else:
         trace = constant_trace(float(first["rate_bps"]))
-    return LinkDescription(trace, float(first["rtt_s"]), int(first["queue_packets"]),
+    # The round trip the models get is the path's, as measured by the connection's handshake
+    # (mm-delay's 2 x D plus what the tun devices and the shell add, 2-6 ms here): what a player
+    # would measure, and the same input for every model.
+    handshake_s = float(first.get("handshake_s") or 0.0)
+    rtt_s = handshake_s if handshake_s > 0.0 else float(first["rtt_s"])
+    return LinkDescription(trace, rtt_s, int(first["queue_packets"]),
                            str(first["congestion_control"]), first["slow_start_after_idle"] == "1")
 
 
@@ -264,34 +269,15 @@ def throughput_predictor(rows: Rows, link: LinkDescription) -> np.ndarray:
     return predict_throughput([row["request_s"] for row in rows], [row["size_bytes"] for row in rows], link)
 
 
-def load_tcp_predictor() -> Predictor | None:
-    """HOOK for issue 15 item 1: the engine's ``tcp`` download model, once it exists.
-
-    Wire it here: return a function ``(rows, link) -> predicted download seconds`` that runs the
-    rows of one connection in order (``request_s``, ``size_bytes``; ``link.trace``,
-    ``link.rtt_s``, ``link.queue_packets``, ``link.slow_start_after_idle``) through the model,
-    carrying its congestion window from one request to the next. Until then: None, and the
-    ``tcp_*`` fields of the summary are null.
-    """
-    try:
-        from abrsim.engine import tcp  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    predict = getattr(tcp, "predict_download_s", None)
-    if predict is None:
-        return None
-
-    def tcp_predictor(rows: Rows, link: LinkDescription) -> np.ndarray:
-        return np.asarray(predict([row["request_s"] for row in rows], [row["size_bytes"] for row in rows],
-                                  link.trace, rtt_s=link.rtt_s, queue_packets=link.queue_packets,
-                                  slow_start_after_idle=link.slow_start_after_idle))
-
-    return tcp_predictor
+def tcp_predictor(rows: Rows, link: LinkDescription) -> np.ndarray:
+    """abrsim's ``tcp`` model (:func:`abrsim.emulation.predict.predict_tcp`, the engine's rules) over
+    the rows of one connection, in order."""
+    return predict_tcp([row["request_s"] for row in rows], [row["size_bytes"] for row in rows], link)
 
 
 def predictors() -> dict[str, Predictor | None]:
     """Every model to compare: name -> predictor (None: not available yet)."""
-    return {"throughput": throughput_predictor, "tcp": load_tcp_predictor()}
+    return {"throughput": throughput_predictor, "tcp": tcp_predictor}
 
 
 def predict(rows: Rows, models: dict[str, Predictor | None]) -> None:

@@ -58,11 +58,15 @@ from abrsim.engine.step import (
     MP_ABANDONMENT,
     MP_PROGRESS_BITS,
     MP_PROGRESS_S,
+    MP_TCP,
+    MP_TCP_INITIAL_WINDOW,
     NO_RUNG,
     PLAYER_STATE,
     PS_INDEX,
     PS_MODEL,
     PS_OBS,
+    PS_REQUEST_S,
+    PS_SAMPLE,
     PS_SEGMENTS,
     PS_SENT_BITS,
     PS_SIZE_BITS,
@@ -97,9 +101,13 @@ from abrsim.engine.step import (
     reset_player,
     session_segments,
     set_first_byte,
+    tcp_begin,
+    tcp_end,
+    tcp_finish,
     time_out_rule,
     trace_latency,
     trace_step,
+    trace_tcp,
     trace_transfer,
     transfer,
     wait_for_room,
@@ -192,9 +200,10 @@ def start_session(ps, model_params, est_params, segment_count, segment_duration_
 
 
 @njit(cache=True)
-def _finish(ps, log, rungs, abandon_to):
+def _finish(ps, log, rungs, abandon_to, bandwidth_bps):
     """End the download in flight (at the driver's clock), log it; the stop to report."""
     completed = finish_download(ps, ps[PS_CLOCK_S], ps[PS_SENT_BITS], abandon_to)
+    tcp_finish(ps, bandwidth_bps[np.int64(ps[PS_SAMPLE])])
     row = np.int64(ps[PS_ROW])
     log_row(ps, log, rungs, row)
     ps[PS_ROW] = row + 1
@@ -236,18 +245,23 @@ def advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs):
             bits = size_bits[np.int64(ps[PS_INDEX]), rung]
             begin_request(ps, rung, ps[PS_ANSWER_PAUSE_S], bits)
             latency = trace_latency(ps, start_s, latency_s, ps[PS_HAS_LATENCY] != 0.0, duration_s)
-            first_byte_s, checked = set_first_byte(ps, latency, ps[PS_CHECKING] != 0.0)
+            _, checked = set_first_byte(ps, latency, ps[PS_CHECKING] != 0.0)
+            clock_s, slow_start_bits = trace_tcp(ps, start_s, bandwidth_bps, duration_s)
             if checked:
-                ps[PS_CLOCK_S] = first_byte_s
-                ps[PS_STEP_S] = progress_s - latency  # the first step's time budget includes the latency
+                ps[PS_CLOCK_S] = clock_s
+                ps[PS_SENT_BITS] = slow_start_bits
+                # The first step's time budget includes the latency (and slow start).
+                tcp = ps[PS_MODEL + MP_TCP] != 0.0
+                ps[PS_STEP_S] = progress_s - (clock_s - ps[PS_REQUEST_S]) if tcp else progress_s - latency
                 ps[PS_PHASE] = _PH_STEP
             else:
-                clock_s, sent_bits = trace_transfer(ps, start_s, bandwidth_bps, duration_s, first_byte_s,
-                                                    bits)
+                clock_s, sent_bits = trace_transfer(ps, start_s, bandwidth_bps, duration_s, clock_s,
+                                                    bits - slow_start_bits)
+                sent_bits += slow_start_bits
                 ps[PS_CLOCK_S] = clock_s
                 ps[PS_SENT_BITS] = sent_bits
                 cut = sent_bits < bits and over_time(clock_s, ps[PS_MODEL:PS_MODEL + MODEL_PARAMS])
-                stop = _finish(ps, log, rungs, TIMED_OUT if cut else NO_RUNG)
+                stop = _finish(ps, log, rungs, TIMED_OUT if cut else NO_RUNG, bandwidth_bps)
                 if stops & STOPS_DOWNLOAD and stop == STOP_DONE:
                     return stop
         elif phase == _PH_STEP:
@@ -260,13 +274,13 @@ def advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs):
             ps[PS_SENT_BITS] = sent_bits
             ps[PS_STEP_S] = progress_s
             if sent_bits < bits and over_time(clock_s, ps[PS_MODEL:PS_MODEL + MODEL_PARAMS]):
-                _finish(ps, log, rungs, TIMED_OUT)  # the session ends: no event for the policy
+                _finish(ps, log, rungs, TIMED_OUT, bandwidth_bps)  # the session ends: no event
                 continue
             if sent_bits < bits:
                 checkpoint(ps, sent_bits, clock_s)
                 ps[PS_PHASE] = _PH_CHECKED
                 return STOP_CHECK
-            stop = _finish(ps, log, rungs, NO_RUNG)
+            stop = _finish(ps, log, rungs, NO_RUNG, bandwidth_bps)
             if stops & STOPS_DOWNLOAD:
                 return stop
         else:  # _PH_CHECKED
@@ -274,7 +288,7 @@ def advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs):
             if abandon_to == NO_RUNG:
                 ps[PS_PHASE] = _PH_STEP
             else:
-                stop = _finish(ps, log, rungs, abandon_to)
+                stop = _finish(ps, log, rungs, abandon_to, bandwidth_bps)
                 if stops & STOPS_DOWNLOAD:
                     return stop
 
@@ -360,6 +374,9 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
         row = first_record
         index = np.int64(0)
         timed_out = np.bool_(False)
+        tcp = model_params[MP_TCP] != 0.0
+        cwnd = model_params[MP_TCP_INITIAL_WINDOW]  # tcp: the connection's window, packets ...
+        last_done_s = -1.0  # ... and when its last response ended (-1: none yet)
         while index < segments:
             if row >= log.shape[0]:
                 return -1
@@ -398,10 +415,16 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
             fill_request(obs, rung, bits, latency)
             abandon_to = NO_RUNG
             sent_bits = bits
+            clock_s = first_byte_s
+            slow_start_bits = 0.0  # tcp: bits of the slow-start rounds, which no checkpoint splits
+            if tcp:
+                clock_s, slow_start_bits, cwnd, sample, loop_start_s = tcp_begin(
+                    start_s, bandwidth_bps, duration_s, model_params, request_s, first_byte_s, lag_s, bits,
+                    cwnd, last_done_s, latency, sample, loop_start_s)
             if CHECKING and checking and index > 0:  # CHECKING False: numba does not compile this branch
-                clock_s = first_byte_s
-                sent_bits = 0.0
-                step_s = progress_s - latency  # the first step's time budget includes the latency
+                sent_bits = slow_start_bits
+                # The first step's time budget includes the latency (and slow start).
+                step_s = progress_s - (clock_s - request_s) if tcp else progress_s - latency
                 while sent_bits < bits:
                     clock_s, step_bits, sample, loop_start_s = walk_step(
                         start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, bits - sent_bits,
@@ -420,13 +443,18 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
                     sent_bits = bits  # the steps' sum may differ from the size by rounding
             else:
                 clock_s, sent_bits, sample, loop_start_s = walk_transfer(
-                    start_s, bandwidth_bps, duration_s, model_params, first_byte_s, lag_s, bits, sample,
-                    loop_start_s)
+                    start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, bits - slow_start_bits,
+                    sample, loop_start_s)
+                sent_bits += slow_start_bits
                 if sent_bits < bits and over_time(clock_s, model_params):  # (not float rounding)
                     abandon_to = np.int64(TIMED_OUT)
                 else:
                     sent_bits = bits
             completed = abandon_to == NO_RUNG
+            if tcp:
+                cwnd = tcp_end(cwnd, sent_bits - slow_start_bits, bandwidth_bps[sample], latency, completed,
+                               model_params)
+                last_done_s = clock_s if completed else -1.0
             buffer_s, started, stalled, startup_s, extra_s, new = finish_rule(
                 time_s, buffer_s, started, stalled, startup_s, clock_s, completed, index == segments - 1,
                 model_params, segment_duration_s)

@@ -25,7 +25,15 @@ from typing import Any
 import numpy as np
 import simpy
 
-from abrsim.engine.step import next_sample, sample_end_s, scaled_latency, seek, transfer, transfer_step
+from abrsim.engine.step import (
+    next_sample,
+    sample_end_s,
+    scaled_latency,
+    seek,
+    tcp_begin,
+    transfer,
+    transfer_step,
+)
 from abrsim.errors import NoProgressError
 from abrsim.trace import Trace
 
@@ -156,6 +164,27 @@ class AccessLink:
             from_s - self.lag_s + self.offset_s, size_bits, 0.0, to_s - from_s, cursor[0], cursor[1],
             math.inf)
         return float(sent_bits)
+
+    def slow_start(self, ps: np.ndarray, model_params: np.ndarray) -> tuple[float, float]:
+        """The tcp network's slow start of the request in the player state ``ps`` over this link
+        alone (:func:`abrsim.engine.step.tcp_begin`, with the window and times in ``ps``, updated).
+        Returns ``(time_s, sent_bits)``: where the rest of the response streams from."""
+        if self.trace is None:
+            raise ValueError("an unlimited access link cannot carry a download on its own")
+        from abrsim.engine import step
+
+        lag_s = self.lag_s - self.offset_s  # session time minus this link's trace time
+        clock_s, sent_bits, cwnd, self.sample, self.loop_start_s = tcp_begin(
+            self._start_s, self._bandwidth_bps, self._duration_s, model_params, float(ps[step.PS_REQUEST_S]),
+            float(ps[step.PS_FIRST_BYTE_S]), lag_s, float(ps[step.PS_SIZE_BITS]), float(ps[step.PS_CWND]),
+            float(ps[step.PS_LAST_DONE_S]), float(ps[step.PS_LATENCY_S]), self.sample, self.loop_start_s)
+        ps[step.PS_CWND] = cwnd
+        ps[step.PS_SLOW_START_BITS] = sent_bits
+        return float(clock_s), float(sent_bits)
+
+    def capacity_bps(self) -> float:
+        """The trace's bandwidth at the link's cursor."""
+        return 0.0 if self.trace is None else float(self._bandwidth_bps[self.sample])
 
     @property
     def cursor(self) -> tuple[int, float]:

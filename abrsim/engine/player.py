@@ -65,8 +65,10 @@ from abrsim.engine.step import (
     reset_player,
     session_log,
     set_first_byte,
+    tcp_finish,
     wait_for_room,
 )
+from abrsim.errors import InputError
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
 from abrsim.model import PlayerModel
@@ -307,6 +309,11 @@ class Player:
         latency_scaled = model.latency_scaled
         default_latency_s = float(model.request_latency_s)
         checking = model.abandonment and decider.can_abandon
+        tcp = model.network == "tcp"
+        if tcp and (link is not None or cdn is not None):
+            raise InputError(f"network = \"tcp\" is modelled for a player alone on its access link; player "
+                             f"{self.name!r} shares a link or a CDN (use network = \"throughput\" there)",
+                             field="network")
         progress_bits = float(model.abandon_check_bits)
         progress_s = float(model.abandon_check_s)
         rtt = setup.rtt_s
@@ -375,8 +382,13 @@ class Player:
                 cdn_flows = cdn.start(route, bits)  # type: ignore[union-attr]
             if link is None:
                 # Alone on the access link: the fast engine's trace walk, then sleep until done.
+                slow_start_bits = 0.0
+                if tcp:  # the response's slow start first, no checkpoint inside it
+                    clock_s, slow_start_bits = access.slow_start(ps, model_params)
+                    sent_bits = slow_start_bits
                 if checked:
-                    step_s = progress_s - request_latency_s
+                    # The first step's time budget includes the latency (and slow start).
+                    step_s = progress_s - (clock_s - request_s) if tcp else progress_s - request_latency_s
                     while sent_bits < bits:
                         clock_s, step_bits = access.step(clock_s, bits - sent_bits, progress_bits, step_s,
                                                          limit_s)
@@ -391,7 +403,8 @@ class Player:
                             if abandon_to != NO_RUNG:
                                 break
                 else:
-                    clock_s, sent_bits = access.transfer(first_byte_s, bits, 0.0, 0.0, limit_s)
+                    clock_s, sent_bits = access.transfer(clock_s, bits - slow_start_bits, 0.0, 0.0, limit_s)
+                    sent_bits += slow_start_bits
                     if sent_bits < bits and clock_s > limit_s:
                         abandon_to = TIMED_OUT
                 delay_s = origin_s + clock_s - env.now
@@ -429,6 +442,8 @@ class Player:
                 clock_s = env.now - origin_s
             self._inflight = None
             completed = finish_download(ps, clock_s, sent_bits, abandon_to)
+            if tcp:
+                tcp_finish(ps, access.capacity_bps())
             if route is not None:
                 cdn.finish(route, self.name, origin_s + request_s, index, float(ps[PS_SENT_BITS]),  # type: ignore[union-attr]
                            completed)

@@ -89,7 +89,17 @@ MP_PROGRESS_BITS = 12  # abandonment checkpoints: at least this many bits ...
 MP_PROGRESS_S = 13  # ... and this much time between checks
 MP_RETRY_ABR = 14  # 1 (Sabre compatibility): after an abandonment, ask the ABR again
 MP_TIME_LIMIT_S = 15  # a session still running at this session time ends, timed out
-MODEL_PARAMS = 16
+MP_TCP = 16  # 1: the tcp network model (slow start over a persistent connection), 0: throughput
+MP_TCP_INITIAL_WINDOW = 17  # packets
+MP_TCP_PACKET_BITS = 18  # a full packet on the link (MTU), bits
+MP_TCP_PAYLOAD_BITS = 19  # its payload (MSS), bits
+MP_TCP_QUEUE_PACKETS = 20  # the bottleneck's queue
+MP_TCP_IDLE_RESTART = 21  # 1: slow-start restart after an idle period longer than the RTO (Linux, CUBIC)
+MODEL_PARAMS = 22
+
+#: Linux's minimum retransmission timeout (TCP_RTO_MIN): with a steady round trip the RTO is
+#: about the smoothed RTT plus this.
+TCP_RTO_MIN_S = 0.2
 
 #: ``abandon_to`` of a download cut short by the session's time limit (logged as abandoned).
 TIMED_OUT = -3
@@ -123,8 +133,11 @@ PS_SAMPLE = 24  # trace walk: the cursor's sample ...
 PS_LOOP_START_S = 25  # ... and the start of the trace pass it is in
 PS_SEGMENT_DURATION_S = 26  # the ladder's segment duration
 PS_TIMED_OUT = 27  # 1 once the session has passed the model's time limit
+PS_CWND = 28  # tcp: the connection's congestion window, packets ...
+PS_LAST_DONE_S = 29  # ... and when its last response ended (-1: no response yet) ...
+PS_SLOW_START_BITS = 30  # ... and this request's bits delivered in slow-start rounds
 # ... then, in the same array, the player's model and estimator and what the policy sees:
-PS_MODEL = 28  # the model (MODEL_PARAMS values, MP_* order)
+PS_MODEL = 31  # the model (MODEL_PARAMS values, MP_* order)
 PS_EST_PARAMS = PS_MODEL + MODEL_PARAMS  # the estimator's parameters (EST_PARAMS values) ...
 PS_EST_STATE = PS_EST_PARAMS + EST_PARAMS  # ... and its state (EST_STATE_SIZE values)
 PS_OBS = PS_EST_STATE + EST_STATE_SIZE  # the policy's observation (OBS_SIZE values, OBS_* order)
@@ -166,6 +179,14 @@ def model_array(model, ladder) -> np.ndarray:  # type: ignore[no-untyped-def]
     values[MP_PROGRESS_S] = model.abandon_check_s
     values[MP_RETRY_ABR] = model.compat_sabre_retry_abr
     values[MP_TIME_LIMIT_S] = model.time_limit_s(ladder)
+    values[MP_GOODPUT_FACTOR] = model.payload_factor
+    tcp = model.network == "tcp"
+    values[MP_TCP] = tcp
+    values[MP_TCP_INITIAL_WINDOW] = model.tcp_initial_window
+    values[MP_TCP_PACKET_BITS] = 8.0 * model.tcp_packet_bytes
+    values[MP_TCP_PAYLOAD_BITS] = 8.0 * model.tcp_mss_bytes
+    values[MP_TCP_QUEUE_PACKETS] = model.tcp_queue_packets
+    values[MP_TCP_IDLE_RESTART] = model.tcp_idle_restart
     return values
 
 
@@ -382,6 +403,90 @@ def walk_step(start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, 
 
 
 # ----------------------------------------------------------------------------------------------
+# The tcp network model: one persistent connection per session, its congestion window carried
+# from one response to the next. The trace's bandwidth is the bottleneck link's capacity (IP
+# packets); a response's payload moves at capacity x MSS / packet size x goodput_factor.
+# ----------------------------------------------------------------------------------------------
+
+
+@kernel
+def tcp_restart(cwnd, idle_s, rtt_s, model_params):
+    """The window after the connection sat idle for ``idle_s`` (the sender's view: from its last
+    packet to the next request's arrival), as Linux's ``tcp_cwnd_restart`` sets it when
+    ``tcp_slow_start_after_idle`` is on and the congestion control does not pace itself (CUBIC,
+    Reno; BBR keeps its window): one halving per RTO (the RTT plus TCP_RTO_MIN_S) after the
+    first, down to the initial window."""
+    if model_params[MP_TCP_IDLE_RESTART] == 0.0:
+        return cwnd
+    rto_s = rtt_s + TCP_RTO_MIN_S
+    restart = min(model_params[MP_TCP_INITIAL_WINDOW], cwnd)
+    delta_s = idle_s - rto_s
+    if delta_s <= 0.0:
+        return cwnd
+    while delta_s > 0.0 and cwnd > restart:
+        cwnd = math.floor(cwnd / 2.0)
+        delta_s -= rto_s
+    return max(cwnd, restart)
+
+
+@kernel
+def walk_tcp(start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, size_bits, cwnd, rtt_s,
+             sample, loop_start_s):
+    """Slow start of one response from its first byte at session time ``clock_s``: while the window
+    holds less than the path's bandwidth-delay product, each round trip delivers one window and
+    the window doubles. Stops where the window fills the pipe or the rest of the response fits in
+    one window (from there it streams at the link's rate: :func:`walk_transfer`).
+
+    Returns ``(clock_s, sent_bits, cwnd, sample, loop_start_s)``.
+    """
+    packet_bits = model_params[MP_TCP_PACKET_BITS]
+    payload_bits = model_params[MP_TCP_PAYLOAD_BITS]
+    limit_s = model_params[MP_TIME_LIMIT_S]
+    sent_bits = 0.0
+    while clock_s <= limit_s:
+        sample, loop_start_s = seek(start_s, duration_s, clock_s - lag_s, sample, loop_start_s)
+        pipe = bandwidth_bps[sample] * rtt_s / packet_bits  # packets the path holds in flight
+        window_bits = cwnd * payload_bits
+        if cwnd >= pipe or sent_bits + window_bits >= size_bits:
+            break
+        sent_bits += window_bits
+        clock_s += rtt_s
+        cwnd = 2.0 * cwnd
+    return clock_s, sent_bits, cwnd, sample, loop_start_s
+
+
+@kernel
+def tcp_begin(start_s, bandwidth_bps, duration_s, model_params, request_s, first_byte_s, lag_s, size_bits,
+              cwnd, last_done_s, rtt_s, sample, loop_start_s):
+    """A response on the session's connection: the window after the idle time since the last one
+    (:func:`tcp_restart`; ``last_done_s`` < 0: a new connection), then its slow start
+    (:func:`walk_tcp`). Returns ``(clock_s, sent_bits, cwnd, sample, loop_start_s)``."""
+    if last_done_s >= 0.0:
+        cwnd = tcp_restart(cwnd, request_s - last_done_s + rtt_s, rtt_s, model_params)
+    return walk_tcp(start_s, bandwidth_bps, duration_s, model_params, first_byte_s, lag_s, size_bits, cwnd,
+                    rtt_s, sample, loop_start_s)
+
+
+@kernel
+def tcp_end(cwnd, streamed_bits, rate_bps, rtt_s, completed, model_params):
+    """The window after a response (:func:`tcp_grow`); an abandoned one closed the connection, so
+    the next request opens a new one at the initial window."""
+    if not completed:
+        return model_params[MP_TCP_INITIAL_WINDOW]
+    return tcp_grow(cwnd, streamed_bits, rate_bps, rtt_s, model_params)
+
+
+@kernel
+def tcp_grow(cwnd, streamed_bits, rate_bps, rtt_s, model_params):
+    """The window after a response streamed ``streamed_bits`` (slow start: one packet more per
+    packet acknowledged), held at what the path and its queue take before they drop packets
+    (losses trim a larger one)."""
+    grown = cwnd + streamed_bits / model_params[MP_TCP_PAYLOAD_BITS]
+    cap = rate_bps * rtt_s / model_params[MP_TCP_PACKET_BITS] + model_params[MP_TCP_QUEUE_PACKETS]
+    return min(grown, max(cap, model_params[MP_TCP_INITIAL_WINDOW]))
+
+
+# ----------------------------------------------------------------------------------------------
 # The player's rules, on scalars: each rule once. The compiled drivers (the fast loop, the oracle)
 # keep the player's state in local variables and call these; the phases below apply them to the
 # player-state array for the drivers that stop between phases (the discrete-event player, a
@@ -579,6 +684,8 @@ def reset_player(ps, model_params, est_params, segment_count, segment_duration_s
     ps[PS_LAST_RUNG] = NO_RUNG
     ps[PS_PENDING_RUNG] = NO_RUNG
     ps[PS_ABANDON_TO] = NO_RUNG
+    ps[PS_CWND] = model_params[MP_TCP_INITIAL_WINDOW]
+    ps[PS_LAST_DONE_S] = -1.0
     for i in range(MODEL_PARAMS):
         ps[PS_MODEL + i] = model_params[i]
     for i in range(EST_PARAMS):
@@ -742,6 +849,37 @@ def trace_transfer(ps, start_s, bandwidth_bps, duration_s, clock_s, size_bits):
     ps[PS_SAMPLE] = sample
     ps[PS_LOOP_START_S] = loop_start_s
     return clock_s, sent_bits
+
+
+@kernel
+def trace_tcp(ps, start_s, bandwidth_bps, duration_s):
+    """Phase 5 over a trace, tcp network: the response's slow start from its first byte
+    (:func:`tcp_begin`). Returns ``(clock_s, slow_start_bits)``: where the rest streams from, and
+    the bits delivered until then (0 and the first byte with the throughput network)."""
+    ps[PS_SLOW_START_BITS] = 0.0
+    if ps[PS_MODEL + MP_TCP] == 0.0:
+        return ps[PS_FIRST_BYTE_S], 0.0
+    clock_s, sent_bits, cwnd, sample, loop_start_s = tcp_begin(
+        start_s, bandwidth_bps, duration_s, ps[PS_MODEL:PS_MODEL_END], ps[PS_REQUEST_S], ps[PS_FIRST_BYTE_S],
+        ps[PS_LAG_S], ps[PS_SIZE_BITS], ps[PS_CWND], ps[PS_LAST_DONE_S], ps[PS_LATENCY_S],
+        np.int64(ps[PS_SAMPLE]), ps[PS_LOOP_START_S])
+    ps[PS_CWND] = cwnd
+    ps[PS_SAMPLE] = sample
+    ps[PS_LOOP_START_S] = loop_start_s
+    ps[PS_SLOW_START_BITS] = sent_bits
+    return clock_s, sent_bits
+
+
+@kernel
+def tcp_finish(ps, rate_bps):
+    """After phase 6, tcp network: the connection's window after the response that just ended
+    (:func:`tcp_end`; ``rate_bps``: the link's capacity then)."""
+    if ps[PS_MODEL + MP_TCP] == 0.0:
+        return
+    completed = ps[PS_ABANDON_TO] == NO_RUNG
+    ps[PS_CWND] = tcp_end(ps[PS_CWND], ps[PS_SENT_BITS] - ps[PS_SLOW_START_BITS], rate_bps, ps[PS_LATENCY_S],
+                          completed, ps[PS_MODEL:PS_MODEL_END])
+    ps[PS_LAST_DONE_S] = ps[PS_DONE_S] if completed else -1.0
 
 
 @kernel
