@@ -66,6 +66,24 @@ def main() -> None:
             result["sessions_per_s"] = len(rows) / best_s
         result[f"{name}_segments_per_s"] = seg_rate
 
+    # The tcp network model (issue 15) against the throughput one, same runs, alternated.
+    from abrsim.model import PlayerModel
+
+    models = {"throughput": PlayerModel(), "tcp": PlayerModel(network="tcp")}
+    run_batch(traces[:1], ladder, "bola", models["tcp"])
+    best = dict.fromkeys(models, float("inf"))
+    for _ in range(args.repeat):
+        for network, model in models.items():
+            start = time.perf_counter()
+            rows_from_batch(run_batch(traces, ladder, "bola", model))
+            best[network] = min(best[network], time.perf_counter() - start)
+    segments = len(traces) * ladder.segment_count
+    for network in models:
+        print(f"bola, {network:>10} network: {segments / best[network]:,.0f} segments/s")
+    result["tcp_bola_segments_per_s"] = segments / best["tcp"]
+    result["tcp_over_throughput"] = best["throughput"] / best["tcp"]
+    print(f"tcp / throughput speed: {result['tcp_over_throughput']:.2f}")
+
     # One session per call: the per-session overhead of the single-session API.
     from abrsim.engine.fast import run_session
 
