@@ -279,12 +279,12 @@ def _stats_row(stats: TraceStats) -> list[str]:
     return [
         stats.name, f"{stats.duration_s:g}", str(stats.samples), _mbps(stats.mean_bps), _mbps(stats.p10_bps),
         _mbps(stats.p50_bps), _mbps(stats.p90_bps), _mbps(stats.min_bps), _mbps(stats.max_bps),
-        f"{100 * stats.outage_fraction:.2f}", f"{stats.lag1_autocorrelation:.3f}",
+        f"{100 * stats.outage_fraction:.2f}", f"{stats.lag1_autocorrelation:.3f}", stats.measures,
     ]
 
 
 _STATS_HEADER = ("trace", "duration_s", "samples", "mean", "p10", "p50", "p90", "min", "max", "outage_%",
-                 "lag1_ac")
+                 "lag1_ac", "measures")
 
 
 def _synth(profile: str, count: int, duration_s: float | None, seed: int, out: Path, fmt: str) -> None:
@@ -378,7 +378,7 @@ def register(group: click.Group) -> None:
                 f"all {len(loaded)} (1 s means)", f"{sum(s.duration_s for s in stats):g}",
                 str(sum(s.samples for s in stats)), _mbps(pooled.mean_bps), _mbps(pooled.p10_bps), "-",
                 _mbps(pooled.p90_bps), "-", "-", f"{100 * pooled.outage_fraction:.2f}",
-                f"{pooled.lag1_autocorrelation:.3f}",
+                f"{pooled.lag1_autocorrelation:.3f}", ",".join(sorted({s.measures for s in stats})),
             ])
         text = _table(_STATS_HEADER, rows, (False, *[True] * (len(_STATS_HEADER) - 1)))
         write_output(text + "bandwidths in Mbit/s\n", out)

@@ -17,6 +17,7 @@ import numpy as np
 
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder
+from abrsim.trace import Trace
 
 __all__ = ["ESTIMATORS", "PENSIEVE", "PRESETS", "SABRE", "PlayerModel", "get_preset"]
 
@@ -222,6 +223,13 @@ class PlayerModel:
         if self.network == "tcp":
             return self.goodput_factor * self.tcp_mss_bytes / self.tcp_packet_bytes
         return self.goodput_factor
+
+    def link_trace(self, trace: Trace | None) -> Trace | None:
+        """The trace as this model's download walk reads it: as it is, except that the tcp network
+        reads a goodput trace as capacity (:meth:`Trace.as_capacity`)."""
+        if self.network != "tcp" or trace is None:
+            return trace
+        return trace.as_capacity(self.tcp_packet_bytes / self.tcp_mss_bytes)
 
     def time_limit_s(self, ladder: Ladder) -> float:
         """Session time after which a session on ``ladder`` ends, timed out (see

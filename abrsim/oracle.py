@@ -444,9 +444,11 @@ def optimal_session(
             progress displays; the search's cost per segment grows with its width).
 
     Raises:
-        InputError: if a step is negative or not finite, or the model does not fit the ladder.
+        InputError: if a step is negative or not finite, the model does not fit the ladder, or
+            its network is not ``throughput``.
     """
     model = PlayerModel() if model is None else model
+    _require_throughput(model)
     for name, step in (("time_step_s", time_step_s), ("buffer_step_s", buffer_step_s)):
         if not (math.isfinite(step) and step >= 0.0):
             raise InputError(f"got {step!r}, expected a finite number >= 0", field=name)
@@ -507,6 +509,13 @@ def optimal_session(
                         widths, candidates, peak_bytes)
 
 
+def _require_throughput(model: PlayerModel) -> None:
+    """The search's states hold no connection window: it plans with the throughput network only."""
+    if model.network != "throughput":
+        raise InputError(f"got {model.network!r}; the offline optimum plans with the throughput network "
+                         "(its search states hold no connection window)", field="network")
+
+
 def _trace_inputs(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, float]:
     latency_s = trace.latency_s if trace.latency_s is not None else np.zeros(trace.start_s.size)
     return (np.ascontiguousarray(trace.start_s), np.ascontiguousarray(trace.bandwidth_bps),
@@ -530,6 +539,7 @@ def replay_rungs(trace: Trace, ladder: Ladder, model: PlayerModel | None, rungs:
             does not fit the ladder.
     """
     model = PlayerModel() if model is None else model
+    _require_throughput(model)
     model_params = model_array(model, ladder)
     segments = model.segments_played(ladder)
     sequence = np.asarray(rungs, dtype=np.int64)

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_TRACE_DURATION_S",
     "OUTAGE_THRESHOLD_BPS",
     "TRACE_FORMATS",
+    "TRACE_MEASURES",
     "Trace",
     "TraceStats",
     "interval_means_bps",
@@ -80,6 +81,11 @@ class Trace:
             :data:`MAX_TRACE_DURATION_S`.
         latency_s: optional per-sample request latency (time to first byte), seconds.
         name: a label for results tables (usually the file name).
+        measures: what the numbers are: ``goodput`` (a download's measured throughput, as in the
+            FCC, HSDPA and 4G/5G measurement sets) or ``capacity`` (what the link delivers in IP
+            packets, headers included, as in a Mahimahi link trace). The ``throughput`` network
+            uses either as it is; the ``tcp`` network takes a goodput trace's numbers as the
+            payload rate (capacity = goodput x packet size / MSS).
 
     Raises:
         ValueError: if the arrays do not satisfy the rules above (the message
@@ -91,8 +97,11 @@ class Trace:
     duration_s: float
     latency_s: np.ndarray | None = None
     name: str = field(default="")
+    measures: str = field(default="goodput")
 
     def __post_init__(self) -> None:
+        if self.measures not in TRACE_MEASURES:
+            raise ValueError(f'"measures" must be one of {", ".join(TRACE_MEASURES)}, got {self.measures!r}')
         start_s = _frozen(self.start_s, "start_s")
         bandwidth_bps = _frozen(self.bandwidth_bps, "bandwidth_bps")
         object.__setattr__(self, "start_s", start_s)
@@ -142,6 +151,14 @@ class Trace:
                 )
             object.__setattr__(self, "latency_s", latency_s)
 
+    def as_capacity(self, packet_per_payload: float) -> Trace:
+        """This trace as link capacity: a goodput trace's bandwidths times ``packet_per_payload``
+        (packet size / MSS), a capacity trace itself."""
+        if self.measures == "capacity":
+            return self
+        return Trace(self.start_s, self.bandwidth_bps * packet_per_payload, self.duration_s, self.latency_s,
+                     name=self.name, measures="capacity")
+
     @property
     def sample_duration_s(self) -> np.ndarray:
         """Length of each sample, seconds."""
@@ -173,6 +190,8 @@ class Trace:
 # --------------------------------------------------------------------------------------------
 
 TRACE_FORMATS = ("abrsim", "pensieve", "sabre", "mahimahi")
+#: What a trace's numbers can be (:attr:`Trace.measures`).
+TRACE_MEASURES = ("goodput", "capacity")
 """Names accepted by :func:`load_trace`'s ``format``."""
 
 _ABRSIM_HEADERS = (("time_s", "bandwidth_mbps"), ("time_s", "bandwidth_mbps", "latency_ms"))
@@ -358,6 +377,7 @@ def _make_trace(
     latency_s: np.ndarray | None = None,
     *,
     bandwidth_field: str,
+    measures: str = "goodput",
 ) -> Trace:
     """Build the trace named after ``source``; turn the constructor's ``ValueError`` into an InputError."""
     if not np.any(bandwidth_bps > 0):
@@ -367,7 +387,7 @@ def _make_trace(
             field=bandwidth_field,
         )
     try:
-        return Trace(start_s, bandwidth_bps, duration_s, latency_s, name=source.stem)
+        return Trace(start_s, bandwidth_bps, duration_s, latency_s, name=source.stem, measures=measures)
     except ValueError as exc:
         raise InputError(str(exc), source=source) from exc
 
@@ -480,7 +500,20 @@ def read_abrsim_csv(path: str | Path) -> Trace:
         _abrsim_duration_s(table, comments),
         table.column("latency_ms", -3) if "latency_ms" in columns else None,
         bandwidth_field="bandwidth_mbps",
+        measures=_abrsim_measures(source, comments),
     )
+
+
+def _abrsim_measures(source: Path, comments: list[tuple[int, str]]) -> str:
+    """What the trace measures: a ``# measures=goodput|capacity`` comment, else goodput."""
+    for line, text in comments:
+        key, equals, value = text[1:].partition("=")
+        if equals and key.strip() == "measures":
+            if value.strip() not in TRACE_MEASURES:
+                raise InputError(f"found {value.strip()!r}; expected one of {', '.join(TRACE_MEASURES)}",
+                                 source=source, line=line, field="measures")
+            return value.strip()
+    return "goodput"
 
 
 def write_abrsim_csv(trace: Trace, path: str | Path) -> Path:
@@ -506,7 +539,8 @@ def write_abrsim_csv(trace: Trace, path: str | Path) -> Path:
         ",".join(_format_scaled(float(values[k]), power10) for values, power10 in columns) + "\n"
         for k in range(trace.start_s.size)
     )
-    text = f"# duration_s={_format_scaled(trace.duration_s, 0)}\n{header}\n" + "".join(rows)
+    measures = "# measures=capacity\n" if trace.measures == "capacity" else ""
+    text = f"# duration_s={_format_scaled(trace.duration_s, 0)}\n{measures}{header}\n" + "".join(rows)
     target.write_text(text, encoding="utf-8", newline="\n")
     return target
 
@@ -647,7 +681,8 @@ def read_mahimahi(path: str | Path, bin_ms: int = 100) -> Trace:
     # divide by the bin lengths the trace itself will report, so its integral is the packet count
     lengths_s = np.diff(np.append(start_s, duration_s))
     bandwidth_bps = counts * _MAHIMAHI_PACKET_BITS / lengths_s
-    return _make_trace(source, start_s, bandwidth_bps, duration_s, bandwidth_field="timestamp_ms")
+    return _make_trace(source, start_s, bandwidth_bps, duration_s, bandwidth_field="timestamp_ms",
+                       measures="capacity")
 
 
 def _detect_format(source: Path) -> str:
@@ -980,6 +1015,7 @@ class TraceStats:
     max_bps: float
     outage_fraction: float
     lag1_autocorrelation: float
+    measures: str = "goodput"
 
 
 def _weighted_percentile(values: np.ndarray, weights: np.ndarray, percent: float) -> float:
@@ -1033,4 +1069,5 @@ def trace_stats(trace: Trace, outage_threshold_bps: float = OUTAGE_THRESHOLD_BPS
         max_bps=float(bandwidths_bps.max()),
         outage_fraction=float(durations_s[bandwidths_bps < outage_threshold_bps].sum() / trace.duration_s),
         lag1_autocorrelation=lag1_autocorrelation(interval_means_bps(trace, 1.0)),
+        measures=trace.measures,
     )

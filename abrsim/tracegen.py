@@ -708,6 +708,11 @@ use the units below.
 * Without a `# duration_s=` comment, the length is the `duration_s` of this
   file's row in an `index.csv` beside it (columns `file` and `duration_s`);
   without either, the last sample lasts as long as the one before it.
+* A comment `# measures=goodput` or `# measures=capacity` before the header says
+  what the numbers are: a download's measured throughput (the default, as in the
+  FCC, HSDPA and 4G/5G sets) or what the link carries in IP packets, headers
+  included (as in a Mahimahi trace; the writer adds the comment for those). Only
+  the `tcp` network model reads the two differently; `abrsim traces stats` shows it.
 * A session longer than the trace replays it in a loop from the start.
 
 Numbers are written so that they read back to exactly the same floats.

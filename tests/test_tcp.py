@@ -131,8 +131,29 @@ def test_a_python_policy_runs_the_same_tcp_sessions_as_its_compiled_twin():
 def test_tcp_costs_time_the_throughput_model_does_not_see():
     tcp = fast.run_batch(TRACES, LADDER, "throughput", PlayerModel(network="tcp"))
     plain = fast.run_batch(TRACES, LADDER, "throughput", PlayerModel())
+    # The traces are goodput: tcp reads them as capacity x 1500/1448, so once the window fills the
+    # pipe a download moves at the trace's rate, as with throughput; slow start only adds time.
     first = [tcp.session_log(i).done_s[0] for i in range(3)]
-    assert all(t > p for t, p in zip(first, [plain.session_log(i).done_s[0] for i in range(3)], strict=True))
+    plain_first = [plain.session_log(i).done_s[0] for i in range(3)]
+    assert all(t >= p * (1 - 1e-12) for t, p in zip(first, plain_first, strict=True))
+    assert any(t > p + 0.01 for t, p in zip(first, plain_first, strict=True))
+
+
+def test_a_goodput_trace_is_read_as_capacity_by_tcp_and_a_capacity_trace_as_it_is():
+    goodput = Trace([0.0], [10e6], 100.0)
+    capacity = Trace([0.0], [10e6], 100.0, measures="capacity")
+    model = PlayerModel(network="tcp")
+    assert model.link_trace(goodput).bandwidth_bps[0] == pytest.approx(10e6 * 1500 / 1448)
+    assert model.link_trace(capacity) is capacity
+    assert PlayerModel().link_trace(goodput) is goodput
+    big = Ladder.cbr([Rung(5e6)], 4.0, 5)
+    on_goodput = fast.run_batch([goodput], big, "bola", model).session_log(0)
+    on_capacity = fast.run_batch([capacity], big, "bola", model).session_log(0)
+    # The last segment streams at the payload rate: 10 Mbit/s of goodput, 1448/1500 of capacity.
+    last_goodput = on_goodput.done_s[-1] - on_goodput.first_byte_s[-1]
+    last_capacity = on_capacity.done_s[-1] - on_capacity.first_byte_s[-1]
+    assert last_goodput == pytest.approx(20e6 / 10e6, rel=1e-9)
+    assert last_capacity == pytest.approx(20e6 / (10e6 * 1448 / 1500), rel=1e-9)
 
 
 def test_tcp_on_a_shared_link_is_refused_with_one_line(tmp_path):
@@ -153,3 +174,34 @@ def test_model_fields_are_checked():
         PlayerModel().replace(network="quic")
     with pytest.raises(InputError, match="tcp_mss_bytes"):
         PlayerModel().replace(tcp_mss_bytes=2000)
+
+
+def test_traces_say_what_they_measure_and_keep_it_through_files(tmp_path):
+    from click.testing import CliRunner
+
+    from abrsim.cli import cli
+    from abrsim.trace import load_trace, write_abrsim_csv, write_mahimahi
+
+    capacity = Trace([0.0, 1.0], [12e6, 24e6], 2.0, name="c", measures="capacity")
+    path = write_abrsim_csv(capacity, tmp_path / "c.csv")
+    assert "# measures=capacity" in path.read_text()
+    assert load_trace(path).measures == "capacity"
+    assert load_trace(write_abrsim_csv(Trace([0.0], [1e6], 1.0), tmp_path / "g.csv")).measures == "goodput"
+    write_mahimahi(capacity, tmp_path / "m.trace")
+    assert load_trace(tmp_path / "m.trace", "mahimahi").measures == "capacity"
+    (tmp_path / "bad.csv").write_text("# measures=bandwidth\ntime_s,bandwidth_mbps\n0,1\n1,2\n")
+    result = CliRunner().invoke(cli, ["traces", "stats", str(tmp_path / "bad.csv")])
+    assert result.exit_code == 2 and "bad.csv:1" in result.output and "measures" in result.output
+    result = CliRunner().invoke(cli, ["traces", "stats", str(path)])
+    assert result.exit_code == 0 and "capacity" in result.output
+    with pytest.raises(ValueError, match="measures"):
+        Trace([0.0], [1e6], 1.0, measures="bandwidth")
+
+
+def test_the_offline_optimum_refuses_the_tcp_network():
+    from abrsim.oracle import optimal_session, replay_rungs
+
+    with pytest.raises(InputError, match="throughput network"):
+        optimal_session(TRACES[0], LADDER, PlayerModel(network="tcp"))
+    with pytest.raises(InputError, match="throughput network"):
+        replay_rungs(TRACES[0], LADDER, PlayerModel(network="tcp"), [0] * LADDER.segment_count)

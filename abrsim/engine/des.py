@@ -338,7 +338,8 @@ def run_session(
     policy.check(ladder)
     model.check(ladder)
     env = simpy.Environment()
-    player = Player(env, "player", policy, ladder, model, AccessLink(trace, model.payload_factor),
+    access = AccessLink(model.link_trace(trace), model.payload_factor)
+    player = Player(env, "player", policy, ladder, model, access,
                     rng=np.random.default_rng(seed), setup=setup)
     player.start()
     env.run()
@@ -579,7 +580,8 @@ def _make_players(env: simpy.Environment, group: PlayerGroup, seq: np.random.See
         segments = None
         if group.watch_s is not None:
             segments = max(1, math.ceil(group.watch_s.draw(rng) / group.ladder.segment_duration_s))
-        access = AccessLink(group.access, group.model.payload_factor, offset_s, origin_s=arrival_s)
+        access = AccessLink(group.model.link_trace(group.access), group.model.payload_factor, offset_s,
+                            origin_s=arrival_s)
         player = Player(env, f"{group.name}/{index:0{width}d}", group.policy, group.ladder, group.model,
                         access, link, rng, group.setup, segments, group.name)
         players.append((arrival_s, first + index, player, impatient))

@@ -52,9 +52,18 @@ class PackedTraces:
     latency_s: np.ndarray
     has_latency: np.ndarray
     duration_s: np.ndarray
+    capacity: np.ndarray  # per trace: True if its numbers are link capacity (Trace.measures)
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def bandwidth_for(self, model: PlayerModel) -> np.ndarray:
+        """The bandwidths the model's walk reads: as they are, except that the tcp network reads a
+        goodput trace as capacity (its numbers x packet size / MSS; :meth:`Trace.as_capacity`)."""
+        if model.network != "tcp" or self.capacity.all():
+            return self.bandwidth_bps
+        scale = np.where(self.capacity, 1.0, model.tcp_packet_bytes / model.tcp_mss_bytes)
+        return self.bandwidth_bps * np.repeat(scale, np.diff(self.offsets))
 
 
 def pack_traces(traces: Sequence[Trace]) -> PackedTraces:
@@ -77,6 +86,7 @@ def pack_traces(traces: Sequence[Trace]) -> PackedTraces:
         latency_s=np.concatenate(latency),
         has_latency=np.array([t.latency_s is not None for t in traces], dtype=np.bool_),
         duration_s=np.array([t.duration_s for t in traces], dtype=np.float64),
+        capacity=np.array([t.measures == "capacity" for t in traces], dtype=np.bool_),
     )
 
 
@@ -195,8 +205,9 @@ def run_batch(
                     break
                 log, rungs = _grow(log, rungs, 0, sessions * segments, policy.name)
         else:
-            used, log, rungs = _run_compiled_batch(packed, ladder, policy, checking, params, abr_params,
-                                                   est_params, log, rungs, session)
+            used, log, rungs = _run_compiled_batch(packed, packed.bandwidth_for(model), ladder, policy,
+                                                   checking, params, abr_params, est_params, log, rungs,
+                                                   session)
     except ZeroDivisionError:
         raise unresolvable_download(ladder, packed.names) from None
     if model.compat_sabre_residue_stalls:
@@ -208,11 +219,13 @@ def run_batch(
     return BatchRun(packed.names, ladder, policy, model, int(seed), log[:used], rungs[:used], session)
 
 
-def _run_compiled_batch(packed: PackedTraces, ladder: Ladder, policy: KernelPolicy, checking: bool,
-                        params: np.ndarray, abr_params: np.ndarray, est_params: np.ndarray, log: np.ndarray,
-                        rungs: np.ndarray, session: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """The policy's compiled loop over the batch, in slices of sessions of about SLICE_S each (Python
-    sees Ctrl-C between them). Returns the log rows used, and the log (grown if it had to be)."""
+def _run_compiled_batch(packed: PackedTraces, bandwidth_bps: np.ndarray, ladder: Ladder, policy: KernelPolicy,
+                        checking: bool, params: np.ndarray, abr_params: np.ndarray, est_params: np.ndarray,
+                        log: np.ndarray, rungs: np.ndarray,
+                        session: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """The policy's compiled loop over the batch (``bandwidth_bps``: the traces' bandwidths as the
+    model reads them), in slices of sessions of about SLICE_S each (Python sees Ctrl-C between
+    them). Returns the log rows used, and the log (grown if it had to be)."""
     loop = policy.spec.loops(checking)["run_batch"]
     state_size = int(policy.spec.state_size(ladder.rung_count))
     segments = int(session_segments(ladder.segment_count, params))
@@ -224,7 +237,7 @@ def _run_compiled_batch(packed: PackedTraces, ladder: Ladder, policy: KernelPoli
         last = min(sessions, first + count)
         started = time.perf_counter()
         rows_used = loop(
-            packed.offsets[first:last + 1], packed.start_s, packed.bandwidth_bps, packed.latency_s,
+            packed.offsets[first:last + 1], packed.start_s, bandwidth_bps, packed.latency_s,
             packed.has_latency[first:last], packed.duration_s[first:last], ladder.size_bits,
             ladder.bitrates_bps, ladder.segment_duration_s, params, abr_params, state_size, est_params,
             log[used:], rungs[used:], session[first:last],
@@ -272,6 +285,7 @@ def _run_python_batch(packed: PackedTraces, ladder: Ladder, policy: PythonPolicy
     Python for each decision (and each download and checkpoint, if the policy has those hooks)."""
     ps = np.zeros(kernel.DRIVER_STATE)
     obs = ps[kernel.PS_OBS:kernel.PS_OBS + OBS_SIZE]
+    all_bandwidth_bps = packed.bandwidth_for(model)
     stops = kernel.STOPS_DOWNLOAD if policy.listens_to_downloads else 0
     checking = model.abandonment and policy.has_abandon
     size_bits = ladder.size_bits
@@ -288,7 +302,7 @@ def _run_python_batch(packed: PackedTraces, ladder: Ladder, policy: PythonPolicy
     for index in range(len(packed)):
         first, last = packed.offsets[index], packed.offsets[index + 1]
         start_s = packed.start_s[first:last]
-        bandwidth_bps = packed.bandwidth_bps[first:last]
+        bandwidth_bps = all_bandwidth_bps[first:last]
         latency_s = packed.latency_s[first:last]
         kernel.start_session(ps, params, est_params, segment_count, segment_duration_s, checking, stops,
                              bool(packed.has_latency[index]), float(packed.duration_s[index]), row)
