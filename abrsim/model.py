@@ -95,7 +95,7 @@ class PlayerModel:
         tcp_packet_bytes: bytes a full packet takes on the link (the MTU, 1500).
         tcp_queue_packets: the bottleneck's queue, packets (Mahimahi's droptail default here: 100).
         tcp_idle_restart: after an idle period longer than the retransmission timeout, the window
-            restarts from the initial window, halved once per RTO (Linux's
+            restarts from the initial window, halved once per RTO (Linux's default:
             ``tcp_slow_start_after_idle`` with CUBIC or Reno); off for BBR, which keeps its window.
         session_time_limit_factor: a session still running after this multiple of the media
             duration it plays (session time, from the first request) ends there, timed out: a
@@ -134,7 +134,7 @@ class PlayerModel:
     tcp_mss_bytes: int = 1448
     tcp_packet_bytes: int = 1500
     tcp_queue_packets: int = 100
-    tcp_idle_restart: bool = False
+    tcp_idle_restart: bool = True
 
     def __post_init__(self) -> None:
         def check(ok: bool, field: str, expected: str) -> None:
