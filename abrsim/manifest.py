@@ -337,13 +337,15 @@ class _Xml:
         parser.EndElementHandler = end
         try:
             parser.Parse(data, True)
+            # safe now: no entity declarations, no external DTD (minidom also checks namespaces, which
+            # the first pass does not: an xmlns URI with a tab in it fails only here)
+            self.document = minidom.parseString(data)
         except expat.ExpatError as exc:
             raise InputError(
                 f"malformed XML: {expat.errors.messages[exc.code]}; expected a well-formed MPD",
                 source=source,
                 line=exc.lineno,
             ) from None
-        self.document = minidom.parseString(data)  # safe now: no entity declarations, no external DTD
         elements = list(_walk(self.document.documentElement))
         self.lines = {id(node): line for node, line in zip(elements, starts, strict=True)}
 
@@ -736,7 +738,7 @@ def _parse_playlist(source: Path, text: str) -> tuple[dict[str, Any], dict[str, 
 
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     if first != "#EXTM3U":
-        line = next(k for k, ln in enumerate(text.splitlines(), 1) if ln.strip())
+        line = next((k for k, ln in enumerate(text.splitlines(), 1) if ln.strip()), 1)
         raise InputError(f"found {first[:40]!r}; expected '#EXTM3U' first", source=source, line=line)
     try:
         data = m3u8.parse(text, custom_tags_parser=track)

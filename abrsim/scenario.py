@@ -442,6 +442,7 @@ def load_scenario(path: str | Path) -> Scenario:
         InputError: naming the file and the key (or line), if the file cannot be read or is invalid.
     """
     source = Path(path)
+    limits.check_file_size("input_bytes", source)
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -634,13 +634,19 @@ def read_mahimahi(path: str | Path, bin_ms: int = 100) -> Trace:
         raise InputError(
             "found no timestamps; expected one integer (ms) per line", source=source, line=end_line
         )
-    table.require("timestamp_ms", table.column("timestamp_ms") >= 0, ">= 0")
+    max_ms = MAX_TRACE_DURATION_S * 1000
+    timestamps = table.column("timestamp_ms")
+    table.require("timestamp_ms", (timestamps >= 0) & (timestamps <= max_ms),
+                  f">= 0 and at most {max_ms:g} ms (the longest trace)")
     table.require_increasing("timestamp_ms", strict=False)
     timestamps_ms = table.column("timestamp_ms").astype(np.int64)
     period_ms = int(timestamps_ms[-1])
     if period_ms == 0:
         raise table.error(len(table) - 1, "found a last timestamp (the loop period) of 0; expected > 0 ms")
     bin_count = -(-period_ms // int(bin_ms))
+    # one sample per bin: refuse a long, sparse trace before allocating its bins
+    limits.check("trace_samples", bin_count, f"bins of {bin_ms} ms up to the last timestamp", source=source,
+                 line=table.lines[-1], field="timestamp_ms")
     counts = np.bincount(np.minimum(timestamps_ms // bin_ms, bin_count - 1), minlength=bin_count)
     start_s = np.arange(bin_count, dtype=np.int64) * bin_ms / 1000
     duration_s = period_ms / 1000
