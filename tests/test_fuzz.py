@@ -1,0 +1,171 @@
+"""Issue 14: a seeded sample of every reader's fuzz cases, and the regressions the fuzzers found.
+
+The full run (10,000 cases per reader) is ``python benchmarks/fuzz.py``; this runs the same
+generators on a small sample per reader: every case must be read or refused with abrsim's own
+one-line error, within its time budget and memory limit, leaving its input files unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fuzzing import READERS, Case, Reader, fuzz, run_case
+
+from abrsim.cli import cli
+from abrsim.errors import InputError
+from abrsim.manifest import read_manifest
+from abrsim.model import PlayerModel
+from abrsim.scenario import load_scenario
+from abrsim.sweep import load_spec
+from abrsim.trace import load_trace
+
+SAMPLE = 120  # cases per reader in CI
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_fuzz_sample(reader, tmp_path):
+    report = fuzz(reader, SAMPLE, seed=14, jobs=2, workdir=tmp_path, budget_s=10.0, cli_every=20)
+    assert report.cases == SAMPLE
+    assert report.cli_cases > 0
+    assert report.accepted > 0 and report.refused > 0  # the generators reach both sides
+    shown = "\n\n".join(f"case {o.index}: {o.status}\n{o.detail}" for o in report.failures)
+    assert not report.failures, shown
+
+
+def test_fuzz_cases_are_reproducible(tmp_path):
+    first = run_case(READERS["trace"], 3, 7, tmp_path / "a")
+    again = run_case(READERS["trace"], 3, 7, tmp_path / "b")
+    assert (tmp_path / "a" / "case").iterdir() and first.status == again.status
+    assert [p.read_bytes() for p in sorted((tmp_path / "a" / "case").glob("trace*"))] == \
+           [p.read_bytes() for p in sorted((tmp_path / "b" / "case").glob("trace*"))]
+
+
+# ---------------------------------------------------------------- the driver catches each failure
+
+
+def _reader(read) -> Reader:
+    def generate(rng, folder: Path) -> Case:
+        path = folder / "input.txt"
+        path.write_text("data\n")
+        return Case(path)
+
+    return Reader("fake", generate, read, confined=True)
+
+
+def _sleep(case):
+    time.sleep(5)
+
+
+def _modify(case):
+    case.path.write_text("changed\n")
+
+
+def _crash(case):
+    return [][1]
+
+
+def _peek(case):
+    return (case.path.parent.parent / "secret.csv").read_text()
+
+
+def _refuse(case):
+    raise InputError("found nothing; expected something", source=case.path, line=1)
+
+
+@pytest.mark.parametrize(("read", "status"), [
+    (lambda case: None, "accepted"),
+    (_refuse, "refused"),
+    (_crash, "exception"),
+    (_sleep, "hang"),
+    (_modify, "modified"),
+    (_peek, "leak"),
+])
+def test_the_driver_classifies_outcomes(tmp_path, read, status):
+    assert run_case(_reader(read), 0, 0, tmp_path, budget_s=0.5).status == status
+
+
+# ---------------------------------------------------------------- regressions found by the fuzzers
+
+
+@pytest.mark.parametrize("text", [b"\xef\xbb\xbf", b"\xef\xbb\xbf\n"])
+def test_an_empty_hls_playlist_is_one_line(tmp_path, text):
+    """Found by the manifest fuzzer: a .m3u8 holding only a BOM raised StopIteration."""
+    path = tmp_path / "master.m3u8"
+    path.write_bytes(text)
+    with pytest.raises(InputError, match=r"master.m3u8:1: found ''; expected '#EXTM3U' first"):
+        read_manifest(path)
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"max_buffer_s": [30]}, "got [30]; expected a number"),
+    ({"max_buffer_s": True}, "got True; expected a number"),
+    ({"abandonment": 1}, "got 1; expected true or false"),
+    ({"estimator": 3}, "got 3; expected a string"),
+])
+def test_a_model_field_of_the_wrong_kind_is_refused(fields, expected):
+    """Found by the sweep fuzzer: ``max_buffer_s = [30]`` in a spec raised TypeError."""
+    with pytest.raises(InputError, match=re.escape(expected)):
+        PlayerModel().replace(**fields)
+
+
+def test_a_sweep_model_field_of_the_wrong_kind_is_one_line(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('name = "x"\nalgorithms = ["bola"]\n'
+                    'models = [{ name = "m", fields = { max_buffer_s = [30] } }]\n'
+                    '[[traces]]\nprofile = "constant"\ncount = 1\n')
+    result = CliRunner().invoke(cli, ["sweep", str(spec), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "max_buffer_s" in result.stderr and "expected a number" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("0\n5\n99999999999999999999\n", r"mm:3, field 'timestamp_ms': found 99999999999999999999; "
+                                     r"expected >= 0 and at most 1e\+12 ms"),
+    ("0\n5\n999999999999\n", r"mm:3, field 'timestamp_ms': bins of 100 ms up to the last timestamp: "
+                             r"10,000,000,000 samples, over the limit .* ABRSIM_MAX_TRACE_SAMPLES"),
+])
+def test_a_sparse_or_overflowing_mahimahi_trace_is_refused_before_binning(tmp_path, text, expected):
+    """Found by the trace fuzzer: a timestamp past 2**63 ms overflowed with a numpy warning, and
+    one of 1e12 ms asked for ten billion bins."""
+    path = tmp_path / "mm"
+    path.write_text(text)
+    with pytest.raises(InputError, match=expected):
+        load_trace(path, "mahimahi")
+
+
+def test_an_mpd_whose_namespace_has_a_space_is_one_line(tmp_path):
+    """Found by the manifest fuzzer: expat without namespaces accepted it, minidom then raised."""
+    path = tmp_path / "title.mpd"
+    path.write_text('<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:das\th:schema" type="static"/>\n')
+    with pytest.raises(InputError, match=r"title.mpd:2: malformed XML: syntax error"):
+        read_manifest(path)
+
+
+def test_a_sweep_over_the_session_limit_is_refused_before_spawning_seeds(tmp_path):
+    """Found by the sweep fuzzer: 786,793 replications (under the limit alone, 56 million sessions
+    with the rest of the spec) spent over 10 s spawning seeds before the limit refused them."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text('name = "x"\nreplications = 786793\nladders = ["hls", "mobile"]\n'
+                    'algorithms = ["bola", "throughput"]\n[[traces]]\nprofile = "constant"\ncount = 9\n')
+    started = time.perf_counter()
+    expected = r"field 'replications': sessions in the sweep \(at least\): 28,324,548"
+    with pytest.raises(InputError, match=expected):
+        load_spec(spec)
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize("load", [load_scenario, load_spec])
+def test_a_scenario_or_spec_over_the_input_size_limit_is_refused_unread(tmp_path, monkeypatch, load):
+    """Found by the scenario fuzzer: a 100 MB scenario (an array of 5 million numbers) took over 10 s
+    and 1 GB to parse; such files now meet the manifests' size limit before they are read."""
+    path = tmp_path / "big.toml"
+    path.write_text('name = "big"\nwatch_s = [' + "1, " * 1000 + "]\n")
+    monkeypatch.setenv("ABRSIM_MAX_INPUT_BYTES", "1000")
+    expected = r"big.toml: file size: 3,\d{3} bytes, over the limit .*ABRSIM_MAX_INPUT_BYTES"
+    with pytest.raises(InputError, match=expected):
+        load(path)
