@@ -2,6 +2,7 @@
 
     python benchmarks/fuzz.py                      # 10,000 cases per reader, seed 0, 2 workers
     python benchmarks/fuzz.py --cases 500 --reader manifest --seed 3
+    python benchmarks/fuzz.py --reader sweep --seed 0 --case 343   # replay one case, in this process
 
 Each case is a valid input from the repository (traces, ladders, experiments) with zero or more
 mutations, fed to the reader in a worker process under an address-space limit, a time budget per
@@ -23,7 +24,7 @@ from pathlib import Path
 import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from fuzzing import READERS, fuzz
+from fuzzing import READERS, fuzz, run_case
 
 
 @click.command()
@@ -40,9 +41,18 @@ from fuzzing import READERS, fuzz
               help="Also run every Nth case through the CLI (0: never).")
 @click.option("--failures", type=click.Path(path_type=Path), default=Path("/tmp/abrsim-fuzz-failures"),
               show_default=True, help="Folder for reproducers of failing cases.")
+@click.option("--case", "replay", type=click.IntRange(min=0), default=None,
+              help="Replay this one case of each --reader in this process (into --failures) and show it.")
 def main(cases: int, seed: int, readers: tuple[str, ...], jobs: int, budget_s: float, memory_mib: int,
-         cli_every: int, failures: Path) -> None:
+         cli_every: int, failures: Path, replay: int | None) -> None:
     """Run the fuzzers and print what they found."""
+    if replay is not None:
+        for name in readers or tuple(READERS):
+            outcome = run_case(READERS[name], seed, replay, failures / f"{name}-{seed}-{replay}",
+                               budget_s=budget_s, cli=True)
+            print(f"{name} seed {seed} case {replay}: {outcome.status} in {outcome.seconds:.2f} s "
+                  f"(files in {failures / f'{name}-{seed}-{replay}' / 'case'})\n{outcome.detail}")
+        return
     summaries = []
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="abrsim-fuzz-") as work:

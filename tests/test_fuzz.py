@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,32 @@ def test_a_scenario_or_spec_over_the_input_size_limit_is_refused_unread(tmp_path
     expected = r"big.toml: file size: 3,\d{3} bytes, over the limit .*ABRSIM_MAX_INPUT_BYTES"
     with pytest.raises(InputError, match=expected):
         load(path)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (" 1.8e308", r"t.json:1: found \"1.8E\+308\"; expected a non-empty JSON list"),
+    ("[1.5]", r"t.json, field 'entry 0': found \"1.5\"; expected an object"),
+    ('[{"duration_ms": 1e400, "bandwidth_kbps": 1, "latency_ms": 0}]',
+     r"field 'entry 0 duration_ms': found 1E\+400; expected > 0 \(no zero-length samples\) "
+     r"and at most 1e\+12"),
+])
+def test_a_sabre_trace_of_bare_or_endless_numbers_is_one_line(tmp_path, text, expected):
+    """Found by the trace fuzzer: a JSON number where a list was expected raised TypeError (Decimal
+    is not JSON serializable), and durations summing to infinity warned before the error."""
+    path = tmp_path / "t.json"
+    path.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=expected):
+            load_trace(path)
+
+
+def test_stats_of_a_trace_of_a_billion_seconds_are_refused_before_allocating(tmp_path):
+    """Found by the trace fuzzer: ``traces stats`` on a 1e9 s trace asked for 7.45 GiB of 1 s means."""
+    path = tmp_path / "long.csv"
+    path.write_text("# duration_s=1e9\ntime_s,bandwidth_mbps\n0,1\n")
+    result = CliRunner().invoke(cli, ["traces", "stats", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        "abrsim: error: trace 'long': intervals of 1 s: 1,000,000,000 samples, over the limit of 20,000,000 "
+        "(samples in one trace); if you mean it, set ABRSIM_MAX_TRACE_SAMPLES higher")
