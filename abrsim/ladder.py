@@ -311,7 +311,7 @@ def _number(
     number: float | None
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer past the float range, e.g. 10**400
         number = None
     if score and number is not None and np.isfinite(number) and not 0 <= number <= 100:
         raise InputError(
@@ -437,11 +437,18 @@ def read_size_csv(
     path = Path(path)
     kbps, size_bytes = _read_table(path, positive=True)
     quality = None if quality_path is None else _read_quality(Path(quality_path), kbps, size_bytes.shape[0])
+    with np.errstate(over="ignore"):  # sizes past the float range: refused here, without a warning
+        size_bits = size_bytes * 8.0
+    if not np.all(np.isfinite(size_bits)):
+        segment, rung = (int(k) for k in np.argwhere(~np.isfinite(size_bits))[0])
+        raise InputError(f"found a size of {size_bytes[segment, rung]:g} bytes at chunk {segment}; "
+                         f"expected at most {np.finfo(np.float64).max / 8:.3g}",
+                         source=path, field=f"kbps_{kbps[rung]:g}")
     with _as_input_error(path, "segment_duration_s"):
         return Ladder(
             tuple(Rung(value * 1000.0) for value in kbps),
             segment_duration_s,
-            size_bytes * 8.0,
+            size_bits,
             quality=quality,
             name=path.stem if name is None else name,
         )

@@ -737,7 +737,15 @@ def _worker(conn: Connection, reader_name: str, seed: int, indices: list[int], w
         outcome = run_case(reader, seed, index, Path(workdir), budget_s=budget_s,
                            cli=cli_every > 0 and index % cli_every == 0)
         conn.send(("done", asdict(outcome)))
-    conn.send(("exit", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    conn.send(("exit", _peak_rss_kib()))
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident memory, KiB (``VmHWM``; ``ru_maxrss`` is unreliable in containers)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 @dataclass

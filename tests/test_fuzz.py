@@ -18,6 +18,7 @@ from fuzzing import READERS, Case, Reader, fuzz, run_case
 
 from abrsim.cli import cli
 from abrsim.errors import InputError
+from abrsim.ladder import load_ladder
 from abrsim.manifest import read_manifest
 from abrsim.model import PlayerModel
 from abrsim.scenario import load_scenario
@@ -199,3 +200,21 @@ def test_stats_of_a_trace_of_a_billion_seconds_are_refused_before_allocating(tmp
     assert result.stderr.strip() == (
         "abrsim: error: trace 'long': intervals of 1 s: 1,000,000,000 samples, over the limit of 20,000,000 "
         "(samples in one trace); if you mean it, set ABRSIM_MAX_TRACE_SAMPLES higher")
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("m.json", '{"segment_duration_ms": 4000, "bitrates_kbps": [1' + "0" * 400 + '],'
+               ' "segment_sizes_bits": [[1]]}',
+     r"m.json, field 'bitrates_kbps\[0\]': expected a finite number > 0, found 10000"),
+    ("s.csv", "chunk_index,kbps_100,kbps_200\n0,1e308,1e308\n",
+     r"s.csv, field 'kbps_100': found a size of 1e\+308 bytes at chunk 0; expected at most 2.25e\+307"),
+])
+def test_a_ladder_of_numbers_past_the_float_range_is_one_line(tmp_path, name, text, expected):
+    """Found by the ladder fuzzer: an integer of 400 digits raised OverflowError, and a size of
+    1e308 bytes warned of an overflow before the error (which named segment_duration_s)."""
+    path = tmp_path / name
+    path.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=expected):
+            load_ladder(path, 4.0 if name.endswith(".csv") else None)
