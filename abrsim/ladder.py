@@ -29,6 +29,7 @@ import numpy as np
 
 from abrsim import limits
 from abrsim._data import data_dir
+from abrsim._toml import unusable_path
 from abrsim.encoding import (
     RateQualityModel,
     VbrModel,
@@ -714,6 +715,8 @@ def _toml_model_quality(
 
 def _relative_file(doc: dict[str, Any], key: str, path: Path) -> Path:
     target = path.parent / doc[key]
+    if unusable_path(target):
+        raise InputError(f"found {unusable_path(target)}; expected a file name", source=path, field=key)
     if not target.is_file():
         raise InputError(f"file {str(target)!r} not found", source=path, field=key)
     return target
@@ -780,6 +783,8 @@ def load_ladder(name_or_path: str | Path, segment_duration_s: float | None = Non
     """
     builtin = isinstance(name_or_path, str) and name_or_path in available_ladders()
     path = data_dir("ladders") / f"{name_or_path}.toml" if builtin else Path(name_or_path)
+    if unusable_path(path):
+        raise InputError(f"found {unusable_path(path)}; expected a ladder name or file", source=path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json", ".csv"):
         if path.is_file():

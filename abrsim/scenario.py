@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from abrsim import limits
-from abrsim._toml import NAME_PATTERN, TomlReader
+from abrsim._toml import NAME_PATTERN, TomlReader, unusable_path
 from abrsim.abr import KernelPolicy, PythonPolicy, make
 from abrsim.cdn import ProactiveFill, Tier, TierChain
 from abrsim.errors import InputError, UnknownNameError
@@ -517,14 +517,15 @@ def _read_traces(read: _Reader, doc: Mapping[str, Any], base_dir: Path) -> dict[
             fmt = read.get(entry, "format", (str,), f"{key}.format")
             if fmt is not None and fmt not in TRACE_FORMATS:
                 raise read.error(f"got {fmt!r}; expected one of {', '.join(TRACE_FORMATS)}", f"{key}.format")
+            file = data_dir("traces") / f"{value}.csv" if kind == "builtin" else base_dir / value
+            if unusable_path(file):
+                raise read.error(f"found {unusable_path(file)}; expected a file name", f"{key}.{kind}")
             if kind == "builtin":
-                file = data_dir("traces") / f"{value}.csv"
                 if not file.is_file():
                     names = sorted(p.stem for p in data_dir("traces").glob("*.csv"))
                     raise read.error(f"unknown built-in trace {value!r}; expected one of {', '.join(names)}",
                                      f"{key}.builtin")
             else:
-                file = base_dir / value
                 if not file.is_file():
                     raise read.error(f"{file} is not a file (relative paths start at {base_dir})",
                                      f"{key}.path")

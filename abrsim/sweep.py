@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from abrsim import __version__, limits, tracegen
-from abrsim._toml import TomlReader
+from abrsim._toml import TomlReader, unusable_path
 from abrsim.abr import available, load_policy, make
 from abrsim.engine.fast import PackedTraces, pack_traces, run_batch
 from abrsim.errors import AbrsimError, InputError, UnknownNameError
@@ -415,6 +415,9 @@ def _read_trace_sets(read: TomlReader, doc: Mapping[str, Any], root: Path) -> tu
                     raise read.error("applies to profile sets only", f"{key}.{misplaced}")
             if kind == "path":
                 path = root / value
+                if unusable_path(path):
+                    raise read.error(f"found {unusable_path(path)}; expected a file or folder name",
+                                     f"{key}.path")
                 if not path.exists():
                     raise read.error(f"{path} does not exist (relative paths start at {root})",
                                      f"{key}.path")

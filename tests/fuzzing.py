@@ -139,10 +139,10 @@ def mutate_text(rng: np.random.Generator, data: bytes, nest: str, refs: tuple[st
     if op == 4 and lines:  # delete lines
         start = int(rng.integers(len(lines)))
         del lines[start: start + int(rng.integers(1, 4))]
-    elif op == 5 and lines:  # duplicate a line, sometimes enormously often (up to a file of ~8 MB)
+    elif op == 5 and lines:  # duplicate a line, sometimes enormously often (up to a file of ~2 MB)
         line = int(rng.integers(len(lines)))
         copies = int(pick(rng, (1, 2, 10, 1000, 20000)))
-        lines[line:line] = [lines[line]] * min(copies, 8_000_000 // (len(lines[line]) + 1))
+        lines[line:line] = [lines[line]] * min(copies, 2_000_000 // (len(lines[line]) + 1))
     elif op == 6 and len(lines) > 1:  # swap two lines
         a, b = (int(k) for k in rng.integers(len(lines), size=2))
         lines[a], lines[b] = lines[b], lines[a]

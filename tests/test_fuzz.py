@@ -218,3 +218,68 @@ def test_a_ladder_of_numbers_past_the_float_range_is_one_line(tmp_path, name, te
         warnings.simplefilter("error")
         with pytest.raises(InputError, match=expected):
             load_ladder(path, 4.0 if name.endswith(".csv") else None)
+
+
+MPD_HEAD = '<?xml version="1.0"?>\n<MPD type="static" mediaPresentationDuration="PT20S"><Period>'
+MPD_VIDEO = ('<AdaptationSet contentType="video"><SegmentTemplate timescale="1000" duration="2000"/>'
+             '<Representation id="a" bandwidth="400000"/></AdaptationSet></Period></MPD>\n')
+
+
+@pytest.mark.parametrize(("text", "options", "expected"), [
+    (MPD_HEAD + MPD_VIDEO.replace('<SegmentTemplate timescale="1000" duration="2000"/>', ""),
+     {"segment_duration_s": 1e-9},
+     r"t.mpd, field 'duration_s': segments in the title \(duration / segment duration\): "
+     r"20,000,000,000 segments, over the limit .*ABRSIM_MAX_SEGMENTS"),
+    (MPD_HEAD.replace("1.0", '1.0" encoding="UTFinf') + MPD_VIDEO, {},
+     r"t.mpd:1: malformed XML: unknown encoding: UTFinf; expected UTF-8"),
+    (MPD_HEAD + MPD_VIDEO.replace('duration="2000"', f'duration="{10**400}"'), {},
+     r"t.mpd:2, field 'SegmentTemplate': attribute duration='1000.*'; "
+     r"expected an integer of at most 2\*\*53"),
+])
+def test_an_mpd_that_overflows_is_one_line(tmp_path, text, options, expected):
+    """Found by the manifest fuzzer: a title of 600 s in segments of 1 ns asked for 8.7 TiB of sizes,
+    an unknown XML encoding raised LookupError, and a duration of 10**400 OverflowError."""
+    path = tmp_path / "t.mpd"
+    path.write_text(text)
+    with pytest.raises(InputError, match=expected):
+        read_manifest(path, **options)
+
+
+@pytest.mark.parametrize(("variant", "expected"), [
+    ("BANDWIDTH=inf", r"m.m3u8:2: malformed tag \(cannot convert float infinity to integer\)"),
+    (f"BANDWIDTH=1000,AVERAGE-BANDWIDTH={10**400}",
+     r"m.m3u8:2, field 'AVERAGE-BANDWIDTH': found AVERAGE-BANDWIDTH=1000.*; "
+     r"expected bit/s > 0 and at most 2\*\*53"),
+])
+def test_an_hls_bandwidth_past_the_float_range_is_one_line(tmp_path, variant, expected):
+    """Found by the manifest fuzzer: OverflowError from m3u8 (inf) and from float() (an integer of
+    400 digits)."""
+    path = tmp_path / "m.m3u8"
+    path.write_text(f"#EXTM3U\n#EXT-X-STREAM-INF:{variant},RESOLUTION=640x360\nv.m3u8\n")
+    with pytest.raises(InputError, match=expected):
+        read_manifest(path, segment_duration_s=4.0)
+
+
+@pytest.mark.parametrize("uri", ["v\x00.m3u8", "x" * 300 + ".m3u8"])
+def test_an_hls_variant_that_cannot_name_a_file_is_a_note(tmp_path, uri):
+    """Found by the manifest fuzzer: a NUL byte in a variant URI raised ValueError."""
+    path = tmp_path / "m.m3u8"
+    path.write_text(f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=640x360\n{uri}\n")
+    result = read_manifest(path, segment_duration_s=4.0)
+    assert any("not a usable file name" in note for note in result.notes), result.notes
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("spec.toml", 'name = "x"\n[[traces]]\npath = "' + "x" * 300 + '"\n', r"field 'traces\[0\].path'"),
+    ("scenario.toml", 'name = "x"\n[traces.t]\npath = "' + "x" * 300 + '"\n', r"field 'traces.t.path'"),
+    ("scenario.toml", 'name = "x"\n[traces.t]\nbuiltin = "a\\u0000b"\n',
+     r"field 'traces.t.builtin': found a NUL character"),
+    ("ladder.toml", 'segment_duration_s = 2.0\nsizes = "' + "x" * 300 + '"\n', r"field 'sizes'"),
+])
+def test_a_path_that_cannot_name_a_file_is_one_line(tmp_path, name, text, expected):
+    """Found by the sweep fuzzer: a trace path of 300 characters raised OSError (File name too long)."""
+    path = tmp_path / name
+    path.write_text(text)
+    load = {"spec.toml": load_spec, "scenario.toml": load_scenario, "ladder.toml": load_ladder}[name]
+    with pytest.raises(InputError, match=expected):
+        load(path)
