@@ -95,7 +95,10 @@ class TomlReader:
         value = self.get(table, name, (int, float), key, default)
         if value is None:
             raise self.error("missing key", key)
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # tomllib reads integers of any size: 10**400 is past any float
+            value = math.inf if value > 0 else -math.inf
         in_range = (value > minimum if strict else value >= minimum) and value <= maximum
         if not (math.isfinite(value) and in_range):
             relation = ">" if strict else ">="

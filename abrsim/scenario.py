@@ -414,7 +414,7 @@ class _Reader(TomlReader):
 
     def duration(self, value: Any, key: str) -> Duration:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not (math.isfinite(value) and 0 <= value <= MAX_MODEL_TIME_S):
+            if not 0 <= value <= MAX_MODEL_TIME_S:  # (false for NaN, and no float() of a 400-digit integer)
                 raise self.error(f"got {value!r}; expected a number of seconds in [0, {MAX_MODEL_TIME_S:g}] "
                                  "or a distribution table", key)
             return Duration.constant(float(value))

@@ -283,3 +283,11 @@ def test_a_path_that_cannot_name_a_file_is_one_line(tmp_path, name, text, expect
     load = {"spec.toml": load_spec, "scenario.toml": load_scenario, "ladder.toml": load_ladder}[name]
     with pytest.raises(InputError, match=expected):
         load(path)
+
+
+def test_a_scenario_number_past_the_float_range_is_one_line(tmp_path):
+    """Found by the scenario fuzzer: an integer of 400 digits where a duration goes raised OverflowError."""
+    path = tmp_path / "s.toml"
+    path.write_text(f'name = "x"\n[setup]\ndns_s = {10**400}\n')
+    with pytest.raises(InputError, match=r"s.toml, field 'setup.dns_s'"):
+        load_scenario(path)
