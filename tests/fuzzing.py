@@ -725,6 +725,10 @@ def _limit_memory(extra_bytes: int) -> None:
 def _worker(conn: Connection, reader_name: str, seed: int, indices: list[int], workdir: str,
             budget_s: float, memory_bytes: int, cli_every: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    import m3u8  # noqa: F401 -- the manifest reader's lazy imports: their import-time warnings are not a case's
+    import mpegdash.nodes
+    import mpegdash.utils  # noqa: F401
+
     import abrsim.cli
     import abrsim.manifest
     import abrsim.scenario
