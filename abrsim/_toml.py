@@ -6,6 +6,7 @@ Every error names the file and the dotted key, says what was found and what was 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,12 +22,24 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
-__all__ = ["NAME_PATTERN", "TomlReader"]
+__all__ = ["NAME_PATTERN", "TomlReader", "unusable_path"]
 
 #: Names of sets, groups, tiers and specs: letters, digits and ``_ . + -``.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _KINDS = {str: "a string", int: "an integer", float: "a number", list: "an array", dict: "a table",
           bool: "true or false"}
+
+
+def unusable_path(path: Path) -> str | None:
+    """Why ``path`` cannot name a file (a NUL character, a name longer than file systems allow), or None.
+
+    ``Path.exists`` and ``is_file`` raise on these instead of answering False.
+    """
+    if "\x00" in str(path):
+        return "a NUL character"
+    if len(os.fsencode(path)) > 4095 or any(len(os.fsencode(part)) > 255 for part in path.parts):
+        return "a name longer than file systems allow (255 bytes a name, 4095 a path)"
+    return None
 
 
 class TomlReader:
@@ -82,7 +95,10 @@ class TomlReader:
         value = self.get(table, name, (int, float), key, default)
         if value is None:
             raise self.error("missing key", key)
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # tomllib reads integers of any size: 10**400 is past any float
+            value = math.inf if value > 0 else -math.inf
         in_range = (value > minimum if strict else value >= minimum) and value <= maximum
         if not (math.isfinite(value) and in_range):
             relation = ">" if strict else ">="

@@ -29,6 +29,7 @@ import numpy as np
 
 from abrsim import limits
 from abrsim._data import data_dir
+from abrsim._toml import unusable_path
 from abrsim.encoding import (
     RateQualityModel,
     VbrModel,
@@ -311,7 +312,7 @@ def _number(
     number: float | None
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer past the float range, e.g. 10**400
         number = None
     if score and number is not None and np.isfinite(number) and not 0 <= number <= 100:
         raise InputError(
@@ -437,11 +438,18 @@ def read_size_csv(
     path = Path(path)
     kbps, size_bytes = _read_table(path, positive=True)
     quality = None if quality_path is None else _read_quality(Path(quality_path), kbps, size_bytes.shape[0])
+    with np.errstate(over="ignore"):  # sizes past the float range: refused here, without a warning
+        size_bits = size_bytes * 8.0
+    if not np.all(np.isfinite(size_bits)):
+        segment, rung = (int(k) for k in np.argwhere(~np.isfinite(size_bits))[0])
+        raise InputError(f"found a size of {size_bytes[segment, rung]:g} bytes at chunk {segment}; "
+                         f"expected at most {np.finfo(np.float64).max / 8:.3g}",
+                         source=path, field=f"kbps_{kbps[rung]:g}")
     with _as_input_error(path, "segment_duration_s"):
         return Ladder(
             tuple(Rung(value * 1000.0) for value in kbps),
             segment_duration_s,
-            size_bytes * 8.0,
+            size_bits,
             quality=quality,
             name=path.stem if name is None else name,
         )
@@ -707,6 +715,8 @@ def _toml_model_quality(
 
 def _relative_file(doc: dict[str, Any], key: str, path: Path) -> Path:
     target = path.parent / doc[key]
+    if unusable_path(target):
+        raise InputError(f"found {unusable_path(target)}; expected a file name", source=path, field=key)
     if not target.is_file():
         raise InputError(f"file {str(target)!r} not found", source=path, field=key)
     return target
@@ -773,6 +783,8 @@ def load_ladder(name_or_path: str | Path, segment_duration_s: float | None = Non
     """
     builtin = isinstance(name_or_path, str) and name_or_path in available_ladders()
     path = data_dir("ladders") / f"{name_or_path}.toml" if builtin else Path(name_or_path)
+    if unusable_path(path):
+        raise InputError(f"found {unusable_path(path)}; expected a ladder name or file", source=path)
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".json", ".csv"):
         if path.is_file():

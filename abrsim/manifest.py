@@ -225,6 +225,8 @@ def _build(
         title_s = DEFAULT_DURATION_S if duration_s is None else duration_s
         if duration_s is None:
             notes.append(f"title length unknown: assumed {DEFAULT_DURATION_S:g} s (give duration_s)")
+        limits.check("segments", title_s / typical_s, "segments in the title (duration / segment duration)",
+                     source=source, field="duration_s" if duration_s is not None else "segment_duration_s")
         count = max(1, math.ceil(title_s / typical_s - 1e-9))
     bitrates = [r.bitrate_bps for r in renditions]
     sized = [r for r in renditions if r.segment_sizes_bytes is not None]
@@ -337,13 +339,18 @@ class _Xml:
         parser.EndElementHandler = end
         try:
             parser.Parse(data, True)
+            # safe now: no entity declarations, no external DTD (minidom also checks namespaces, which
+            # the first pass does not: an xmlns URI with a tab in it fails only here)
+            self.document = minidom.parseString(data)
         except expat.ExpatError as exc:
             raise InputError(
                 f"malformed XML: {expat.errors.messages[exc.code]}; expected a well-formed MPD",
                 source=source,
                 line=exc.lineno,
             ) from None
-        self.document = minidom.parseString(data)  # safe now: no entity declarations, no external DTD
+        except LookupError as exc:  # <?xml encoding="..."?> naming no codec Python knows
+            raise InputError(f"malformed XML: {exc}; expected UTF-8 or another known encoding", source=source,
+                             line=1) from None
         elements = list(_walk(self.document.documentElement))
         self.lines = {id(node): line for node, line in zip(elements, starts, strict=True)}
 
@@ -400,9 +407,12 @@ def _check_integer_attributes(xml: _Xml) -> None:
             if node.hasAttribute(attribute):
                 value = node.getAttribute(attribute)
                 try:
-                    int(value)
+                    number = int(value)
                 except ValueError:
                     raise xml.error(node, f"attribute {attribute}={value!r}; expected an integer") from None
+                if abs(number) > 2**53:  # beyond exact float arithmetic: segment counts and times overflow
+                    raise xml.error(node, f"attribute {attribute}={value!r}; expected an integer of at most "
+                                          "2**53 in size")
 
 
 def _locate_parse_error(xml: _Xml, error: Exception) -> InputError:
@@ -736,11 +746,11 @@ def _parse_playlist(source: Path, text: str) -> tuple[dict[str, Any], dict[str, 
 
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     if first != "#EXTM3U":
-        line = next(k for k, ln in enumerate(text.splitlines(), 1) if ln.strip())
+        line = next((k for k, ln in enumerate(text.splitlines(), 1) if ln.strip()), 1)
         raise InputError(f"found {first[:40]!r}; expected '#EXTM3U' first", source=source, line=line)
     try:
         data = m3u8.parse(text, custom_tags_parser=track)
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:  # Overflow: int(inf)
         raise InputError(f"malformed tag ({exc})", source=source, line=last[0] or None) from None
     return data, lines
 
@@ -754,13 +764,18 @@ def _media_playlist(
         notes.append(f"media playlist {uri!r} not read (remote; nothing is fetched)")
         return None
     folder = source.parent.resolve()
-    target = (source.parent / unquote(parts.path)).resolve()
+    try:
+        target = (source.parent / unquote(parts.path)).resolve()
+        is_file = target.is_file()
+    except (ValueError, OSError):  # a NUL byte, a name too long for the file system
+        notes.append(f"media playlist {uri!r} not read (not a usable file name)")
+        return None
     if not target.is_relative_to(folder):
         # Only files in the master playlist's folder (or below it) are inputs: never open, and so
         # never quote, a file a playlist points to elsewhere (../, an absolute path, a symlink out).
         notes.append(f"media playlist {uri!r} not read (outside the master playlist's folder)")
         return None
-    if not target.is_file():
+    if not is_file:
         notes.append(f"media playlist {uri!r} not found beside the master playlist")
         return None
     text = _read_bytes(target).decode("utf-8-sig", errors="replace")
@@ -869,10 +884,10 @@ def read_hls_playlist(
                              field="BANDWIDTH")
         for key in ("BANDWIDTH", "AVERAGE-BANDWIDTH"):
             value = info.get(key.lower().replace("-", "_"))
-            if value is not None and value <= 0:
+            if value is not None and not 0 < value <= 2**53:  # (an integer of any size, from m3u8)
                 raise InputError(
-                    f"found {key}={value}; expected bit/s > 0", source=source, line=line, field=key
-                )
+                    f"found {key}={value}; expected bit/s > 0 and at most 2**53", source=source, line=line,
+                    field=key)
         average = info.get("average_bandwidth")
         bandwidth = average if average is not None else info["bandwidth"]
         family = codec_family(info.get("codecs") or "")

@@ -9,6 +9,7 @@ when playback starts and resumes, and how the player estimates throughput.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -277,9 +278,33 @@ def _whole(value: object, low: int, high: int) -> bool:
             and float(value).is_integer() and low <= value <= high)
 
 
+def _field_kind(current: object) -> tuple[tuple[type, ...], str] | None:
+    """The types a value for a field holding ``current`` may have, and how to name them."""
+    if isinstance(current, bool):
+        return (bool,), "true or false"
+    if isinstance(current, numbers.Integral):
+        return (numbers.Integral,), "an integer"
+    if isinstance(current, numbers.Real):
+        return (numbers.Real,), "a number"
+    if isinstance(current, tuple):
+        return (tuple, list), "a list"
+    if isinstance(current, str):
+        return (str,), "a string"
+    return None
+
+
 def _coerce(key: str, value: object, current: object) -> object:
-    """Convert a value given as text (from the CLI) to the type of the current one."""
+    """Convert a value given as text (from the CLI) to the type of the current one.
+
+    Raises:
+        InputError: if the text cannot be read as that type, or a value that is not text (from
+            TOML) has another kind than the field's (a list for a number, a string for a flag).
+    """
     if not isinstance(value, str):
+        expected = _field_kind(current)
+        if expected is not None and not (isinstance(value, expected[0]) and
+                                         (isinstance(current, bool) or not isinstance(value, bool))):
+            raise InputError(f"got {value!r}; expected {expected[1]}", field=key)
         return value
     try:
         if isinstance(current, bool):

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from abrsim import limits
-from abrsim._toml import NAME_PATTERN, TomlReader
+from abrsim._toml import NAME_PATTERN, TomlReader, unusable_path
 from abrsim.abr import KernelPolicy, PythonPolicy, make
 from abrsim.cdn import ProactiveFill, Tier, TierChain
 from abrsim.errors import InputError, UnknownNameError
@@ -414,7 +414,7 @@ class _Reader(TomlReader):
 
     def duration(self, value: Any, key: str) -> Duration:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not (math.isfinite(value) and 0 <= value <= MAX_MODEL_TIME_S):
+            if not 0 <= value <= MAX_MODEL_TIME_S:  # (false for NaN, and no float() of a 400-digit integer)
                 raise self.error(f"got {value!r}; expected a number of seconds in [0, {MAX_MODEL_TIME_S:g}] "
                                  "or a distribution table", key)
             return Duration.constant(float(value))
@@ -442,6 +442,7 @@ def load_scenario(path: str | Path) -> Scenario:
         InputError: naming the file and the key (or line), if the file cannot be read or is invalid.
     """
     source = Path(path)
+    limits.check_file_size("input_bytes", source)
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -516,14 +517,15 @@ def _read_traces(read: _Reader, doc: Mapping[str, Any], base_dir: Path) -> dict[
             fmt = read.get(entry, "format", (str,), f"{key}.format")
             if fmt is not None and fmt not in TRACE_FORMATS:
                 raise read.error(f"got {fmt!r}; expected one of {', '.join(TRACE_FORMATS)}", f"{key}.format")
+            file = data_dir("traces") / f"{value}.csv" if kind == "builtin" else base_dir / value
+            if unusable_path(file):
+                raise read.error(f"found {unusable_path(file)}; expected a file name", f"{key}.{kind}")
             if kind == "builtin":
-                file = data_dir("traces") / f"{value}.csv"
                 if not file.is_file():
                     names = sorted(p.stem for p in data_dir("traces").glob("*.csv"))
                     raise read.error(f"unknown built-in trace {value!r}; expected one of {', '.join(names)}",
                                      f"{key}.builtin")
             else:
-                file = base_dir / value
                 if not file.is_file():
                     raise read.error(f"{file} is not a file (relative paths start at {base_dir})",
                                      f"{key}.path")

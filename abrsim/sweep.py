@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from abrsim import __version__, limits, tracegen
-from abrsim._toml import TomlReader
+from abrsim._toml import TomlReader, unusable_path
 from abrsim.abr import available, load_policy, make
 from abrsim.engine.fast import PackedTraces, pack_traces, run_batch
 from abrsim.errors import AbrsimError, InputError, UnknownNameError
@@ -278,6 +278,7 @@ def load_spec(path: str | Path, traces_root: str | Path | None = None) -> SweepS
             cannot be read or is invalid.
     """
     source = Path(path)
+    limits.check_file_size("input_bytes", source)
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -327,11 +328,11 @@ def parse_spec(
                 raise read.error(f"model {model.name!r}: {exc.field} {exc.detail}", key) from None
     failures = read.get(doc, "failures", (dict,), "failures", {})
     trace_sets = _read_trace_sets(read, doc, root)
-    seeds = _read_seeds(read, doc)
     # Before any trace is read or drawn: generated sets count as drawn, file sets as one trace each.
     traces_estimate = sum(s.count if s.generated else 1 for s in trace_sets)
-    limits.check("sessions", len(seeds) * traces_estimate * len(ladders) * len(models) * len(algorithms),
-                 "sessions in the sweep (at least)", source=read.source)
+    per_seed = traces_estimate * len(ladders) * len(models) * len(algorithms)
+    seeds = _read_seeds(read, doc, per_seed)
+    limits.check("sessions", len(seeds) * per_seed, "sessions in the sweep (at least)", source=read.source)
     return SweepSpec(
         name=name,
         text=text,
@@ -347,7 +348,7 @@ def parse_spec(
     )
 
 
-def _read_seeds(read: TomlReader, doc: Mapping[str, Any]) -> tuple[int, ...]:
+def _read_seeds(read: TomlReader, doc: Mapping[str, Any], sessions_per_seed: int) -> tuple[int, ...]:
     if "seeds" in doc:
         for other in ("seed", "replications"):
             if other in doc:
@@ -361,6 +362,9 @@ def _read_seeds(read: TomlReader, doc: Mapping[str, Any]) -> tuple[int, ...]:
     base = read.integer(doc, "seed", "seed", 0, 0)
     replications = read.integer(doc, "replications", "replications", 1, 1)
     limits.check("sessions", replications, "replications", source=read.source, field="replications")
+    # before spawning the seeds, which alone takes a minute for a few million
+    limits.check("sessions", replications * sessions_per_seed, "sessions in the sweep (at least)",
+                 source=read.source, field="replications")
     children = np.random.SeedSequence(base).spawn(replications)
     seeds = tuple(int(child.generate_state(1, dtype=np.uint32)[0]) for child in children)
     if len(set(seeds)) != len(seeds):  # two 32-bit draws collided: astronomically rare
@@ -411,6 +415,9 @@ def _read_trace_sets(read: TomlReader, doc: Mapping[str, Any], root: Path) -> tu
                     raise read.error("applies to profile sets only", f"{key}.{misplaced}")
             if kind == "path":
                 path = root / value
+                if unusable_path(path):
+                    raise read.error(f"found {unusable_path(path)}; expected a file or folder name",
+                                     f"{key}.path")
                 if not path.exists():
                     raise read.error(f"{path} does not exist (relative paths start at {root})",
                                      f"{key}.path")

@@ -115,7 +115,8 @@ class Trace:
             )
         if start_s[0] != 0.0:
             raise ValueError(f'"start_s" must begin at 0, got {float(start_s[0])!r}')
-        steps = np.diff(start_s)
+        with np.errstate(invalid="ignore"):  # inf - inf: refused below, without a warning first
+            steps = np.diff(start_s)
         bad = np.flatnonzero(~(steps > 0))
         if bad.size:
             k = int(bad[0]) + 1
@@ -611,19 +612,24 @@ def read_sabre_json(path: str | Path) -> Trace:
             f"found invalid JSON ({exc.msg}); expected {expected}", source=source, line=exc.lineno
         ) from None
     if not isinstance(entries, list) or not entries:
-        raise InputError(f"found {json.dumps(entries)[:40]}; expected {expected}", source=source, line=1)
+        raise InputError(f"found {json.dumps(entries, default=str)[:40]}; expected {expected}", source=source,
+                         line=1)
     table = _Table(source, _SABRE_KEYS)
     for index, entry in enumerate(entries):
         missing = [key for key in _SABRE_KEYS if key not in entry] if isinstance(entry, dict) else _SABRE_KEYS
         if missing:
-            found = f"no key {missing[0]!r}" if isinstance(entry, dict) else json.dumps(entry)[:40]
+            shown = json.dumps(entry, default=str)[:40]  # (numbers are Decimals)
+            found = f"no key {missing[0]!r}" if isinstance(entry, dict) else shown
             raise InputError(
                 f"found {found}; expected an object with keys {', '.join(_SABRE_KEYS)}",
                 source=source,
                 field=f"entry {index}",
             )
         table.add([entry[key] for key in _SABRE_KEYS])
-    table.require("duration_ms", table.column("duration_ms") > 0, "> 0 (no zero-length samples)")
+    durations_ms = table.column("duration_ms")
+    table.require("duration_ms", (durations_ms > 0) & (durations_ms <= MAX_TRACE_DURATION_S * 1000),
+                  f"> 0 (no zero-length samples) and at most {MAX_TRACE_DURATION_S * 1000:g} "
+                  "(the longest trace)")
     table.require("bandwidth_kbps", _bandwidth_ok(table.column("bandwidth_kbps", 3)), _BANDWIDTH_RANGE)
     table.require("latency_ms", table.column("latency_ms") >= 0, ">= 0")
     ends_s = table.cumulative("duration_ms", -3)  # summed exactly, so written files read back exactly
@@ -668,13 +674,19 @@ def read_mahimahi(path: str | Path, bin_ms: int = 100) -> Trace:
         raise InputError(
             "found no timestamps; expected one integer (ms) per line", source=source, line=end_line
         )
-    table.require("timestamp_ms", table.column("timestamp_ms") >= 0, ">= 0")
+    max_ms = MAX_TRACE_DURATION_S * 1000
+    timestamps = table.column("timestamp_ms")
+    table.require("timestamp_ms", (timestamps >= 0) & (timestamps <= max_ms),
+                  f">= 0 and at most {max_ms:g} ms (the longest trace)")
     table.require_increasing("timestamp_ms", strict=False)
     timestamps_ms = table.column("timestamp_ms").astype(np.int64)
     period_ms = int(timestamps_ms[-1])
     if period_ms == 0:
         raise table.error(len(table) - 1, "found a last timestamp (the loop period) of 0; expected > 0 ms")
     bin_count = -(-period_ms // int(bin_ms))
+    # one sample per bin: refuse a long, sparse trace before allocating its bins
+    limits.check("trace_samples", bin_count, f"bins of {bin_ms} ms up to the last timestamp", source=source,
+                 line=table.lines[-1], field="timestamp_ms")
     counts = np.bincount(np.minimum(timestamps_ms // bin_ms, bin_count - 1), minlength=bin_count)
     start_s = np.arange(bin_count, dtype=np.int64) * bin_ms / 1000
     duration_s = period_ms / 1000
@@ -982,6 +994,7 @@ def interval_means_bps(trace: Trace, interval_s: float = 1.0) -> np.ndarray:
 
     Raises:
         ValueError: if ``interval_s`` is not finite and > 0.
+        InputError: if there would be more intervals than the trace sample limit.
 
     Example:
         >>> interval_means_bps(Trace([0.0, 1.5], [1e6, 3e6], 3.5))
@@ -990,6 +1003,7 @@ def interval_means_bps(trace: Trace, interval_s: float = 1.0) -> np.ndarray:
     if not (np.isfinite(interval_s) and interval_s > 0):
         raise ValueError(f'"interval_s" must be finite and > 0, got {interval_s!r}')
     count = int(np.floor(trace.duration_s / interval_s + 1e-9))
+    limits.check("trace_samples", count, f"intervals of {interval_s:g} s", source=f"trace {trace.name!r}")
     edges_s = np.minimum(np.arange(count + 1) * interval_s, trace.duration_s)
     sample_edges_s = np.append(trace.start_s, trace.duration_s)
     cumulative_bits = np.concatenate(([0.0], np.cumsum(trace.bandwidth_bps * trace.sample_duration_s)))
