@@ -476,13 +476,18 @@ def generate_sweep(rng: np.random.Generator, folder: Path) -> Case:
         doc["ladders"] = ["ladder.toml", *doc.get("ladders", [])]
     for _ in range(_mutations(rng)):
         mutate_tree(rng, doc, refs)
-    path = folder / "spec.toml"
+    path = _write_toml(rng, folder / "spec.toml", doc, refs)
+    return Case(path, {}, ("sweep", str(path), "--out", str(folder / "out"), "--jobs", "1"))
+
+
+def _write_toml(rng: np.random.Generator, path: Path, doc: dict[str, Any], refs: tuple[str, ...]) -> Path:
+    """Write ``doc`` as TOML to ``path``, mutated at the byte level three times in ten."""
     text = toml_dumps(doc)
     if rng.random() < 0.3:
         _write_mutated(rng, path, text, "toml", refs)
     else:
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    return Case(path, {}, ("sweep", str(path), "--out", str(folder / "out"), "--jobs", "1"))
+    return path
 
 
 def generate_scenario(rng: np.random.Generator, folder: Path) -> Case:
@@ -493,12 +498,7 @@ def generate_scenario(rng: np.random.Generator, folder: Path) -> Case:
         doc.setdefault("traces", {})["local"] = {"path": "traces/t0.csv"}
     for _ in range(_mutations(rng)):
         mutate_tree(rng, doc, refs)
-    path = folder / "scenario.toml"
-    text = toml_dumps(doc)
-    if rng.random() < 0.3:
-        _write_mutated(rng, path, text, "toml", refs)
-    else:
-        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    path = _write_toml(rng, folder / "scenario.toml", doc, refs)
     return Case(path, {}, ("simulate", str(path), "--out", str(folder / "out" / "r.csv")))
 
 

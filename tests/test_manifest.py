@@ -53,22 +53,8 @@ def assert_one_line_error(
 
 # --------------------------------------------------------------------------------------- DASH
 
-MPD_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
-<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT1M0.5S"
-     minBufferTime="PT2S" profiles="urn:mpeg:dash:profile:isoff-live:2011">
-  <Period id="p0">
-    <AdaptationSet contentType="video" mimeType="video/mp4" codecs="avc1.64001f" frameRate="30000/1001">
-      <SegmentTemplate timescale="90000" duration="360000" media="$RepresentationID$/$Number$.m4s"/>
-      <Representation id="360p" bandwidth="800000" width="640" height="360"/>
-      <Representation id="1080p" bandwidth="5000000" width="1920" height="1080" frameRate="25"/>
-      <Representation id="720p" bandwidth="2500000" width="1280" height="720"/>
-    </AdaptationSet>
-    <AdaptationSet contentType="audio" mimeType="audio/mp4" codecs="mp4a.40.2">
-      <Representation id="audio" bandwidth="128000"/>
-    </AdaptationSet>
-  </Period>
-</MPD>
-"""
+# A static MPD with a video and an audio adaptation set (the fuzzers start from the same one).
+from fuzzing import MPD as MPD_TEMPLATE  # noqa: E402
 
 
 def test_dash_segment_template(tmp_path: Path) -> None:
