@@ -225,12 +225,17 @@ class PlayerModel:
             return self.goodput_factor * self.tcp_mss_bytes / self.tcp_packet_bytes
         return self.goodput_factor
 
+    @property
+    def goodput_to_capacity(self) -> float:
+        """What a goodput trace's numbers are multiplied by for this model's download walk: packet
+        size / MSS with the tcp network (which reads traces as link capacity), else 1."""
+        return self.tcp_packet_bytes / self.tcp_mss_bytes if self.network == "tcp" else 1.0
+
     def link_trace(self, trace: Trace | None) -> Trace | None:
-        """The trace as this model's download walk reads it: as it is, except that the tcp network
-        reads a goodput trace as capacity (:meth:`Trace.as_capacity`)."""
+        """The trace as this model's download walk reads it (see :attr:`goodput_to_capacity`)."""
         if self.network != "tcp" or trace is None:
             return trace
-        return trace.as_capacity(self.tcp_packet_bytes / self.tcp_mss_bytes)
+        return trace.as_capacity(self.goodput_to_capacity)
 
     def time_limit_s(self, ladder: Ladder) -> float:
         """Session time after which a session on ``ladder`` ends, timed out (see

@@ -92,6 +92,7 @@ from abrsim.engine.step import (
     fill_request,
     finish_download,
     finish_rule,
+    first_step_s,
     log_row,
     observe,
     over_time,
@@ -250,9 +251,8 @@ def advance(ps, start_s, bandwidth_bps, latency_s, size_bits, log, rungs):
             if checked:
                 ps[PS_CLOCK_S] = clock_s
                 ps[PS_SENT_BITS] = slow_start_bits
-                # The first step's time budget includes the latency (and slow start).
-                tcp = ps[PS_MODEL + MP_TCP] != 0.0
-                ps[PS_STEP_S] = progress_s - (clock_s - ps[PS_REQUEST_S]) if tcp else progress_s - latency
+                ps[PS_STEP_S] = first_step_s(ps[PS_MODEL:PS_MODEL + MODEL_PARAMS], ps[PS_REQUEST_S], latency,
+                                             clock_s)
                 ps[PS_PHASE] = _PH_STEP
             else:
                 clock_s, sent_bits = trace_transfer(ps, start_s, bandwidth_bps, duration_s, clock_s,
@@ -423,8 +423,7 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
                     cwnd, last_done_s, latency, sample, loop_start_s)
             if CHECKING and checking and index > 0:  # CHECKING False: numba does not compile this branch
                 sent_bits = slow_start_bits
-                # The first step's time budget includes the latency (and slow start).
-                step_s = progress_s - (clock_s - request_s) if tcp else progress_s - latency
+                step_s = first_step_s(model_params, request_s, latency, clock_s)
                 while sent_bits < bits:
                     clock_s, step_bits, sample, loop_start_s = walk_step(
                         start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, bits - sent_bits,

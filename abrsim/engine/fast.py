@@ -58,11 +58,11 @@ class PackedTraces:
         return len(self.names)
 
     def bandwidth_for(self, model: PlayerModel) -> np.ndarray:
-        """The bandwidths the model's walk reads: as they are, except that the tcp network reads a
-        goodput trace as capacity (its numbers x packet size / MSS; :meth:`Trace.as_capacity`)."""
-        if model.network != "tcp" or self.capacity.all():
+        """The bandwidths the model's walk reads (see :attr:`PlayerModel.goodput_to_capacity`)."""
+        factor = model.goodput_to_capacity
+        if factor == 1.0 or self.capacity.all():
             return self.bandwidth_bps
-        scale = np.where(self.capacity, 1.0, model.tcp_packet_bytes / model.tcp_mss_bytes)
+        scale = np.where(self.capacity, 1.0, factor)
         return self.bandwidth_bps * np.repeat(scale, np.diff(self.offsets))
 
 

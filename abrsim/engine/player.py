@@ -59,6 +59,7 @@ from abrsim.engine.step import (
     check_time,
     checkpoint,
     finish_download,
+    first_step_s,
     log_row,
     model_array,
     observe,
@@ -387,8 +388,7 @@ class Player:
                     clock_s, slow_start_bits = access.slow_start(ps, model_params)
                     sent_bits = slow_start_bits
                 if checked:
-                    # The first step's time budget includes the latency (and slow start).
-                    step_s = progress_s - (clock_s - request_s) if tcp else progress_s - request_latency_s
+                    step_s = first_step_s(model_params, request_s, request_latency_s, clock_s)
                     while sent_bits < bits:
                         clock_s, step_bits = access.step(clock_s, bits - sent_bits, progress_bits, step_s,
                                                          limit_s)
@@ -421,7 +421,7 @@ class Player:
                     yield env.timeout(delay_s)
                 flow = self._flow = link.start(bits / goodput_factor, access if access.limited else None)
                 if checked:
-                    step_s = progress_s - request_latency_s
+                    step_s = first_step_s(model_params, request_s, request_latency_s, clock_s)
                     while True:
                         done = yield from self._checkpoint(flow, sent_bits, progress_bits, step_s)
                         if done:

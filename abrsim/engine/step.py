@@ -469,21 +469,25 @@ def tcp_begin(start_s, bandwidth_bps, duration_s, model_params, request_s, first
 
 @kernel
 def tcp_end(cwnd, streamed_bits, rate_bps, rtt_s, completed, model_params):
-    """The window after a response (:func:`tcp_grow`); an abandoned one closed the connection, so
-    the next request opens a new one at the initial window."""
+    """The window after a response that streamed ``streamed_bits`` after its slow start: one packet
+    more per packet acknowledged, held at what the path (``rate_bps`` x ``rtt_s``) and its queue take
+    before they drop packets (losses trim a larger one). An abandoned response closed the
+    connection, so the next request opens a new one at the initial window."""
+    initial_window = model_params[MP_TCP_INITIAL_WINDOW]
     if not completed:
-        return model_params[MP_TCP_INITIAL_WINDOW]
-    return tcp_grow(cwnd, streamed_bits, rate_bps, rtt_s, model_params)
+        return initial_window
+    grown = cwnd + streamed_bits / model_params[MP_TCP_PAYLOAD_BITS]
+    cap = rate_bps * rtt_s / model_params[MP_TCP_PACKET_BITS] + model_params[MP_TCP_QUEUE_PACKETS]
+    return min(grown, max(cap, initial_window))
 
 
 @kernel
-def tcp_grow(cwnd, streamed_bits, rate_bps, rtt_s, model_params):
-    """The window after a response streamed ``streamed_bits`` (slow start: one packet more per
-    packet acknowledged), held at what the path and its queue take before they drop packets
-    (losses trim a larger one)."""
-    grown = cwnd + streamed_bits / model_params[MP_TCP_PAYLOAD_BITS]
-    cap = rate_bps * rtt_s / model_params[MP_TCP_PACKET_BITS] + model_params[MP_TCP_QUEUE_PACKETS]
-    return min(grown, max(cap, model_params[MP_TCP_INITIAL_WINDOW]))
+def first_step_s(model_params, request_s, latency_s, clock_s):
+    """The time budget of a download's first abandonment step from ``clock_s``: the checkpoint
+    spacing less the latency (and, with the tcp network, the slow-start rounds since the request)."""
+    if model_params[MP_TCP] != 0.0:
+        return model_params[MP_PROGRESS_S] - (clock_s - request_s)
+    return model_params[MP_PROGRESS_S] - latency_s
 
 
 # ----------------------------------------------------------------------------------------------
