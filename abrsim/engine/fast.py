@@ -19,7 +19,7 @@ from abrsim.abr import KernelPolicy, PythonPolicy, estimator_arrays, make
 from abrsim.abr._kernels import EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
 from abrsim.engine import _session as kernel
 from abrsim.engine._sabre_ms import add_residue_stalls
-from abrsim.engine.step import model_array, session_log, session_segments
+from abrsim.engine.step import model_array, session_log
 from abrsim.errors import InputError
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
@@ -162,7 +162,8 @@ def run_batch(
     model: PlayerModel | None = None,
     seed: int = 0,
 ) -> BatchRun:
-    """Run one session of ``policy`` per trace, all in one compiled call.
+    """Run one session of ``policy`` per trace, in compiled calls over slices of the sessions
+    (short enough for Ctrl-C to stop a run within about a second).
 
     Args:
         traces: the traces, or traces packed once with :func:`pack_traces`.
@@ -205,9 +206,9 @@ def run_batch(
                     break
                 log, rungs = _grow(log, rungs, 0, sessions * segments, policy.name)
         else:
-            used, log, rungs = _run_compiled_batch(packed, packed.bandwidth_for(model), ladder, policy,
-                                                   checking, params, abr_params, est_params, log, rungs,
-                                                   session)
+            used, log, rungs = _run_compiled_batch(packed, packed.bandwidth_for(model), ladder, segments,
+                                                   policy, checking, params, abr_params, est_params, log,
+                                                   rungs, session)
     except ZeroDivisionError:
         raise unresolvable_download(ladder, packed.names) from None
     if model.compat_sabre_residue_stalls:
@@ -219,16 +220,16 @@ def run_batch(
     return BatchRun(packed.names, ladder, policy, model, int(seed), log[:used], rungs[:used], session)
 
 
-def _run_compiled_batch(packed: PackedTraces, bandwidth_bps: np.ndarray, ladder: Ladder, policy: KernelPolicy,
-                        checking: bool, params: np.ndarray, abr_params: np.ndarray, est_params: np.ndarray,
-                        log: np.ndarray, rungs: np.ndarray,
+def _run_compiled_batch(packed: PackedTraces, bandwidth_bps: np.ndarray, ladder: Ladder, segments: int,
+                        policy: KernelPolicy, checking: bool, params: np.ndarray, abr_params: np.ndarray,
+                        est_params: np.ndarray, log: np.ndarray, rungs: np.ndarray,
                         session: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     """The policy's compiled loop over the batch (``bandwidth_bps``: the traces' bandwidths as the
-    model reads them), in slices of sessions of about SLICE_S each (Python sees Ctrl-C between
-    them). Returns the log rows used, and the log (grown if it had to be)."""
+    model reads them; ``segments``: played per session), in slices of sessions of about SLICE_S
+    each (Python sees Ctrl-C between them). Returns the log rows used, and the log (grown if it
+    had to be)."""
     loop = policy.spec.loops(checking)["run_batch"]
     state_size = int(policy.spec.state_size(ladder.rung_count))
-    segments = int(session_segments(ladder.segment_count, params))
     sessions = len(packed)
     used = 0
     first = 0
