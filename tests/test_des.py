@@ -331,7 +331,7 @@ def shared_link_scenarios(draw: st.DrawFn) -> Scenario:
                               .filter(any))
             access = step_trace(bandwidths, draw(steps), f"access{index}")
         name = draw(st.sampled_from([n for n in available() if n != "oracle"]))
-        model = draw(st.sampled_from((PlayerModel(), SABRE, PENSIEVE)))
+        model = draw(st.sampled_from((PlayerModel(), SABRE, PENSIEVE, PlayerModel(network="tcp"))))
         arrivals = Arrivals("poisson", rate_per_s=draw(st.floats(0.2, 2.0)))
         players = group(name, count=draw(st.integers(1, 3)), model=model, access=access, arrivals=arrivals)
         groups.append(dataclasses.replace(players, name=f"g{index}"))
@@ -353,7 +353,7 @@ def test_shared_link_sessions_are_whole_and_conserve_bits_and_time(case, seed):
         assert np.all(log.downloaded_bits <= log.size_bits * (1 + 1e-9))
         assert np.all(log.buffer_after_s <= model.max_buffer_s + session.ladder.segment_duration_s + 1e-9)
         assert row["startup_s"] + row["played_s"] + row["rebuffer_s"] == pytest.approx(log.end_s)
-        delivered_bits += float(np.sum(log.downloaded_bits)) / model.goodput_factor
+        delivered_bits += float(np.sum(log.downloaded_bits)) / model.payload_factor
     assert run.bottleneck["delivered_bits"] == pytest.approx(delivered_bits, rel=1e-9)
 
 

@@ -156,17 +156,65 @@ def test_a_goodput_trace_is_read_as_capacity_by_tcp_and_a_capacity_trace_as_it_i
     assert last_capacity == pytest.approx(20e6 / (10e6 * 1448 / 1500), rel=1e-9)
 
 
-def test_tcp_on_a_shared_link_is_refused_with_one_line(tmp_path):
-    from click.testing import CliRunner
+@pytest.mark.parametrize("abandonment", [False, True])
+def test_a_lone_player_on_a_shared_link_runs_the_same_tcp_session_as_the_fast_engine(abandonment):
+    # Slow start as a window limit on the link's flow (Player._slow_start) or as rounds on the
+    # trace (step.walk_tcp): one rule (step.tcp_round_bits), the same session, behind a bottleneck
+    # whose capacity is the trace or behind an access link that is. (Constant capacities: a round
+    # in the trace walk delivers its window whatever the capacity does inside it.)
+    import simpy
 
-    from abrsim.cli import cli
+    from abrsim.abr import make
+    from abrsim.engine.link import AccessLink, Link
+    from abrsim.engine.player import Player
 
-    path = tmp_path / "s.toml"
-    path.write_text('name = "shared"\n[bottleneck]\nbandwidth_bps = 1e8\n'
-                    '[[players]]\nabr = "bola"\ncount = 2\nmodel = { network = "tcp" }\n')
-    result = CliRunner().invoke(cli, ["simulate", str(path)])
-    assert result.exit_code == 2, result.output
-    assert "network" in result.output and "Traceback" not in result.output
+    model = PlayerModel(network="tcp", abandonment=abandonment)
+    for bandwidth_bps in (1e6, 3e6, 2e7, 1e8):
+        trace = Trace([0.0], [bandwidth_bps], 100.0, measures="capacity")
+        for name in ("bola", "throughput", "robustmpc"):
+            expected = fast.run_session(trace, LADDER, name, model)
+            for bottleneck, access in ((trace, None), (Trace([0.0], [1e12], 1.0), trace)):
+                env = simpy.Environment()
+                player = Player(env, "p", make(name), LADDER, model,
+                                AccessLink(model.link_trace(access), model.payload_factor), Link(env, bottleneck))
+                player.start()
+                env.run()
+                got = player.result().log
+                np.testing.assert_array_equal(got.rung, expected.rung)
+                np.testing.assert_allclose(got.done_s, expected.done_s, rtol=1e-10)
+                np.testing.assert_allclose(got.downloaded_bits, expected.downloaded_bits, rtol=1e-9)
+
+
+def shared_link_text(network: str, cdn: str = "") -> str:
+    return ('name = "shared"\nseed = 3\nladder = "hls"\n[bottleneck]\nbandwidth_bps = 50e6\n'
+            '[setup]\nrtt_s = 0.04\n[[players]]\nabr = "bola"\ncount = 8\nwatch_s = 40\n'
+            'arrivals = { process = "poisson", rate_per_s = 1.0 }\n'
+            f'model = {{ fields = {{ network = "{network}" }} }}\n' + cdn)
+
+
+@pytest.mark.parametrize("cdn", ["", "[cdn]\ntitles = 3\n[[cdn.tiers]]\nname = \"edge\"\ncapacity_bytes = 1e9\n"
+                                 "rtt_s = 0.005\nserving_bandwidth_bps = 400e6\n[[cdn.tiers]]\n"
+                                 "name = \"origin\"\nrtt_s = 0.05\n"])
+def test_tcp_players_sharing_a_link_pay_for_slow_start(tmp_path, cdn):
+    from abrsim.engine.des import simulate
+    from abrsim.scenario import load_scenario
+
+    runs = {}
+    for network in ("throughput", "tcp"):
+        path = tmp_path / f"{network}.toml"
+        path.write_text(shared_link_text(network, cdn))
+        runs[network] = simulate(load_scenario(path))
+    startup = {network: np.mean([row["startup_s"] for row in run.rows()]) for network, run in runs.items()}
+    assert startup["tcp"] > startup["throughput"] + 0.05  # a few round trips per first segment
+    for session in runs["tcp"].sessions:
+        assert session.log.completed.sum() == session.segments
+    # Every bit a tcp player received crossed the bottleneck as packets (headers included).
+    payload_factor = PlayerModel(network="tcp").payload_factor
+    received_bits = sum(float(np.sum(s.log.downloaded_bits)) for s in runs["tcp"].sessions)
+    assert runs["tcp"].bottleneck["delivered_bits"] == pytest.approx(received_bits / payload_factor, rel=1e-9)
+    # Windows smaller than the pipe leave it idle now and then, which sharing alone never does.
+    assert runs["tcp"].bottleneck["busy_utilisation"] < 1.0 - 1e-6
+    assert runs["throughput"].bottleneck["busy_utilisation"] == pytest.approx(1.0)
 
 
 def test_model_fields_are_checked():

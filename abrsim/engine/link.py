@@ -221,11 +221,15 @@ class Flow:
 
     ``event`` succeeds when the flow reaches its current target: its full size (the flow is
     then done and off the link) unless :meth:`Link.wait` set a nearer checkpoint.
+
+    Its rate is limited by its access link (``access_bps``, from ``access``) and by its sender's
+    window (``window_bps``, set with :meth:`Link.set_window`); ``cap_bps`` is the smaller one.
+    ``rate_bps`` is the rate it had when it left the link.
     """
 
-    __slots__ = ("access", "cap_bps", "cap_version", "capped", "done", "event", "link",
-                 "mark_version", "sent_bits", "size_bits", "started_s", "target_bits", "updated_s",
-                 "v_start")
+    __slots__ = ("access", "access_bps", "cap_bps", "cap_version", "capped", "done", "event", "link",
+                 "mark_version", "rate_bps", "sent_bits", "size_bits", "started_s", "target_bits",
+                 "updated_s", "v_start", "window_bps")
 
     def __init__(self, link: Link, size_bits: float, access: AccessLink | None) -> None:
         self.link = link
@@ -234,6 +238,9 @@ class Flow:
         self.access = access
         self.event: simpy.Event = link.env.event()
         self.cap_bps = _INF
+        self.access_bps = _INF
+        self.window_bps = _INF
+        self.rate_bps = 0.0
         self.capped = False  # limited by its access link (rate cap_bps) rather than sharing equally
         self.v_start = 0.0  # while sharing: virtual clock value at which it had received 0 bits
         self.sent_bits = 0.0  # while capped: bits received by updated_s
@@ -314,14 +321,17 @@ class Link:
 
     # -- public flow operations --------------------------------------------------------------
 
-    def start(self, size_bits: float, access: AccessLink | None = None) -> Flow:
-        """Start a flow of ``size_bits`` now, limited by ``access``'s bandwidth if given.
+    def start(self, size_bits: float, access: AccessLink | None = None, window_bps: float = _INF) -> Flow:
+        """Start a flow of ``size_bits`` now, limited by ``access``'s bandwidth if given and to
+        ``window_bps`` (see :meth:`set_window`).
 
         Raises:
-            ValueError: if ``size_bits`` is not finite and > 0.
+            ValueError: if ``size_bits`` is not finite and > 0, or ``window_bps`` not > 0.
         """
         if not (math.isfinite(size_bits) and size_bits > 0.0):
             raise ValueError(f'"size_bits" must be finite and > 0, got {size_bits!r}')
+        if not window_bps > 0.0:
+            raise ValueError(f'"window_bps" must be > 0, got {window_bps!r}')
         now = self.env.now
         self._advance(now)
         if not self.active_flows:
@@ -331,7 +341,9 @@ class Link:
         self.flows_started += 1
         change_s = _INF
         if access is not None:
-            flow.cap_bps, change_s = access.rate_at(now)
+            flow.access_bps, change_s = access.rate_at(now)
+        flow.window_bps = float(window_bps)
+        flow.cap_bps = min(flow.access_bps, flow.window_bps)
         flow.v_start = self._virtual_bits
         self._sharing += 1
         self._push_sharing(flow)
@@ -340,6 +352,25 @@ class Link:
         self._rebalance(now)
         self._schedule()
         return flow
+
+    def set_window(self, flow: Flow, window_bps: float) -> None:
+        """Limit ``flow`` from now to ``window_bps`` (``math.inf``: no limit): a TCP sender's window
+        over its round trip, while the window is smaller than the flow's share of the path."""
+        if not window_bps > 0.0:
+            raise ValueError(f'"window_bps" must be > 0, got {window_bps!r}')
+        if flow.done:
+            return
+        now = self.env.now
+        self._advance(now)
+        flow.window_bps = float(window_bps)
+        self._set_cap(flow, now, min(flow.access_bps, flow.window_bps))
+        self._rebalance(now)
+        self._schedule()
+
+    def capacity_bps(self) -> float:
+        """The link's capacity now."""
+        self._advance(self.env.now)
+        return self._capacity_bps
 
     def sent_bits(self, flow: Flow) -> float:
         """Bits ``flow`` has received so far."""
@@ -501,6 +532,7 @@ class Link:
 
     def _remove(self, flow: Flow, sent_bits: float) -> None:
         flow.done = True
+        flow.rate_bps = flow.cap_bps if flow.capped else max(self._fair_share_bps(), 0.0)
         if flow.capped:
             self._capped -= 1
             self._capped_bps = self._capped_bps - flow.cap_bps if self._capped else 0.0
@@ -569,12 +601,26 @@ class Link:
             self._rebalance(now)
 
     def _change_cap(self, flow: Flow, now: float) -> None:
+        """The flow's access link changes rate now."""
         assert flow.access is not None
+        flow.access_bps, change_s = flow.access.next_rate(now)
+        self._set_cap(flow, now, min(flow.access_bps, flow.window_bps))
+        if change_s < _INF:
+            heapq.heappush(self._cap_changes, (change_s, next(self._seq), flow, flow.cap_version))
+        self._rebalance(now)
+
+    def _set_cap(self, flow: Flow, now: float, cap_bps: float) -> None:
+        """Set the flow's limit now (the caller rebalances)."""
         if flow.capped:
             flow.sent_bits = self._sent(flow, now)
             flow.updated_s = now
+            if cap_bps == _INF:  # no limit left: it shares (an infinite rate cannot join the sums)
+                self._to_sharing(flow, now)
+                flow.cap_bps = _INF
+                flow.cap_version += 1
+                return
             self._capped_bps -= flow.cap_bps
-        flow.cap_bps, change_s = flow.access.next_rate(now)
+        flow.cap_bps = cap_bps
         flow.cap_version += 1
         if flow.capped:
             self._capped_bps += flow.cap_bps
@@ -583,9 +629,6 @@ class Link:
             self._push_mark(flow, now)
         elif flow.cap_bps < _INF:
             heapq.heappush(self._sharing_caps, (flow.cap_bps, next(self._seq), flow, flow.cap_version))
-        if change_s < _INF:
-            heapq.heappush(self._cap_changes, (change_s, next(self._seq), flow, flow.cap_version))
-        self._rebalance(now)
 
     def _next_event_s(self) -> float:
         if not (self._sharing or self._capped):

@@ -41,15 +41,19 @@ from abrsim.engine.step import (
     PS_ABANDON_TO,
     PS_BUFFER_REQUEST_S,
     PS_BUFFER_S,
+    PS_CWND,
     PS_DONE_S,
     PS_FIRST_BYTE_S,
     PS_INDEX,
+    PS_LAST_DONE_S,
+    PS_LATENCY_S,
     PS_OBS,
     PS_REBUFFER_COUNT,
     PS_REQUEST_S,
     PS_RUNG,
     PS_SENT_BITS,
     PS_SIZE_BITS,
+    PS_SLOW_START_BITS,
     PS_STARTED,
     PS_STARTUP_S,
     PS_TIME_S,
@@ -67,9 +71,10 @@ from abrsim.engine.step import (
     session_log,
     set_first_byte,
     tcp_finish,
+    tcp_round_bits,
+    tcp_window,
     wait_for_room,
 )
-from abrsim.errors import InputError
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
 from abrsim.model import PlayerModel
@@ -305,16 +310,12 @@ class Player:
         size_bits = ladder.size_bits
         segment_duration_s = float(ladder.segment_duration_s)
         segments = self.segments
-        goodput_factor = float(model.goodput_factor)
+        payload_factor = float(model.payload_factor)  # payload bits per bit on a link
         latency_on_trace = model.latency_on_trace_clock
         latency_scaled = model.latency_scaled
         default_latency_s = float(model.request_latency_s)
         checking = model.abandonment and decider.can_abandon
         tcp = model.network == "tcp"
-        if tcp and (link is not None or cdn is not None):
-            raise InputError(f"network = \"tcp\" is modelled for a player alone on its access link; player "
-                             f"{self.name!r} shares a link or a CDN (use network = \"throughput\" there)",
-                             field="network")
         progress_bits = float(model.abandon_check_bits)
         progress_s = float(model.abandon_check_s)
         rtt = setup.rtt_s
@@ -419,22 +420,26 @@ class Player:
                 delay_s = origin_s + first_byte_s - env.now
                 if delay_s > 0.0:
                     yield env.timeout(delay_s)
-                flow = self._flow = link.start(bits / goodput_factor, access if access.limited else None)
+                flow = self._flow = link.start(bits / payload_factor, access if access.limited else None)
+                if tcp:  # the response's slow start first, no checkpoint inside it
+                    yield from self._slow_start(flow, model_params)
+                    sent_bits = float(ps[PS_SLOW_START_BITS])
+                    clock_s = env.now - origin_s
                 if checked:
                     step_s = first_step_s(model_params, request_s, request_latency_s, clock_s)
                     while True:
                         done = yield from self._checkpoint(flow, sent_bits, progress_bits, step_s)
                         if done:
                             break
-                        sent_bits = link.sent_bits(flow) * goodput_factor
+                        sent_bits = link.sent_bits(flow) * payload_factor
                         step_s = progress_s
                         clock_s = env.now - origin_s
                         checkpoint(ps, sent_bits, clock_s)
                         abandon_to = decider.abandon(obs)
                         if abandon_to != NO_RUNG:
-                            sent_bits = link.cancel(flow) * goodput_factor
+                            sent_bits = link.cancel(flow) * payload_factor
                             break
-                else:
+                elif not flow.done:
                     yield flow.event
                 self._flow = None
                 if abandon_to == NO_RUNG and any(not flow.done for flow in cdn_flows):
@@ -442,8 +447,8 @@ class Player:
                 clock_s = env.now - origin_s
             self._inflight = None
             completed = finish_download(ps, clock_s, sent_bits, abandon_to)
-            if tcp:
-                tcp_finish(ps, access.capacity_bps())
+            if tcp:  # the window grows up to what the path held: the flow's share of a shared link
+                tcp_finish(ps, access.capacity_bps() if link is None else flow.rate_bps)
             if route is not None:
                 cdn.finish(route, self.name, origin_s + request_s, index, float(ps[PS_SENT_BITS]),  # type: ignore[union-attr]
                            completed)
@@ -482,6 +487,35 @@ class Player:
             table[:, log_layout.COL_DOWNLOADED_BITS], table[:, log_layout.COL_BUFFER_AFTER_S],
             table[:, log_layout.COL_WAIT_S], table[:, log_layout.COL_ABANDONED], 0, self._rows)[0])
 
+    def _slow_start(self, flow: Flow, model_params: np.ndarray) -> Any:
+        """The tcp network's slow start of the response ``flow`` carries on a shared link: the same
+        rounds as over an access link alone (:func:`abrsim.engine.step.tcp_round_bits`), each one
+        window in one round trip, here as a limit on the flow's rate (the window over the round
+        trip) that the link applies beside the other flows' shares. Sets the window and the slow
+        start's bits in the player state."""
+        link = self.link
+        assert link is not None
+        ps = self._ps
+        assert ps is not None
+        rtt_s = float(ps[PS_LATENCY_S])
+        bits = float(ps[PS_SIZE_BITS])
+        cwnd = tcp_window(model_params, float(ps[PS_CWND]), float(ps[PS_REQUEST_S]),
+                          float(ps[PS_LAST_DONE_S]), rtt_s)
+        sent_bits = 0.0
+        payload_factor = self.model.payload_factor
+        while not flow.done and rtt_s > 0.0:
+            path_bps = min(link.capacity_bps(), flow.access_bps)
+            window_bits = tcp_round_bits(model_params, cwnd, path_bps, rtt_s, sent_bits, bits)
+            if window_bits == 0.0:
+                break
+            link.set_window(flow, window_bits / payload_factor / rtt_s)
+            yield self.env.any_of((self.env.timeout(rtt_s), flow.event))
+            sent_bits = link.sent_bits(flow) * payload_factor
+            cwnd = 2.0 * cwnd
+        link.set_window(flow, math.inf)
+        ps[PS_CWND] = cwnd
+        ps[PS_SLOW_START_BITS] = sent_bits
+
     def _checkpoint(self, flow: Flow, sent_bits: float, min_bits: float, min_s: float) -> Any:
         """Wait for one abandonment step on a shared link; return whether the flow completed.
 
@@ -496,7 +530,7 @@ class Player:
             if flow.done:
                 return True
         if min_bits > 0.0:
-            target_bits = (sent_bits + min_bits) / self.model.goodput_factor
+            target_bits = (sent_bits + min_bits) / self.model.payload_factor
             if link.sent_bits(flow) < target_bits:
                 yield link.wait(flow, target_bits)
         return flow.done
@@ -515,7 +549,7 @@ class Player:
         request_s = float(ps[PS_REQUEST_S])
         first_byte_s = float(ps[PS_FIRST_BYTE_S])
         if self._flow is not None:
-            sent_bits = self.link.cancel(self._flow) * self.model.goodput_factor  # type: ignore[union-attr]
+            sent_bits = self.link.cancel(self._flow) * self.model.payload_factor  # type: ignore[union-attr]
         elif self.link is None:
             sent_bits = self.access.sent_bits_between(cursor, first_byte_s, now_s, bits)
         else:  # still waiting for the first byte

@@ -439,15 +439,12 @@ def walk_tcp(start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, s
 
     Returns ``(clock_s, sent_bits, cwnd, sample, loop_start_s)``.
     """
-    packet_bits = model_params[MP_TCP_PACKET_BITS]
-    payload_bits = model_params[MP_TCP_PAYLOAD_BITS]
     limit_s = model_params[MP_TIME_LIMIT_S]
     sent_bits = 0.0
     while clock_s <= limit_s:
         sample, loop_start_s = seek(start_s, duration_s, clock_s - lag_s, sample, loop_start_s)
-        pipe = bandwidth_bps[sample] * rtt_s / packet_bits  # packets the path holds in flight
-        window_bits = cwnd * payload_bits
-        if cwnd >= pipe or sent_bits + window_bits >= size_bits:
+        window_bits = tcp_round_bits(model_params, cwnd, bandwidth_bps[sample], rtt_s, sent_bits, size_bits)
+        if window_bits == 0.0:
             break
         sent_bits += window_bits
         clock_s += rtt_s
@@ -456,15 +453,37 @@ def walk_tcp(start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, s
 
 
 @kernel
+def tcp_round_bits(model_params, cwnd, capacity_bps, rtt_s, sent_bits, size_bits):
+    """The payload bits of a response's next slow-start round: one window (``cwnd`` packets), which
+    arrives one round trip later, then the window doubles. 0 when slow start is over: the window
+    holds the path's bandwidth-delay product (``capacity_bps`` x ``rtt_s``; the rest streams at the
+    path's rate), or the rest of the response (``size_bits`` less the ``sent_bits`` so far) fits in it."""
+    pipe = capacity_bps * rtt_s / model_params[MP_TCP_PACKET_BITS]  # packets the path holds in flight
+    window_bits = cwnd * model_params[MP_TCP_PAYLOAD_BITS]
+    if cwnd >= pipe or sent_bits + window_bits >= size_bits:
+        return 0.0
+    return window_bits
+
+
+@kernel
 def tcp_begin(start_s, bandwidth_bps, duration_s, model_params, request_s, first_byte_s, lag_s, size_bits,
               cwnd, last_done_s, rtt_s, sample, loop_start_s):
     """A response on the session's connection: the window after the idle time since the last one
     (:func:`tcp_restart`; ``last_done_s`` < 0: a new connection), then its slow start
     (:func:`walk_tcp`). Returns ``(clock_s, sent_bits, cwnd, sample, loop_start_s)``."""
-    if last_done_s >= 0.0:
-        cwnd = tcp_restart(cwnd, request_s - last_done_s + rtt_s, rtt_s, model_params)
+    cwnd = tcp_window(model_params, cwnd, request_s, last_done_s, rtt_s)
     return walk_tcp(start_s, bandwidth_bps, duration_s, model_params, first_byte_s, lag_s, size_bits, cwnd,
                     rtt_s, sample, loop_start_s)
+
+
+@kernel
+def tcp_window(model_params, cwnd, request_s, last_done_s, rtt_s):
+    """The window a request sent at ``request_s`` starts with: ``cwnd`` after the idle time since the
+    last response ended at ``last_done_s`` (:func:`tcp_restart`; ``last_done_s`` < 0: a new
+    connection, whose ``cwnd`` is already the initial window)."""
+    if last_done_s >= 0.0:
+        return tcp_restart(cwnd, request_s - last_done_s + rtt_s, rtt_s, model_params)
+    return cwnd
 
 
 @kernel
