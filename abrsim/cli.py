@@ -79,14 +79,22 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
     names = tuple(dict.fromkeys((*algorithms, *compiled))) or (() if policies else DEFAULT_ALGORITHMS)
     traces = load_traces(list(trace_paths) or [data_dir("traces")], format=trace_format)
     encoding = load_any_ladder(ladder, segment_duration_s=segment_duration_s)
+    params = parse_params(param_items)
+    model = get_preset(model_name)
+    if "oracle" in names and model.network != "throughput" and "network" not in params:
+        # The offline optimum plans with the throughput network: the whole run uses it, so that the
+        # bound and the algorithms it bounds share one model.
+        params["network"] = "throughput"
+        click.echo("abrsim: --abr oracle plans with the throughput network; this run uses "
+                   "network=throughput for every algorithm", err=True)
     compile_notice(session_kernel.advance)
     with WorkBar("simulating", "segments") as bar:
         rows = run_traces(
             traces,
             encoding,
             names,
-            model=get_preset(model_name),
-            params=parse_params(param_items),
+            model=model,
+            params=params,
             seed=seed,
             scenario="default" if default else "run",
             progress=bar,
@@ -94,8 +102,7 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
         )
     write_output(format_rows(rows, fmt, summarize_rows(rows) if len(rows) > 1 else ()), out)
     if plot is not None:
-        plot_run(plot, traces[0], encoding, names, get_preset(model_name), parse_params(param_items), seed,
-                 policies)
+        plot_run(plot, traces[0], encoding, names, model, params, seed, policies)
         click.echo(f"abrsim: wrote {plot} (trace {traces[0].name!r})", err=True)
 
 

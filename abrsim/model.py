@@ -90,6 +90,8 @@ class PlayerModel:
             ``tcp_mss_bytes`` / ``tcp_packet_bytes`` x ``goodput_factor``. The window carries over
             to the next response (grown by what was acknowledged, at most the bandwidth-delay
             product plus ``tcp_queue_packets``); an abandoned download closes the connection.
+            Default ``tcp``: measured against the Linux stack it is the closer model
+            (docs/real_network.md); the ``sabre`` and ``pensieve`` presets use ``throughput``.
         tcp_initial_window: packets a new connection may send before the first ACK (Linux: 10).
         tcp_mss_bytes: payload bytes per packet (1448: a 1500-byte MTU less 20 IP, 20 TCP and 12
             timestamp-option bytes).
@@ -130,7 +132,7 @@ class PlayerModel:
     compat_sabre_residue_stalls: bool = False
     algorithm_defaults: tuple[tuple[str, object], ...] = ()
     session_time_limit_factor: float = 20.0
-    network: str = "throughput"
+    network: str = "tcp"
     tcp_initial_window: int = 10
     tcp_mss_bytes: int = 1448
     tcp_packet_bytes: int = 1500
@@ -340,6 +342,7 @@ SABRE = PlayerModel(
     abandonment=True,
     compat_sabre_retry_abr=True,
     compat_sabre_residue_stalls=True,
+    network="throughput",
 )
 
 #: Pensieve's test environment (hongzimao/pensieve test/fixed_env.py): 80 ms RTT outside the
@@ -355,6 +358,7 @@ PENSIEVE = PlayerModel(
     cap_counts_next_segment=False,
     wait_step_s=0.5,
     segment_limit=48,
+    network="throughput",
     algorithm_defaults=(("robustmpc.compat_pensieve_lookahead", True),
                         ("fastmpc.compat_pensieve_lookahead", True)),
 )

@@ -435,7 +435,8 @@ def optimal_session(
     Args:
         trace: the network trace.
         ladder: the title's encoding ladder.
-        model: the player model (default: abrsim's own); abandonment is ignored.
+        model: the player model (default: abrsim's own with the throughput network, the one the
+            search plans with); abandonment is ignored.
         time_step_s: labels are compared by request time in steps of this many seconds
             (0: exact). Larger steps prune more, with the error bounds of the module docstring.
         buffer_step_s: labels are compared by playback deadline (time + buffer) in steps of
@@ -447,7 +448,7 @@ def optimal_session(
         InputError: if a step is negative or not finite, the model does not fit the ladder, or
             its network is not ``throughput``.
     """
-    model = PlayerModel() if model is None else model
+    model = PlayerModel(network="throughput") if model is None else model
     _require_throughput(model)
     for name, step in (("time_step_s", time_step_s), ("buffer_step_s", buffer_step_s)):
         if not (math.isfinite(step) and step >= 0.0):
@@ -531,14 +532,14 @@ def replay_rungs(trace: Trace, ladder: Ladder, model: PlayerModel | None, rungs:
     Args:
         trace: the network trace.
         ladder: the title's encoding ladder.
-        model: the player model (default: abrsim's own).
+        model: the player model (default: abrsim's own with the throughput network).
         rungs: one rung per played segment (``model.segments_played(ladder)`` of them).
 
     Raises:
         InputError: if the sequence has the wrong length or a rung is out of range, or the model
             does not fit the ladder.
     """
-    model = PlayerModel() if model is None else model
+    model = PlayerModel(network="throughput") if model is None else model
     _require_throughput(model)
     model_params = model_array(model, ladder)
     segments = model.segments_played(ladder)

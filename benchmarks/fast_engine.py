@@ -69,7 +69,7 @@ def main() -> None:
     # The tcp network model (issue 15) against the throughput one, same runs, alternated.
     from abrsim.model import PlayerModel
 
-    models = {"throughput": PlayerModel(), "tcp": PlayerModel(network="tcp")}
+    models = {"throughput": PlayerModel(network="throughput"), "tcp": PlayerModel(network="tcp")}
     run_batch(traces[:1], ladder, "bola", models["tcp"])
     best = dict.fromkeys(models, float("inf"))
     for _ in range(args.repeat):

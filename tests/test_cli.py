@@ -82,8 +82,14 @@ def test_oracle_bounds_the_online_algorithms(invoke, trace_file, tmp_path):
     result = invoke("run", "--trace", str(trace_file), "--ladder", str(ladder), "--abr", "oracle",
                     "--abr", "bola", "--abr", "robustmpc", "--format", "json")
     assert result.exit_code == 0, result.output
-    qoe = {row["policy"]: row["qoe_lin"] for row in json.loads(result.output)}
+    rows = json.loads(result.stdout)
+    qoe = {row["policy"]: row["qoe_lin"] for row in rows}
     assert qoe["oracle"] >= max(qoe["bola"], qoe["robustmpc"]) - 1e-9
+    # The oracle plans with the throughput network: the whole run uses it, and says so.
+    assert "network=throughput" in result.stderr
+    explicit = invoke("run", "--trace", str(trace_file), "--ladder", str(ladder), "--abr", "oracle",
+                      "--param", "network=tcp")
+    assert explicit.exit_code == 2 and "throughput network" in explicit.output
 
 
 def test_oracle_steps_are_parameters(invoke, trace_file, tmp_path):
@@ -91,11 +97,11 @@ def test_oracle_steps_are_parameters(invoke, trace_file, tmp_path):
     ladder.write_text("segment_duration_s = 4.0\nsegment_count = 12\n"
                       + "".join(f"[[rungs]]\nbitrate_bps = {b}\n" for b in (400_000, 1_200_000, 3_000_000)))
     args = ("run", "--trace", str(trace_file), "--ladder", str(ladder), "--format", "json")
-    exact = json.loads(invoke(*args, "--abr", "oracle").output)[0]
+    exact = json.loads(invoke(*args, "--abr", "oracle").stdout)[0]
     coarse = invoke(*args, "--abr", "oracle", "--param", "oracle.time_step_s=0.5",
                     "--param", "oracle.buffer_step_s=0.25")
     assert coarse.exit_code == 0, coarse.output
-    row = json.loads(coarse.output)[0]
+    row = json.loads(coarse.stdout)[0]
     assert row["params"] == {"buffer_step_s": 0.25, "time_step_s": 0.5}
     assert exact["params"] == {}
     assert row["qoe_lin"] <= exact["qoe_lin"] + 1e-9  # a quantised search finds no better sequence

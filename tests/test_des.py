@@ -143,8 +143,10 @@ def test_a_lone_player_on_a_shared_link_agrees_with_the_fast_engine(vbr_ladder, 
     # trace behind a huge bottleneck: the link's arithmetic differs, the session does not.
     # (A bottleneck's trace runs on the simulation clock, so Pensieve's latency off the trace clock
     # applies to access links only.)
+    # (The tcp network's slow start is a window limit on the flow here, rounds on the trace there:
+    # they agree while the capacity holds within a round; see tests/test_tcp.py.)
     for name in ("bola", "throughput", "robustmpc", "dynamic"):
-        for model in (PlayerModel(), SABRE, PENSIEVE):
+        for model in (PlayerModel(network="throughput"), SABRE, PENSIEVE):
             expected = fast.run_session(tiny_trace, vbr_ladder, name, model)
             cases = [(Trace([0.0], [1e12], 1.0), tiny_trace)]
             if model.latency_on_trace_clock:
@@ -275,8 +277,10 @@ def test_viewers_abandon_a_slow_startup_with_the_given_probability():
     assert all(math.isnan(r["startup_s"]) and math.isnan(r["mean_bitrate_bps"]) for r in rows)
     for session in run.sessions:  # the download in flight is logged as abandoned, partly received
         assert session.log.download_count == 1 and session.log.abandoned[0]
-        # (the flows start after the 40 ms request latency)
-        assert session.log.downloaded_bits[0] == pytest.approx(2e6 * (3.0 - 0.04) / 40, rel=1e-6)
+        # (the flows start after the 40 ms request latency; with the tcp network, 1448 of every 1500
+        # bytes on the link are payload, and a 50 kbit/s share never needs more than the first window)
+        received_bits = 2e6 * (3.0 - 0.04) / 40 * crowd.model.payload_factor
+        assert session.log.downloaded_bits[0] == pytest.approx(received_bits, rel=1e-6)
     assert run.metrics(rows)["abandoned_share"] == 1.0
     # With probability 0.5 about half leave, and with probability 0 nobody does.
     half = des.simulate(scenario(crowd, capacity_bps=2e6, abandonment=Abandonment(3.0, 0.5)), seed=5)

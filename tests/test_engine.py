@@ -29,14 +29,16 @@ POLICY_PARAMS = [
     ("robustmpc", {}),
     ("fastmpc", {"horizon": 3, "compat_pensieve_lookahead": True}),
 ]
+# The naive twin downloads with the throughput network (the tcp network has its own tests).
 MODELS = [
-    PlayerModel(),
-    PlayerModel(estimator="sliding", sliding_window_sizes=(3, 5), request_latency_s=0.0),
-    PlayerModel(max_buffer_s=12.0, startup_threshold_s=8.0, resume_threshold_s=4.0, first_rung=-1,
-                goodput_factor=0.9, ewma_half_lives_s=(2.0,)),
+    PlayerModel(network="throughput"),
+    PlayerModel(network="throughput", estimator="sliding", sliding_window_sizes=(3, 5),
+                request_latency_s=0.0),
+    PlayerModel(network="throughput", max_buffer_s=12.0, startup_threshold_s=8.0, resume_threshold_s=4.0,
+                first_rung=-1, goodput_factor=0.9, ewma_half_lives_s=(2.0,)),
     # Pensieve-like: latency off the trace clock, drain to the cap in 0.5 s steps, fewer segments.
-    PlayerModel(request_latency_s=0.08, goodput_factor=0.95, max_buffer_s=20.0, first_rung=1,
-                latency_on_trace_clock=False, cap_counts_next_segment=False, wait_step_s=0.5,
+    PlayerModel(network="throughput", request_latency_s=0.08, goodput_factor=0.95, max_buffer_s=20.0,
+                first_rung=1, latency_on_trace_clock=False, cap_counts_next_segment=False, wait_step_s=0.5,
                 segment_limit=25),
 ]
 
@@ -63,7 +65,7 @@ def test_fast_engine_matches_naive_twin(tiny_trace, vbr_ladder, name, params, mo
 
 def test_trace_latency_is_used_per_request(vbr_ladder):
     trace = Trace([0.0, 5.0, 9.0], [2e6, 0.0, 4e6], 12.0, latency_s=[0.1, 0.3, 0.05])
-    log, _ = assert_matches_naive(trace, vbr_ladder, "bola", {}, PlayerModel())
+    log, _ = assert_matches_naive(trace, vbr_ladder, "bola", {}, PlayerModel(network="throughput"))
     assert set(np.round(log.first_byte_s - log.request_s, 12)) <= {0.1, 0.3, 0.05}
 
 
@@ -73,7 +75,7 @@ def test_matches_naive_on_real_traces(vbr_ladder):
     folder = shared_path("traces", "hsdpa_norway_3g")
     for trace in load_traces([folder])[:6]:
         for name in naive.ALGORITHMS:
-            assert_matches_naive(trace, vbr_ladder, name, {}, PlayerModel())
+            assert_matches_naive(trace, vbr_ladder, name, {}, PlayerModel(network="throughput"))
 
 
 def test_batch_equals_single_sessions(tiny_trace, vbr_ladder):
@@ -98,7 +100,7 @@ def test_exact_log_on_constant_link():
     # Two 4 s segments of 4 Mbit each on a 2 Mbit/s link with 0.5 s latency: each takes 2.5 s.
     ladder = Ladder.cbr([Rung(1e6)], 4.0, 2)
     trace = Trace([0.0], [2e6], 100.0)
-    log = run_session(trace, ladder, "throughput", PlayerModel(request_latency_s=0.5))
+    log = run_session(trace, ladder, "throughput", PlayerModel(network="throughput", request_latency_s=0.5))
     assert log.request_s.tolist() == [0.0, 2.5]
     assert log.first_byte_s.tolist() == [0.5, 3.0]
     assert log.done_s.tolist() == [2.5, 5.0]
@@ -112,13 +114,13 @@ def test_stall_and_resume_threshold():
     # 1 Mbit/s link, 2 s segments of 4 Mbit each: every download takes 4 s, playback drains 2 s.
     ladder = Ladder.cbr([Rung(2e6)], 2.0, 4)
     trace = Trace([0.0], [1e6], 1000.0)
-    log = run_session(trace, ladder, "throughput", PlayerModel(request_latency_s=0.0))
+    log = run_session(trace, ladder, "throughput", PlayerModel(network="throughput", request_latency_s=0.0))
     assert log.startup_s == 4.0
     assert log.stall_s.tolist() == [0.0, 2.0, 2.0, 2.0]
     assert log.rebuffer_count == 3
     assert log.end_s == 4.0 + 8.0 + 6.0
     # Resuming only with 4 s buffered merges the stalls into fewer, longer ones.
-    log = run_session(trace, ladder, "throughput", PlayerModel(request_latency_s=0.0,
+    log = run_session(trace, ladder, "throughput", PlayerModel(network="throughput", request_latency_s=0.0,
                                                                resume_threshold_s=4.0))
     assert log.rebuffer_count == 1
     assert log.stall_s.sum() == pytest.approx(6.0)
@@ -127,7 +129,7 @@ def test_stall_and_resume_threshold():
 def test_trace_loops_past_its_end():
     ladder = Ladder.cbr([Rung(1e6)], 1.0, 3)
     trace = Trace([0.0, 1.0], [1e6, 0.0], 2.0)  # 1 Mbit/s then an outage, repeating
-    log = run_session(trace, ladder, "throughput", PlayerModel(request_latency_s=0.0))
+    log = run_session(trace, ladder, "throughput", PlayerModel(network="throughput", request_latency_s=0.0))
     assert log.done_s.tolist() == [1.0, 3.0, 5.0]
 
 
@@ -165,6 +167,7 @@ def scenarios(draw):
     ladder = Ladder(tuple(Rung(b) for b in bitrates), segment_s, sizes)
     max_buffer = draw(st.floats(segment_s, 40.0))
     model = PlayerModel(
+        network="throughput",
         max_buffer_s=max_buffer,
         startup_threshold_s=draw(st.floats(0.0, max_buffer)),
         resume_threshold_s=draw(st.floats(0.0, max_buffer)),

@@ -63,11 +63,12 @@ def test_is_cached_cannot_tell_without_the_jit():
 def test_run_progress_counts_segments_through_the_oracle(tiny_trace):
     # One trace, bola and the oracle: a bar over algorithms showed 0 % for the whole oracle search.
     from abrsim.ladder import Ladder, Rung
+    from abrsim.model import PlayerModel
     from abrsim.runner import run
 
     ladder = Ladder.cbr([Rung(b) for b in (400e3, 1.2e6, 3e6)], 4.0, 12, name="short")
     calls: list[tuple[int, int]] = []
-    rows = run([tiny_trace], ladder, ["bola", "oracle"],
+    rows = run([tiny_trace], ladder, ["bola", "oracle"], model=PlayerModel(network="throughput"),
                progress=lambda done, total: calls.append((done, total)))
     assert [row["policy"] for row in rows] == ["bola", "oracle"]
     assert {total for _, total in calls} == {24}  # 12 segments x (bola + oracle)

@@ -316,7 +316,8 @@ def test_window_limits_match_the_naive_twin(case, data):
     link = Link(env, capacity)
     accesses = [None if access is None else AccessLink(access, offset_s=offset, origin_s=start)
                 for start, _, access, offset in jobs]
-    done = run_jobs(link, [(start, size, access) for (start, size, _, _), access in zip(jobs, accesses)], windows)
+    starts = [(start, size, access) for (start, size, _, _), access in zip(jobs, accesses)]
+    done = run_jobs(link, starts, windows)
     expected = naive_ps(capacity, [(s, b, a, o if a is not None else 0.0) for s, b, a, o in jobs], windows)
     np.testing.assert_allclose(done, expected, rtol=1e-9, atol=1e-7)
     assert link.active_flows == 0

@@ -26,13 +26,14 @@ QOE_LIN = METRICS.index("qoe_lin")
 #: Python (the CI's NUMBA_DISABLE_JIT=1 pass, which is there for coverage, not for speed).
 SEGMENTS = 6 if numba_config.DISABLE_JIT else 48
 MODELS = {
-    "abrsim": PlayerModel(),
+    "abrsim": PlayerModel(network="throughput"),
     "sabre": SABRE.replace(abandonment=False),
     "pensieve": PENSIEVE,
     # A small buffer, so that full-buffer waits happen in short sessions.
-    "small_buffer": PlayerModel(max_buffer_s=6.0, first_rung=-1, request_latency_s=0.1,
+    "small_buffer": PlayerModel(network="throughput", max_buffer_s=6.0, first_rung=-1, request_latency_s=0.1,
                                 latency_on_trace_clock=False),
-    "thresholds": PlayerModel(startup_threshold_s=3.0, resume_threshold_s=2.5, first_rung=-1),
+    "thresholds": PlayerModel(network="throughput", startup_threshold_s=3.0, resume_threshold_s=2.5,
+                              first_rung=-1),
 }
 
 
@@ -142,7 +143,7 @@ def test_coarse_steps_stay_feasible_and_close():
     """Coarse steps prune more; the answer is still a real sequence, exactly valued, and here
     within the docstring's no-outage bound of the optimum (4.3 * buffer step per merged segment)."""
     rng = np.random.default_rng(5)
-    model = PlayerModel(first_rung=-1)
+    model = PlayerModel(network="throughput", first_rung=-1)
     for _ in range(20):
         trace, ladder = random_case(rng)
         trace = Trace(trace.start_s, np.maximum(trace.bandwidth_bps, 2e5), trace.duration_s)

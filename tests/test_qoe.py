@@ -16,10 +16,11 @@ from abrsim.trace import Trace
 
 @pytest.mark.parametrize("name", ["bola", "throughput"])
 def test_metrics_match_their_definitions(name, tiny_trace, vbr_ladder):
-    batch = run_batch([tiny_trace], vbr_ladder, name)
+    model = PlayerModel(network="throughput")  # the naive twin's download model
+    batch = run_batch([tiny_trace], vbr_ladder, name, model)
     got = dict(zip(METRICS, batch.metrics()[0]))
     policy = batch.policy
-    records, startup_s, _, events = naive.session(tiny_trace, vbr_ladder, name, policy.params, PlayerModel())
+    records, startup_s, _, events = naive.session(tiny_trace, vbr_ladder, name, policy.params, model)
     for key, value in naive.qoe(records, startup_s, events, vbr_ladder).items():
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
     assert math.isnan(got["mean_quality"])

@@ -130,7 +130,7 @@ def test_a_python_policy_runs_the_same_tcp_sessions_as_its_compiled_twin():
 
 def test_tcp_costs_time_the_throughput_model_does_not_see():
     tcp = fast.run_batch(TRACES, LADDER, "throughput", PlayerModel(network="tcp"))
-    plain = fast.run_batch(TRACES, LADDER, "throughput", PlayerModel())
+    plain = fast.run_batch(TRACES, LADDER, "throughput", PlayerModel(network="throughput"))
     # The traces are goodput: tcp reads them as capacity x 1500/1448, so once the window fills the
     # pipe a download moves at the trace's rate, as with throughput; slow start only adds time.
     first = [tcp.session_log(i).done_s[0] for i in range(3)]
@@ -145,7 +145,7 @@ def test_a_goodput_trace_is_read_as_capacity_by_tcp_and_a_capacity_trace_as_it_i
     model = PlayerModel(network="tcp")
     assert model.link_trace(goodput).bandwidth_bps[0] == pytest.approx(10e6 * 1500 / 1448)
     assert model.link_trace(capacity) is capacity
-    assert PlayerModel().link_trace(goodput) is goodput
+    assert PlayerModel(network="throughput").link_trace(goodput) is goodput
     big = Ladder.cbr([Rung(5e6)], 4.0, 5)
     on_goodput = fast.run_batch([goodput], big, "bola", model).session_log(0)
     on_capacity = fast.run_batch([capacity], big, "bola", model).session_log(0)
@@ -175,8 +175,8 @@ def test_a_lone_player_on_a_shared_link_runs_the_same_tcp_session_as_the_fast_en
             expected = fast.run_session(trace, LADDER, name, model)
             for bottleneck, access in ((trace, None), (Trace([0.0], [1e12], 1.0), trace)):
                 env = simpy.Environment()
-                player = Player(env, "p", make(name), LADDER, model,
-                                AccessLink(model.link_trace(access), model.payload_factor), Link(env, bottleneck))
+                own = AccessLink(model.link_trace(access), model.payload_factor)
+                player = Player(env, "p", make(name), LADDER, model, own, Link(env, bottleneck))
                 player.start()
                 env.run()
                 got = player.result().log
@@ -192,9 +192,11 @@ def shared_link_text(network: str, cdn: str = "") -> str:
             f'model = {{ fields = {{ network = "{network}" }} }}\n' + cdn)
 
 
-@pytest.mark.parametrize("cdn", ["", "[cdn]\ntitles = 3\n[[cdn.tiers]]\nname = \"edge\"\ncapacity_bytes = 1e9\n"
-                                 "rtt_s = 0.005\nserving_bandwidth_bps = 400e6\n[[cdn.tiers]]\n"
-                                 "name = \"origin\"\nrtt_s = 0.05\n"])
+TWO_TIERS = ('[cdn]\ntitles = 3\n[[cdn.tiers]]\nname = "edge"\ncapacity_bytes = 1e9\nrtt_s = 0.005\n'
+             'serving_bandwidth_bps = 400e6\n[[cdn.tiers]]\nname = "origin"\nrtt_s = 0.05\n')
+
+
+@pytest.mark.parametrize("cdn", ["", TWO_TIERS])
 def test_tcp_players_sharing_a_link_pay_for_slow_start(tmp_path, cdn):
     from abrsim.engine.des import simulate
     from abrsim.scenario import load_scenario

@@ -8,9 +8,11 @@ commits have):
     git stash; python tools/run_digests.py > before.txt; git stash pop
     diff before.txt after.txt
 
-The tcp network model runs on the ``abrsim`` and ``sabre`` presets too (``abrsim+tcp``,
-``sabre+tcp``: with and without abandonment). Columns added since a commit (``SES_TIMED_OUT``, the ``timed_out`` metric) are left out, so that
-older commits can be compared: the first six session columns and the first 18 metrics.
+Both network models run on the ``abrsim`` preset (``abrsim+throughput``, ``abrsim+tcp``: its
+default changed from ``throughput`` to ``tcp``, so compare these lines across that change) and
+the tcp model on the ``sabre`` preset too (``sabre+tcp``: with abandonment). Columns added since
+a commit (``SES_TIMED_OUT``, the ``timed_out`` metric) are left out, so that older commits can
+be compared: the first six session columns and the first 18 metrics.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def main() -> None:
     lines = []
     for ladder_name in ("hls", "mobile"):
         ladder = load_ladder(ladder_name)
-        for preset in ("abrsim", "sabre", "pensieve", "abrsim+tcp", "sabre+tcp"):
+        for preset in ("abrsim", "sabre", "pensieve", "abrsim+throughput", "abrsim+tcp", "sabre+tcp"):
             base, _, network = preset.partition("+")
             model = get_preset(base)
             if network:  # (commits before the tcp network print an error for these lines)
