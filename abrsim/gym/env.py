@@ -219,6 +219,8 @@ class Scenario:
                 raise ValueError('"trace_duration_s" goes with "profile"')
             self.pool = pack_traces(_trace_list(traces))
             self.pool_bandwidth_bps = self.pool.bandwidth_for(self.model)
+            self._pool_size = len(self.pool)
+            self._pool_samples = np.diff(self.pool.offsets).tolist()
         self.observation_space = self._observation_space()
         self.action_space = spaces.Discrete(rungs)
 
@@ -258,8 +260,8 @@ class Scenario:
             trace: Trace | int = synthesize(self._profile, rng, self.trace_duration_s)
             samples = trace.start_s.size  # type: ignore[union-attr]
         else:
-            trace = int(rng.integers(len(self.pool)))
-            samples = int(self.pool.offsets[trace + 1] - self.pool.offsets[trace])
+            trace = int(rng.integers(self._pool_size))
+            samples = self._pool_samples[trace]
         start = int(rng.integers(samples)) if self.random_start else 0
         return trace, start
 

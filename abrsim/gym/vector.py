@@ -118,8 +118,8 @@ class AbrVectorEnv(VectorEnv):  # type: ignore[misc]
 
     def _run(self, actions: np.ndarray) -> None:
         scenario = self.scenario
-        for index in np.flatnonzero(self._resetting):
-            self._draw(int(index))
+        for index in self._resetting.nonzero()[0].tolist():
+            self._draw(index)
         bad = _kernels.step_vector(
             self._states, self._start_s, self._bandwidth_bps, self._latency_s, self._meta, scenario.size_bits,
             self._logs, self._rungs, self._cfg, scenario.model_params, scenario.est_params, actions,
