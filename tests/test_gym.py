@@ -288,3 +288,66 @@ def test_pensieve_preset_defaults():
     assert env.scenario.reward == PENSIEVE_REWARD
     assert env.scenario.ladder.bitrates_bps.tolist() == pensieve_cbr_ladder().bitrates_bps.tolist()
     assert isinstance(env.scenario.model, PlayerModel)
+
+
+# ----------------------------------------------------------------------------------------------
+# A trained policy wherever a Python policy goes
+# ----------------------------------------------------------------------------------------------
+
+
+def random_mlp(inputs, rungs, seed):
+    rng = np.random.default_rng(seed)
+    w1, w2 = rng.normal(size=(inputs, 16)), rng.normal(size=(16, rungs))
+    scale = rng.uniform(0.1, 1.0, size=inputs)
+
+    def act(obs):
+        return int(np.argmax(np.tanh(obs.reshape(-1) * scale @ w1) @ w2))
+
+    return act
+
+
+@pytest.mark.parametrize("preset", ["abrsim", "pensieve"])
+def test_env_policy_decides_in_the_engine_as_in_the_env(preset):
+    from abrsim.gym import EnvPolicy
+
+    traces = load_traces([data_dir("traces")])
+    for index, trace in enumerate(traces):
+        env = AbrEnv(preset=preset, traces=[trace], random_start=False)
+        size = int(np.prod(env.observation_space.shape))
+        act = random_mlp(size, env.action_space.n, index)
+        obs, _ = env.reset(seed=0)
+        observations = [obs]
+        while True:
+            obs, _, terminated, _, _ = env.step(act(obs))
+            observations.append(obs)
+            if terminated:
+                break
+        seen = []
+
+        def recording(values, act=act, seen=seen):
+            seen.append(values)
+            return act(values)
+
+        policy = PythonPolicy(EnvPolicy.wrap(recording, observation=env.scenario.observation))
+        batch = run_batch([trace], env.scenario.ladder, policy, env.scenario.model)
+        assert np.array_equal(batch.session_log(0).rung, env.session_log().rung)
+        assert len(seen) == len(observations) - 1
+        assert all(np.allclose(a, b, rtol=1e-6, atol=1e-6) for a, b in zip(seen, observations))
+
+
+def test_a_function_runs_with_abrsim_run(tmp_path):
+    from click.testing import CliRunner
+
+    from abrsim.cli import cli
+
+    policy_file = tmp_path / "trained.py"
+    policy_file.write_text(
+        "import numpy as np\n\n"
+        "def act(obs):\n"
+        "    # the abrsim observation: the last throughput (Mbit/s) and the next sizes (Mbit)\n"
+        "    throughput, sizes = obs[7], obs[16:25]\n"
+        "    return max(0, int(np.sum(sizes / 6.0 < 0.8 * throughput)) - 1)\n")
+    result = CliRunner().invoke(cli, ["run", "--policy", f"{policy_file}:act", "--abr", "bola", "--format",
+                                      "csv"])
+    assert result.exit_code == 0, result.output
+    assert "act," in result.output and "bola," in result.output

@@ -8,7 +8,8 @@ Importing this module registers the environments with Gymnasium:
 
 Both have a vectorised form (:class:`AbrVectorEnv`, N sessions stepped in one compiled call)
 through ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``.
-See docs/gym.md.
+A policy trained on them (a function from the observation to a rung) runs wherever a Python
+policy does (:class:`EnvPolicy`; ``abrsim run --policy my_policy.py:act``). See docs/gym.md.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("abrsim.gym needs gymnasium: pip install 'abrsim[gym]'") from exc
 
 from abrsim.gym.env import PENSIEVE_REWARD, AbrEnv, Reward
+from abrsim.gym.policy import EnvPolicy
 from abrsim.gym.vector import AbrVectorEnv
 
-__all__ = ["ENV_IDS", "PENSIEVE_REWARD", "AbrEnv", "AbrVectorEnv", "Reward"]
+__all__ = ["ENV_IDS", "PENSIEVE_REWARD", "AbrEnv", "AbrVectorEnv", "EnvPolicy", "Reward"]
 
 #: The registered environment ids, and the preset each one is.
 ENV_IDS = {"abrsim/Abr-v0": "abrsim", "abrsim/Pensieve-v0": "pensieve"}

@@ -265,6 +265,28 @@ def step_vector(states, start_s, bandwidth_bps, latency_s, meta, size_bits, logs
     return -1
 
 
+@kernel
+def observe_policy(state, log, downloads, count, size_bits, cfg, buffer_s, index, last_rung, segments, obs):
+    """The environment's observation for a policy run by another driver (``abrsim run``): takes in
+    ``count`` completed downloads (rows of ``downloads``: rung, segment, size_bits, latency_s,
+    download_s incl. latency, buffer after) through a scratch log row, as :func:`_take_rows` does,
+    then writes the observation at a decision (``buffer_s``, ``index``, ``last_rung``, ``segments``:
+    the player's now)."""
+    state[PS_BUFFER_S] = buffer_s
+    state[PS_INDEX] = index
+    state[PS_LAST_RUNG] = last_rung
+    state[PS_SEGMENTS] = segments
+    for i in range(count):
+        log[0, COL_SEGMENT] = downloads[i, 1]
+        log[0, COL_SIZE_BITS] = downloads[i, 2]
+        log[0, COL_REQUEST_S] = 0.0
+        log[0, COL_FIRST_BYTE_S] = downloads[i, 3]
+        log[0, COL_DONE_S] = downloads[i, 4]
+        log[0, COL_BUFFER_AFTER_S] = downloads[i, 5]
+        _observe_download(state, log, np.int64(downloads[i, 0]), 0, size_bits, cfg, i == count - 1, False)
+    _write_observation(state, size_bits, cfg, obs)
+
+
 def _refresh_cache() -> None:
     """These kernels inline the session step's phases: their disk cache goes when those change."""
     from abrsim import _jit
@@ -273,7 +295,7 @@ def _refresh_cache() -> None:
 
     _jit.flush_if_dependencies_changed(
         [_observe_download, _take_rows, _write_observation, _to_decision, reset_session, step_session,
-         step_vector], [step, driver, abr_kernels])
+         step_vector, observe_policy], [step, driver, abr_kernels])
 
 
 _refresh_cache()

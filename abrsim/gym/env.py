@@ -149,6 +149,18 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def make_config(kind: int, history: int, ladder: Ladder) -> np.ndarray:
+    """The kernels' configuration array (``CFG_*``) for an observation on ``ladder``; no reward."""
+    rungs = ladder.rung_count
+    cfg = np.zeros(_kernels.CFG_SCALARS + 2 * rungs)
+    cfg[_kernels.CFG_KIND] = kind
+    cfg[_kernels.CFG_HISTORY] = history
+    cfg[_kernels.CFG_MAX_BITRATE_BPS] = float(ladder.bitrates_bps.max())
+    cfg[_kernels.CFG_SEGMENT_DURATION_S] = ladder.segment_duration_s
+    cfg[_kernels.CFG_SCALARS + rungs:] = ladder.bitrates_bps
+    return cfg
+
+
 class Scenario:
     """What an environment simulates, resolved once: ladder, model, traces, reward, observation.
 
@@ -193,18 +205,12 @@ class Scenario:
         self.est_params, _ = estimator_arrays(self.model, self.ladder.segment_duration_s)
         self.segments = self.model.segments_played(self.ladder)
         self.size_bits = np.ascontiguousarray(self.ladder.size_bits, dtype=np.float64)
+        self.cfg = cfg = make_config(self.kind, self.history, self.ladder)
         utility, rebuffer_penalty = reward.arrays(self.ladder)
-        cfg = np.zeros(_kernels.CFG_SCALARS + 2 * rungs)
-        cfg[_kernels.CFG_KIND] = self.kind
-        cfg[_kernels.CFG_HISTORY] = self.history
         cfg[_kernels.CFG_REBUFFER_PENALTY] = rebuffer_penalty
         cfg[_kernels.CFG_SWITCH_PENALTY] = reward.switch_penalty
         cfg[_kernels.CFG_STARTUP_PENALTY] = reward.startup_penalty
-        cfg[_kernels.CFG_MAX_BITRATE_BPS] = float(self.ladder.bitrates_bps.max())
-        cfg[_kernels.CFG_SEGMENT_DURATION_S] = self.ladder.segment_duration_s
         cfg[_kernels.CFG_SCALARS:_kernels.CFG_SCALARS + rungs] = utility
-        cfg[_kernels.CFG_SCALARS + rungs:] = self.ladder.bitrates_bps
-        self.cfg = cfg
         self.profile = profile
         if profile is not None:
             if traces is not None:
