@@ -351,3 +351,23 @@ def test_a_function_runs_with_abrsim_run(tmp_path):
                                       "csv"])
     assert result.exit_code == 0, result.output
     assert "act," in result.output and "bola," in result.output
+
+
+def test_the_training_example_runs(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from abrsim.abr import load_policy
+
+    examples = Path(__file__).resolve().parents[1] / "docs" / "examples"
+    done = subprocess.run(
+        [sys.executable, str(examples / "train_cem.py"), "--minutes", "0.005", "--population", "4",
+         "--episodes", "2", "--elite", "2", "--traces", "2", "--validate-every", "1", "--out", str(tmp_path)],
+        capture_output=True, text=True, check=True)
+    assert '"iterations"' in done.stdout.splitlines()[-1]
+    monkeypatch.setenv("ABRSIM_MLP_WEIGHTS", str(tmp_path / "mlp.npz"))
+    policy = load_policy(f"{examples / 'mlp_policy.py'}:MlpPolicy")
+    assert policy.name == "cem_mlp"
+    batch = run_batch(load_traces([data_dir("traces")]), load_ladder("hls"), policy)
+    assert len(batch) == 6 and batch.rungs.max() < 9
