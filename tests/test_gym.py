@@ -125,6 +125,9 @@ def test_bad_arguments_are_one_line_errors():
         AbrEnv(preset="dash")
     with pytest.raises(ValueError, match="observation"):
         AbrEnv(observation="pixels")
+    for history in (-1, 2.5, 10**6):
+        with pytest.raises(ValueError, match="history"):
+            AbrEnv(history=history)
     with pytest.raises(ValueError, match="at most 8 rungs"):
         AbrEnv(ladder="hls", observation="pensieve")
     with pytest.raises(ValueError, match="one per rung"):

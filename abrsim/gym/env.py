@@ -191,7 +191,8 @@ class Scenario:
         self.reward = reward
         if observation not in _OBSERVATIONS:
             raise ValueError(f'"observation" must be one of {", ".join(_OBSERVATIONS)}, got {observation!r}')
-        if isinstance(history, bool) or operator.index(history) < 0 or history > 1000:
+        whole = isinstance(history, (int, np.integer)) and not isinstance(history, bool)
+        if not (whole and 0 <= history <= 1000):
             raise ValueError(f'"history" must be an integer in [0, 1000], got {history!r}')
         self.history = int(history)
         self.observation = observation
@@ -357,6 +358,7 @@ class AbrEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._size_bits = scenario.size_bits
         self._cfg = scenario.cfg
         self._trace: tuple[Any, ...] | None = None
+        self._trace_name = ""
         self._ended = True
         self._step = _kernels.step_session
 
