@@ -77,6 +77,12 @@ class AbrVectorEnv(VectorEnv):  # type: ignore[misc]
         self._truncated = np.zeros(n, dtype=np.bool_)
         self._no_actions = np.zeros(n, dtype=np.int64)
         if scenario.pool is not None:
+            pool = scenario.pool
+            self._pool_meta = np.zeros((len(pool), _kernels.META_COLUMNS))  # each trace's row of _meta
+            self._pool_meta[:, _kernels.META_FIRST] = pool.offsets[:-1]
+            self._pool_meta[:, _kernels.META_LAST] = pool.offsets[1:]
+            self._pool_meta[:, _kernels.META_HAS_LATENCY] = pool.has_latency
+            self._pool_meta[:, _kernels.META_DURATION_S] = pool.duration_s
             self._start_s = scenario.pool.start_s
             self._bandwidth_bps = scenario.pool_bandwidth_bps
             self._latency_s = scenario.pool.latency_s
@@ -87,7 +93,7 @@ class AbrVectorEnv(VectorEnv):  # type: ignore[misc]
             self._bandwidth_bps = np.zeros(n * self._slot)
             self._latency_s = np.zeros(n * self._slot)
         self._rngs: list[np.random.Generator] = []
-        self.trace_names: list[str] = [""] * n
+        self._drawn: list[Any] = [None] * n  # each environment's trace: a pool index or its name
 
     def _draw(self, index: int) -> None:
         """A new episode's trace for environment ``index``, drawn with its generator."""
@@ -95,26 +101,28 @@ class AbrVectorEnv(VectorEnv):  # type: ignore[misc]
         drawn, start_sample = scenario.draw(self._rngs[index])
         meta = self._meta[index]
         if isinstance(drawn, int):
-            pool = scenario.pool
-            assert pool is not None
-            meta[_kernels.META_FIRST] = pool.offsets[drawn]
-            meta[_kernels.META_LAST] = pool.offsets[drawn + 1]
-            meta[_kernels.META_HAS_LATENCY] = pool.has_latency[drawn]
-            meta[_kernels.META_DURATION_S] = pool.duration_s[drawn]
-            self.trace_names[index] = pool.names[drawn]
-        else:
-            name, start_s, bandwidth_bps, latency_s, has_latency, duration_s = scenario.trace_arrays(drawn)
-            first = index * self._slot
-            last = first + start_s.size
-            self._start_s[first:last] = start_s
-            self._bandwidth_bps[first:last] = bandwidth_bps
-            self._latency_s[first:last] = latency_s
-            meta[_kernels.META_FIRST] = first
-            meta[_kernels.META_LAST] = last
-            meta[_kernels.META_HAS_LATENCY] = has_latency
-            meta[_kernels.META_DURATION_S] = duration_s
-            self.trace_names[index] = name
+            meta[:] = self._pool_meta[drawn]
+            meta[_kernels.META_START_SAMPLE] = start_sample
+            self._drawn[index] = drawn
+            return
+        name, start_s, bandwidth_bps, latency_s, has_latency, duration_s = scenario.trace_arrays(drawn)
+        first = index * self._slot
+        last = first + start_s.size
+        self._start_s[first:last] = start_s
+        self._bandwidth_bps[first:last] = bandwidth_bps
+        self._latency_s[first:last] = latency_s
+        meta[_kernels.META_FIRST] = first
+        meta[_kernels.META_LAST] = last
+        meta[_kernels.META_HAS_LATENCY] = has_latency
+        meta[_kernels.META_DURATION_S] = duration_s
+        self._drawn[index] = name
         meta[_kernels.META_START_SAMPLE] = start_sample
+
+    @property
+    def trace_names(self) -> list[str]:
+        """The trace each environment's session plays."""
+        pool = self.scenario.pool
+        return [pool.names[d] if isinstance(d, int) and pool is not None else str(d) for d in self._drawn]
 
     def _run(self, actions: np.ndarray) -> None:
         scenario = self.scenario
