@@ -5,8 +5,12 @@ named by ``ABRSIM_MLP_WEIGHTS``); then it runs like any algorithm:
 
     abrsim run --policy docs/examples/mlp_policy.py:MlpPolicy --abr bola --abr robustmpc
 
-The network: the observation divided by fixed scales, one tanh hidden layer, one logit per rung;
-the policy takes the rung with the largest logit.
+The network scores every rung with the same small MLP (weights shared by the rungs): its input
+is the observation divided by fixed scales, plus three features of the rung itself (the
+throughput its next segment needs over the last and over the mean measured throughput, and its
+index / rungs); one ReLU hidden layer of 32; one score. The policy takes the rung with the
+highest score. Sharing the scorer lets it learn one rule for all rungs ("the highest rung whose
+need fits what the network delivers, given the buffer") instead of one output per rung.
 """
 
 from __future__ import annotations
@@ -22,14 +26,24 @@ HIDDEN = 32
 _LOADED: dict[Path, dict[str, np.ndarray]] = {}
 
 
+RUNG_FEATURES = 3
+
+
 def weights_path() -> Path:
     return Path(os.environ.get("ABRSIM_MLP_WEIGHTS", "results/gym_cem/mlp.npz"))
 
 
-def unpack(theta: np.ndarray, inputs: int, rungs: int) -> tuple[np.ndarray, ...]:
-    """The layers ``(w1, b1, w2, b2)`` of flat parameter vectors (one per row of ``theta``)."""
+def parameter_count(inputs: int, rungs: int) -> int:
+    """Parameters of the network (the same for any number of rungs)."""
+    width = inputs + RUNG_FEATURES
+    return width * HIDDEN + HIDDEN + HIDDEN
+
+
+def unpack(theta: np.ndarray, inputs: int) -> tuple[np.ndarray, ...]:
+    """The layers ``(w1, b1, w2)`` of flat parameter vectors (one per row of ``theta``)."""
     theta = np.atleast_2d(theta)
-    shapes = [(inputs, HIDDEN), (HIDDEN,), (HIDDEN, rungs), (rungs,)]
+    width = inputs + RUNG_FEATURES
+    shapes = [(width, HIDDEN), (HIDDEN,), (HIDDEN, 1)]
     layers, at = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
@@ -38,15 +52,25 @@ def unpack(theta: np.ndarray, inputs: int, rungs: int) -> tuple[np.ndarray, ...]
     return tuple(layers)
 
 
-def parameter_count(inputs: int, rungs: int) -> int:
-    return inputs * HIDDEN + HIDDEN + HIDDEN * rungs + rungs
-
-
 def logits(theta: np.ndarray, scale: np.ndarray, obs: np.ndarray, rungs: int) -> np.ndarray:
-    """Logits of ``P`` networks (``theta``: P x parameters) on their observations (P x K x inputs)."""
-    w1, b1, w2, b2 = unpack(theta, obs.shape[-1], rungs)
-    hidden = np.tanh(np.matmul(obs / scale, w1) + b1[:, None, :])
-    return np.matmul(hidden, w2) + b2[:, None, :]
+    """Each rung's score, for ``P`` networks (``theta``: P x parameters) on their observations
+    (P x K x inputs, the abrsim layout of docs/gym.md); returns P x K x rungs."""
+    history = (obs.shape[-1] - rungs - 3) // 2
+    sizes = obs[..., 2 * history:2 * history + rungs]  # Mbit
+    last = obs[..., history - 1:history]
+    mean = obs[..., :history].mean(axis=-1, keepdims=True)
+    duration = scale[history]  # (train_cem.observation_scale: download times over the segment duration)
+    need = sizes / duration  # Mbit/s the rung needs
+    features = np.stack([need / np.maximum(last, 1e-3), need / np.maximum(mean, 1e-3),
+                         np.broadcast_to(np.arange(rungs) / rungs, need.shape)], axis=-1)
+    features = np.minimum(features, 10.0)
+    w1, b1, w2 = unpack(theta, obs.shape[-1])
+    inputs = obs.shape[-1]
+    p, k = obs.shape[0], obs.shape[1]
+    shared = np.matmul(obs / scale, w1[:, :inputs]) + b1[:, None, :]  # P x K x hidden
+    own = np.matmul(features.reshape(p, k * rungs, -1), w1[:, inputs:]).reshape(p, k, rungs, -1)
+    hidden = np.maximum(own + shared[:, :, None, :], 0.0)
+    return np.matmul(hidden.reshape(p, k * rungs, -1), w2).reshape(p, k, rungs)
 
 
 class MlpPolicy(EnvPolicy):
