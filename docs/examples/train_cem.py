@@ -71,6 +71,8 @@ def play(env: AbrVectorEnv, theta: np.ndarray, scale: np.ndarray, seeds: list[in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0, help="training time")
+    parser.add_argument("--iterations", type=int, default=0,
+                        help="stop after this many iterations instead (a run that repeats exactly)")
     parser.add_argument("--population", type=int, default=64)
     parser.add_argument("--episodes", type=int, default=16, help="sessions per network per iteration")
     parser.add_argument("--elite", type=int, default=8)
@@ -98,7 +100,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     iteration, steps = 0, 0
-    while time.perf_counter() - started < 60.0 * args.minutes:
+    while (iteration < args.iterations if args.iterations > 0
+           else time.perf_counter() - started < 60.0 * args.minutes):
         theta = mean + spread * rng.standard_normal((args.population, mean.size))
         seeds = [int(s) for s in rng.integers(2**31, size=args.episodes)] * args.population
         totals = play(env, theta, scale, seeds).reshape(args.population, args.episodes)
