@@ -48,6 +48,7 @@ __all__ = [
     "REBUFFER_PENALTY_LOG",
     "hd_scores",
     "metrics_table",
+    "qoe_utility",
 ]
 
 #: Metric names, in the column order of :func:`metrics_table`.
@@ -87,6 +88,28 @@ HD_SCORES = np.array([1.0, 2.0, 3.0, 12.0, 15.0, 20.0])
 def hd_scores(bitrates_bps: np.ndarray) -> np.ndarray:
     """QoE_hd's score of each bitrate (Pensieve's table, linear in between, constant beyond)."""
     return np.interp(np.asarray(bitrates_bps, dtype=np.float64), HD_BITRATES_BPS, HD_SCORES)
+
+
+def qoe_utility(name: str, bitrates_bps: np.ndarray) -> tuple[np.ndarray, float]:
+    """The per-rung utility and the rebuffering penalty of QoE model ``name``.
+
+    Each model is ``sum utility(R_i) - penalty * rebuffer_s - sum |utility(R_i) - utility(R_{i-1})|``
+    over the played segments: ``qoe_lin`` with ``R / 1e6`` and 4.3, ``qoe_log`` with
+    ``ln(R / R_0)`` (``R_0``: the lowest rung's bitrate) and 2.66, ``qoe_hd`` with
+    :func:`hd_scores` and 8, as :func:`metrics_table` computes them (the per-segment reward of
+    :mod:`abrsim.gym` is these terms one segment at a time).
+
+    Raises:
+        ValueError: if ``name`` is not ``qoe_lin``, ``qoe_log`` or ``qoe_hd``.
+    """
+    rates = np.asarray(bitrates_bps, dtype=np.float64)
+    if name == "qoe_lin":
+        return rates / 1e6, REBUFFER_PENALTY_LIN
+    if name == "qoe_log":
+        return np.log(rates / rates[0]), REBUFFER_PENALTY_LOG
+    if name == "qoe_hd":
+        return hd_scores(rates), REBUFFER_PENALTY_HD
+    raise ValueError(f"QoE model must be qoe_lin, qoe_log or qoe_hd, got {name!r}")
 
 
 @kernel

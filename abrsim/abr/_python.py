@@ -87,10 +87,11 @@ def _import(path: Path) -> ModuleType:
 def load_policy(reference: str) -> Any:
     """Load the policy ``NAME`` from ``FILE.py`` (``reference`` is ``"FILE.py:NAME"``).
 
-    ``NAME`` is a class of the file (a Python policy, returned as a :class:`PythonPolicy`) or the
-    name of a compiled policy the file registers when imported (returned as
-    ``abrsim.abr.make(NAME)``). Only the file named is imported (its own imports are its
-    business); nothing is scanned.
+    ``NAME`` is a class of the file (a Python policy, returned as a :class:`PythonPolicy`), a
+    function or other callable (a policy trained on :mod:`abrsim.gym`'s environment: observation
+    -> rung, run through :class:`abrsim.gym.EnvPolicy`), or the name of a compiled policy the file
+    registers when imported (returned as ``abrsim.abr.make(NAME)``). Only the file named is
+    imported (its own imports are its business); nothing is scanned.
 
     Raises:
         PolicyError: if the reference is malformed, the file is missing or does not import, or
@@ -117,6 +118,8 @@ def load_policy(reference: str) -> Any:
                          if inspect.isclass(v) and v.__module__ == module.__name__)
         raise PolicyError(f"no class {name!r}; the file defines: {', '.join(classes) or 'no classes'}",
                           source=_shown(path))
+    if not inspect.isclass(factory) and callable(factory):
+        factory = _env_policy(factory, path)  # a trained policy: observation -> rung (abrsim.gym)
     if not inspect.isclass(factory):
         raise PolicyError(f"{name!r} is a {type(factory).__name__}, expected a class", source=_shown(path))
     for method in ("choose", "reset", "on_download", "abandon"):
@@ -127,6 +130,19 @@ def load_policy(reference: str) -> Any:
         if attribute is not None and not callable(attribute):
             raise PolicyError(f"{name}.{method} is not a method", source=_shown(path))
     return PythonPolicy(factory, path, name)
+
+
+def _env_policy(function: Any, path: Path) -> type:
+    """A function or callable object of a policy file as an :class:`abrsim.gym.EnvPolicy`."""
+    try:
+        from abrsim.gym.policy import EnvPolicy
+    except ImportError as exc:
+        raise PolicyError(f"a function as a policy is a trained policy of abrsim.gym, which needs gymnasium "
+                          f"({exc}): pip install 'abrsim[gym]'", source=_shown(path)) from None
+    try:
+        return EnvPolicy.wrap(function)
+    except ValueError as exc:
+        raise PolicyError(str(exc), source=_shown(path)) from None
 
 
 class PythonPolicy:
