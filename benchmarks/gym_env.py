@@ -1,7 +1,9 @@
 """Speed of the Gymnasium environments (abrsim.gym) next to a plain-Python twin.
 
 Steps with random actions, episodes restarting as they end, on the built-in traces and the
-``hls`` ladder (100 segments) under abrsim's own player model, and prints:
+``hls`` ladder (100 segments) under abrsim's own player model with the throughput network (the
+naive twin has no tcp network, so all three do the same work; ``--network tcp`` times the two
+compiled environments with abrsim's default network, the twin still on throughput), and prints:
 
 - ``env_steps_per_s``: one ``AbrEnv``, a Python ``step`` call per step (``reset`` included when
   an episode ends), observation copied out as Gymnasium expects;
@@ -32,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from naive_gym import NaiveAbrEnv  # noqa: E402
 
 from abrsim.gym import AbrEnv, AbrVectorEnv  # noqa: E402
+from abrsim.model import get_preset  # noqa: E402
 from abrsim.trace import load_traces  # noqa: E402
 
 
@@ -71,13 +74,17 @@ def main() -> None:
     parser.add_argument("--naive-steps", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--preset", default="abrsim", choices=("abrsim", "pensieve"))
+    parser.add_argument("--network", default="throughput", choices=("throughput", "tcp"),
+                        help="the abrsim preset's network for the compiled environments")
     args = parser.parse_args()
 
-    env = AbrEnv(preset=args.preset)
+    model = get_preset("abrsim").replace(network=args.network) if args.preset == "abrsim" else None
+    env = AbrEnv(preset=args.preset, model=model)
     scenario = env.scenario
-    vector = AbrVectorEnv(args.num_envs, preset=args.preset)
+    vector = AbrVectorEnv(args.num_envs, preset=args.preset, model=model)
     utility, penalty = scenario.reward.arrays(scenario.ladder)
-    twin = NaiveAbrEnv(load_traces([str(ROOT / "traces")]), scenario.ladder, scenario.model, utility, penalty,
+    twin_model = scenario.model.replace(network="throughput")
+    twin = NaiveAbrEnv(load_traces([str(ROOT / "traces")]), scenario.ladder, twin_model, utility, penalty,
                        scenario.reward.switch_penalty, scenario.reward.startup_penalty, scenario.history,
                        pensieve=args.preset == "pensieve", random_start=scenario.random_start)
     single_rate(env, 1000, 1)  # compile or load the cache

@@ -158,8 +158,8 @@ def test_history_length_and_layout():
     assert obs[-1] == ladder.segment_count - 2
 
 
-@pytest.mark.parametrize(("preset", "options"), [
-    ("abrsim", {"ladder": "mobile"}),
+@pytest.mark.parametrize(("preset", "options"), [  # (the twin downloads with the throughput network)
+    ("abrsim", {"ladder": "mobile", "model": PlayerModel(network="throughput")}),
     ("abrsim", {"ladder": "mobile", "model": "sabre", "random_start": True, "history": 5}),
     ("pensieve", {}),
     ("pensieve", {"random_start": False}),
