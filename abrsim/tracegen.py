@@ -13,6 +13,7 @@ gives the five statistics on which synthetic and real sets are compared.
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from abrsim import limits
 from abrsim.errors import UnknownNameError
@@ -334,6 +336,7 @@ def available_profiles() -> list[str]:
     return sorted(PROFILES)
 
 
+@functools.cache
 def get_profile(name: str) -> TraceProfile:
     """Return a fitted trace profile by name (``3g``, ``4g``, ``5g`` or ``broadband``).
 
@@ -367,28 +370,50 @@ def _state_sequence(
 
     Dwell times are geometric (>= 1 sample) with the state's mean (in samples of
     ``interval_s``), drawn by inversion: ``ceil(log(1 - u) / log(1 - 1 / mean))``.
+    Uniforms come in blocks of 256: the first starts the chain, then two per dwell (its
+    length, then the next state); a pair that does not fit in the block's rest opens a new block.
     """
     occupancy_cdf = np.cumsum(regime.occupancy).tolist()
-    jump_cdfs = np.cumsum(regime.jump_probabilities, axis=1).tolist()
+    jump_cdfs = np.cumsum(regime.jump_probabilities, axis=1)
     means = (regime.mean_dwell_s / interval_s).tolist()
-    log_stay = [math.log(1.0 - 1.0 / d) if d > 1.0 else 0.0 for d in means]
+    log_stay = np.array([math.log(1.0 - 1.0 / d) if d > 1.0 else 0.0 for d in means])
     last = regime.state_count  # the outage state
     states = np.empty(samples, dtype=np.int64)
-    uniforms: list[float] = rng.uniform(size=256).tolist()
-    state = min(bisect_right(occupancy_cdf, uniforms[0] * occupancy_cdf[-1]), last)
-    used, filled = 1, 0
+    uniforms = rng.uniform(size=256)
+    state = min(bisect_right(occupancy_cdf, float(uniforms[0]) * occupancy_cdf[-1]), last)
+    filled, state, _ = _walk_states(states, 0, state, uniforms, 1, log_stay, jump_cdfs, last)
     while filled < samples:
-        if used + 2 > len(uniforms):
-            uniforms, used = rng.uniform(size=256).tolist(), 0
-        dwell_uniform, jump_uniform = uniforms[used], uniforms[used + 1]
+        filled, state, _ = _walk_states(states, filled, state, rng.uniform(size=256), 0, log_stay,
+                                        jump_cdfs, last)
+    return states
+
+
+@njit(cache=True)
+def _walk_states(states: np.ndarray, filled: int, state: int, uniforms: np.ndarray, used: int,
+                 log_stay: np.ndarray, jump_cdfs: np.ndarray, last: int) -> tuple[int, int, int]:
+    """Fill ``states`` from ``filled`` on with dwells drawn from ``uniforms[used:]``, two per dwell,
+    until they are full or the block cannot give another pair; return ``(filled, state, used)``."""
+    samples = states.shape[0]
+    columns = jump_cdfs.shape[1]
+    while filled < samples and used + 2 <= uniforms.shape[0]:
+        dwell_uniform = uniforms[used]
+        jump_uniform = uniforms[used + 1]
         used += 2
         stay = log_stay[state]
         dwell = 1 if stay == 0.0 else max(1, math.ceil(math.log1p(-dwell_uniform) / stay))
-        states[filled : filled + dwell] = state
+        states[filled:min(filled + dwell, samples)] = state
         filled += dwell
-        row = jump_cdfs[state]
-        state = min(bisect_right(row, jump_uniform * row[-1]), last)
-    return states
+        # bisect_right(row, jump_uniform * row[-1]) on the state's cumulative jump row
+        target = jump_uniform * jump_cdfs[state, columns - 1]
+        low, high = 0, columns
+        while low < high:
+            middle = (low + high) // 2
+            if target < jump_cdfs[state, middle]:
+                high = middle
+            else:
+                low = middle + 1
+        state = min(low, last)
+    return filled, state, used
 
 
 def synthesize(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import naive
 import numpy as np
 import pytest
 
@@ -384,3 +385,18 @@ def test_cli_synth(tmp_path: Path) -> None:
     result = runner.invoke(cli, [*args[:-3], "--duration-s", "-5", "-o", str(tmp_path / "d")])
     assert result.exit_code == 2
     assert "--duration-s" in result.output
+
+
+@pytest.mark.parametrize("name", ["3g", "4g", "5g", "broadband"])
+def test_compiled_state_walk_equals_the_naive_one(name):
+    """The compiled dwell-by-dwell walk draws the same states from the same uniforms as plain Python,
+    across block boundaries (long traces) and for every regime."""
+    from abrsim.tracegen import _state_sequence
+
+    profile = get_profile(name)
+    for index, regime in enumerate(profile.regimes):
+        for seed, samples in ((index, 1), (index + 10, 300), (index + 20, 5000)):
+            interval_s = profile.sample_interval_s
+            got = _state_sequence(regime, np.random.default_rng(seed), samples, interval_s)
+            want = naive.state_sequence(regime, np.random.default_rng(seed), samples, interval_s)
+            assert np.array_equal(got, want), (name, index, samples)
