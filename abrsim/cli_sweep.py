@@ -83,13 +83,17 @@ def _default_jobs() -> int:
 @click.option("--resume", is_flag=True, help="Continue the sweep in --out, keeping its finished chunks.")
 @click.option("--traces-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder relative trace paths start from (overrides the spec's traces_root).")
+@click.option("--csv/--no-csv", "write_csv", default=None,
+              help="Write results.csv besides results.parquet. Default: for sweeps of at most 200,000 "
+                   "sessions, and always without pyarrow.")
 @abrsim_command
 def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, scheduler: str | None,
-          resume: bool, traces_root: Path | None) -> None:
+          resume: bool, traces_root: Path | None, write_csv: bool | None) -> None:
     """Run every session of an experiment spec; write results to a sweep folder.
 
-    The folder gets results.csv (and results.parquet with pyarrow), spec.toml,
-    meta.json and chunks/. A killed sweep continues with --resume. See docs/sweeps.md.
+    The folder gets results.parquet (with pyarrow) and results.csv (see --csv),
+    spec.toml and meta.json; chunks/ while it runs. A killed sweep continues with
+    --resume. See docs/sweeps.md.
     """
     from abrsim._jit import is_cached
     from abrsim.engine import _session as session_kernel
@@ -100,12 +104,12 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
         raise click.UsageError("--scheduler needs --executor dask")
     spec = load_spec(spec_path, traces_root=traces_root)
     out = out if out is not None else Path("results") / spec.name
-    prepare_output(out / "results.csv")  # before the sweep, not after it
+    prepare_output(out / "results.parquet")  # before the sweep, not after it
     compile_notice(session_kernel.advance)
     bar = _SessionBar(f"sweep {spec.name}", compiling=not is_cached(session_kernel.advance))
     try:
         report = run_sweep(spec, out, jobs=jobs or _default_jobs(), executor=executor,
-                           scheduler=scheduler, resume=resume, progress=bar,
+                           scheduler=scheduler, resume=resume, write_csv=write_csv, progress=bar,
                            notice=lambda message: click.echo(f"abrsim: {message}", err=True))
     except KeyboardInterrupt:
         bar.close()
