@@ -728,12 +728,12 @@ def _draw(trace_set: TraceSet, set_index: int, seed: int, draw: int, width: int,
     """
     profile = get_generator(str(trace_set.profile))
     sequence = np.random.SeedSequence(seed, spawn_key=(_set_key(trace_set.name), draw))
-    try:
-        traces = profile.generate(np.random.default_rng(sequence), trace_set.params, f"{draw:0{width}d}")
+    try:  # named set/draw at birth: renaming a trace would check its samples again
+        return profile.generate(np.random.default_rng(sequence), trace_set.params,
+                                f"{trace_set.name}/{draw:0{width}d}")
     except (TypeError, ValueError) as exc:
         raise InputError(f"{profile.name}: {exc}", source=source,
                          field=f"traces[{set_index}].params") from None
-    return [dataclasses.replace(t, name=f"{trace_set.name}/{t.name}") for t in traces]
 
 
 def _load_set(spec: SweepSpec, index: int, trace_set: TraceSet) -> list[Trace]:
@@ -884,14 +884,17 @@ class _Task:
 
 
 def _tasks(plan: SweepPlan, chunks: Sequence[Chunk]) -> list[_Task]:
-    """``chunks`` gathered by trace group (at most :data:`TASK_SESSIONS` sessions per task), in the
-    order of each group's first chunk."""
+    """``chunks`` gathered by trace group, in the order of each group's first chunk: all the chunks of
+    a generated group in one task (its traces are drawn once), those of a file group in tasks of at
+    most :data:`TASK_SESSIONS` sessions."""
     by_group: dict[int, list[Chunk]] = {}
     for chunk in chunks:
         by_group.setdefault(chunk.group, []).append(chunk)
     tasks = []
     for group, members in by_group.items():
-        per_task = max(1, TASK_SESSIONS // max(1, len(plan.groups[group])))
+        per_task = len(members)
+        if plan.groups[group].packed is not None:
+            per_task = max(1, TASK_SESSIONS // max(1, len(plan.groups[group])))
         tasks.extend(_Task(group, tuple(members[i:i + per_task])) for i in range(0, len(members), per_task))
     return tasks
 
@@ -920,21 +923,24 @@ def _run_local(
 ) -> Iterator[_Task]:
     """Run the tasks here (one job) or on a process pool whose workers write their chunk files;
     yield each task when its files are written."""
-    if jobs <= 1 or len(tasks) <= 2:
+    if jobs <= 1 or sum(len(task.chunks) for task in tasks) <= 2:
         for task in tasks:
             run_task(task, plan.groups[task.group], str(out), plan.sha256)
             yield task
         return
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    # The first task runs here: it loads the compiled kernels, which forked workers then inherit.
-    run_task(tasks[0], plan.groups[tasks[0].group], str(out), plan.sha256)
-    yield tasks[0]
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks) - 1), initializer=_init_worker,
+    # The first chunk runs here, alone: it loads the compiled kernels, which forked workers then
+    # inherit. (Its task's other chunks go to a worker.)
+    first, rest = _Task(tasks[0].group, tasks[0].chunks[:1]), _Task(tasks[0].group, tasks[0].chunks[1:])
+    run_task(first, plan.groups[first.group], str(out), plan.sha256)
+    yield first
+    tasks = [rest, *tasks[1:]] if rest.chunks else tasks[1:]
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_init_worker,
                                initargs=(os.getpid(), lock_fd))
     try:
         # A few tasks per worker in flight: the workers never wait, the parent holds few.
-        for task, future in _windowed(tasks[1:], 4 * jobs, lambda task: pool.submit(
+        for task, future in _windowed(tasks, 4 * jobs, lambda task: pool.submit(
                 run_task, task, plan.groups[task.group], str(out), plan.sha256), FIRST_COMPLETED, wait):
             future.result()
             yield task

@@ -404,3 +404,18 @@ def state_sequence(regime, rng, samples, interval_s=1.0):
         row = jump_cdfs[state]
         state = min(bisect.bisect_right(row, jump_uniform * row[-1]), last)
     return states
+
+
+def state_bandwidths(positions, states, log_quantiles):
+    """Each sample's bandwidth from its quantile position in its state (0 in the outage state,
+    ``len(log_quantiles)``), one state at a time with numpy.interp: the twin of the compiled
+    ``tracegen._interpolate_states`` followed by ``exp``."""
+    import numpy as np
+
+    bandwidth_bps = np.zeros(len(positions))
+    grid = np.linspace(0.0, 1.0, log_quantiles.shape[1])
+    for state in range(log_quantiles.shape[0]):
+        mask = states == state
+        if mask.any():
+            bandwidth_bps[mask] = np.exp(np.interp(positions[mask], grid, log_quantiles[state]))
+    return bandwidth_bps
