@@ -60,13 +60,13 @@ class _SessionBar:
 
 
 def _default_jobs() -> int:
-    """One worker fewer than the CPUs available (at least 1): the parent, which packs, collects
-    and writes every chunk, keeps a core (measured in docs/sweeps.md: on 2 CPUs, 1 job was faster)."""
+    """The CPUs available: the workers draw traces, run sessions and write chunk files, and the
+    parent only hands out tasks while they run (it merges the files at the end)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
-    return max(1, cpus - 1)
+    return max(1, cpus)
 
 
 @click.command()
@@ -74,8 +74,7 @@ def _default_jobs() -> int:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Sweep folder. Default: results/<spec name>.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Worker processes (dask: LocalCluster workers). Default: one fewer than the CPUs "
-                   "available, at least 1 (see docs/sweeps.md).")
+              help="Worker processes (dask: LocalCluster workers). Default: the CPUs available.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="local: a process pool; dask: Dask distributed (pip install 'abrsim[dask]').")
 @click.option("--scheduler", default=None, metavar="ADDRESS",

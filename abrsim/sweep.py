@@ -930,12 +930,9 @@ def _run_local(
         return
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    # The first chunk runs here, alone: it loads the compiled kernels, which forked workers then
-    # inherit. (Its task's other chunks go to a worker.)
-    first, rest = _Task(tasks[0].group, tasks[0].chunks[:1]), _Task(tasks[0].group, tasks[0].chunks[1:])
-    run_task(first, plan.groups[first.group], str(out), plan.sha256)
-    yield first
-    tasks = [rest, *tasks[1:]] if rest.chunks else tasks[1:]
+    # One session of the first chunk runs here first: it loads the compiled kernels (and the
+    # modules drawing traces needs), which forked workers then inherit.
+    _warm_up(tasks[0].chunks[0], plan.groups[tasks[0].group])
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_init_worker,
                                initargs=(os.getpid(), lock_fd))
     try:
@@ -951,6 +948,18 @@ def _run_local(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_up(chunk: Chunk, group: TraceGroup) -> None:
+    """Run the first session of ``chunk`` and drop its result."""
+    if group.packed is not None:
+        packed, end = group.packed, int(group.packed.offsets[1])
+        one = PackedTraces(packed.names[:1], packed.offsets[:2], packed.start_s[:end],
+                           packed.bandwidth_bps[:end], packed.latency_s[:end], packed.has_latency[:1],
+                           packed.duration_s[:1], packed.capacity[:1])
+    else:
+        one = dataclasses.replace(group, stop=group.first + 1).pack()
+    _chunk_metrics(chunk, one)
 
 
 def _windowed(tasks: Sequence[_Task], window: int, submit: Callable[[_Task], Any], first_completed: Any,

@@ -395,6 +395,35 @@ def test_identical_rows_whatever_the_jobs_executor_or_resume(data, tmp_path):
                                   equal_nan=True), (source, a["trace"])
 
 
+def test_the_ten_million_session_recipe(tmp_path):
+    """experiments/ten_million.toml plans its 10,000,000 sessions cheaply (no trace drawn but one),
+    and the documented Dask command runs it, scaled down, on a cluster it is pointed at."""
+    distributed = pytest.importorskip("distributed")
+    spec = load_spec(REPO / "experiments" / "ten_million.toml")
+    plan = plan_sweep(spec)
+    assert plan.sessions == 10_000_000
+    assert len(plan.chunks) == 10_000 and len(plan.groups) == 1_000
+    assert all(group.packed is None for group in plan.groups)  # drawn by the workers
+    documented = _documented_commands((REPO / "docs" / "sweeps.md").read_text(),
+                                      "abrsim sweep experiments/ten_million.toml")
+    assert documented and "--executor" in documented[0] and "--scheduler" in documented[0]
+    small = tmp_path / "ten_thousandth.toml"
+    small.write_text(spec.text.replace("count = 1_000_000", "count = 30").replace(
+        "chunk_sessions = 1000", "chunk_sessions = 8"))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        command = [str(small) if word.endswith(".toml") else word for word in documented[0]]
+        command = [cluster.scheduler_address if word.startswith("tcp://") else word for word in command]
+        command[command.index("--out") + 1] = str(tmp_path / "dask")
+        result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "dask" / "chunks").exists()
+    local = run_sweep(small, tmp_path / "local", jobs=2)
+    for name in ("results.parquet", "results.csv"):
+        assert (tmp_path / "dask" / name).read_bytes() == (local.out_dir / name).read_bytes()
+    assert len(load_results(tmp_path / "dask")) == 300
+
+
 def test_out_folder_protection(spec_path, data, tmp_path):
     out = tmp_path / "out"
     run_sweep(spec_path, out)
