@@ -15,9 +15,9 @@ from abrsim._cli_util import abrsim_command, compile_notice, prepare_output, wri
 class _SessionBar:
     """A one-line progress display on stderr: sessions done, rate and ETA (terminals only).
 
-    The first chunk runs alone and loads the compiled kernels (compiling them on a first run,
-    several seconds): until it is done the line says so, and the rate and ETA count only the
-    sessions run after it, so that the compile time is not extrapolated to the whole sweep.
+    The kernels load (or compile, on a first run: several seconds) before the first task is
+    done: until then the line says so, and the rate and ETA count only the sessions run after
+    it, so that the compile time is not extrapolated to the whole sweep.
     """
 
     def __init__(self, label: str, compiling: bool = False) -> None:

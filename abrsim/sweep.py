@@ -4,11 +4,13 @@ A spec crosses trace sets (folders, globs, generator profiles), ladders, algorit
 with parameter grids, player models and seeds (format: ``docs/sweeps.md``).
 :func:`plan_sweep` turns it into chunks, each one ``(seed, ladder, model, policy)``
 over up to ``chunk_sessions`` traces of one set, i.e. one :func:`~abrsim.engine.fast.run_batch`
-call on traces packed once. :func:`run_sweep` runs the chunks on a local process
-pool or a Dask cluster, writes every finished chunk atomically under
-``OUT/chunks/`` (so a killed sweep resumes where it stopped), and finally assembles
-``OUT/results.csv`` (and ``OUT/results.parquet`` with pyarrow) in session order.
-A chunk's rows depend only on the spec and its inputs, so the results are
+call on traces packed once (file traces) or drawn by the worker that runs it (generated
+traces, from their seeds). :func:`run_sweep` runs the chunks on a local process pool or
+a Dask cluster, the chunks of one trace group as one task; every finished chunk's metrics
+go atomically to a columnar file under ``OUT/chunks/`` (so a killed sweep resumes where it
+stopped), and finally the main process merges them, one chunk at a time, into
+``OUT/results.parquet`` (with pyarrow) and ``OUT/results.csv`` in session order, then
+deletes them. A chunk's rows depend only on the spec and its inputs, so the results are
 identical whatever the executor, the number of jobs or the order chunks finish in.
 
 >>> spec = parse_spec('name = "demo"\\n[[traces]]\\nprofile = "constant"\\n'
@@ -57,6 +59,7 @@ from abrsim.results import INTEGER_METRICS, RESULT_FIELDS, Row, rows_from_batch
 from abrsim.trace import TRACE_FORMATS, Trace, _is_trace_file, load_traces
 
 __all__ = [
+    "CSV_AUTO_SESSIONS",
     "DEFAULT_CHUNK_SESSIONS",
     "EXECUTORS",
     "GENERATORS",
@@ -66,6 +69,7 @@ __all__ = [
     "SweepReport",
     "SweepSpec",
     "TraceGenerator",
+    "TraceGroup",
     "TraceSet",
     "available_generators",
     "get_generator",
