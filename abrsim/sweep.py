@@ -941,7 +941,7 @@ def _run_local(
                                initargs=(os.getpid(), lock_fd))
     try:
         # A few tasks per worker in flight: the workers never wait, the parent holds few.
-        for task, future in _windowed(tasks, 4 * jobs, lambda task: pool.submit(
+        for task, future in _windowed(tasks, lambda: 4 * jobs, lambda task: pool.submit(
                 run_task, task, plan.groups[task.group], str(out), plan.sha256), FIRST_COMPLETED, wait):
             future.result()
             yield task
@@ -966,20 +966,20 @@ def _warm_up(chunk: Chunk, group: TraceGroup) -> None:
     _chunk_metrics(chunk, one)
 
 
-def _windowed(tasks: Sequence[_Task], window: int, submit: Callable[[_Task], Any], first_completed: Any,
-              wait: Callable[..., Any]) -> Iterator[tuple[_Task, Any]]:
-    """Submit ``tasks`` with at most ``window`` pending; yield ``(task, future)`` as they finish."""
+def _windowed(tasks: Sequence[_Task], window: Callable[[], int], submit: Callable[[_Task], Any],
+              first_completed: Any, wait: Callable[..., Any]) -> Iterator[tuple[_Task, Any]]:
+    """Submit ``tasks`` with at most ``window()`` pending (asked again as they finish, so that a
+    cluster that grows gets more); yield ``(task, future)`` as they finish."""
     pending: dict[Any, _Task] = {}
     queue = iter(tasks)
-    for task in itertools.islice(queue, window):
-        pending[submit(task)] = task
-    while pending:
+    while True:
+        for task in itertools.islice(queue, max(0, window() - len(pending))):
+            pending[submit(task)] = task
+        if not pending:
+            return
         done, _ = wait(list(pending), return_when=first_completed)
         for future in done:
-            task = pending.pop(future)
-            for more in itertools.islice(queue, 1):
-                pending[submit(more)] = more
-            yield task, future
+            yield pending.pop(future), future
 
 
 def _init_worker(parent_pid: int, lock_fd: int | None) -> None:
@@ -1046,7 +1046,11 @@ def _run_dask(
                 n_workers=max(jobs, 1), threads_per_worker=1, dashboard_address=None,
                 silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
-        workers = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
+
+        def window() -> int:  # 4 tasks per worker thread, as many as the cluster has now
+            threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+            return 4 * max(1, threads)
+
         scattered: dict[int, Any] = {}
 
         def submit(task: _Task) -> Any:
@@ -1064,7 +1068,7 @@ def _run_dask(
             return futures[-1]
 
         try:
-            for task, future in _windowed(tasks, 4 * workers, tracked, "FIRST_COMPLETED", wait):
+            for task, future in _windowed(tasks, window, tracked, "FIRST_COMPLETED", wait):
                 yield task, future.result()
                 futures.remove(future)
         finally:
