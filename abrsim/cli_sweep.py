@@ -15,9 +15,9 @@ from abrsim._cli_util import abrsim_command, compile_notice, prepare_output, wri
 class _SessionBar:
     """A one-line progress display on stderr: sessions done, rate and ETA (terminals only).
 
-    The first chunk runs alone and loads the compiled kernels (compiling them on a first run,
-    several seconds): until it is done the line says so, and the rate and ETA count only the
-    sessions run after it, so that the compile time is not extrapolated to the whole sweep.
+    The kernels load (or compile, on a first run: several seconds) before the first task is
+    done: until then the line says so, and the rate and ETA count only the sessions run after
+    it, so that the compile time is not extrapolated to the whole sweep.
     """
 
     def __init__(self, label: str, compiling: bool = False) -> None:
@@ -60,13 +60,13 @@ class _SessionBar:
 
 
 def _default_jobs() -> int:
-    """One worker fewer than the CPUs available (at least 1): the parent, which packs, collects
-    and writes every chunk, keeps a core (measured in docs/sweeps.md: on 2 CPUs, 1 job was faster)."""
+    """The CPUs available: the workers draw traces, run sessions and write chunk files, and the
+    parent only hands out tasks while they run (it merges the files at the end)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
-    return max(1, cpus - 1)
+    return max(1, cpus)
 
 
 @click.command()
@@ -74,8 +74,7 @@ def _default_jobs() -> int:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Sweep folder. Default: results/<spec name>.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Worker processes (dask: LocalCluster workers). Default: one fewer than the CPUs "
-                   "available, at least 1 (see docs/sweeps.md).")
+              help="Worker processes (dask: LocalCluster workers). Default: the CPUs available.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="local: a process pool; dask: Dask distributed (pip install 'abrsim[dask]').")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
@@ -83,13 +82,17 @@ def _default_jobs() -> int:
 @click.option("--resume", is_flag=True, help="Continue the sweep in --out, keeping its finished chunks.")
 @click.option("--traces-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder relative trace paths start from (overrides the spec's traces_root).")
+@click.option("--csv/--no-csv", "write_csv", default=None,
+              help="Write results.csv besides results.parquet. Default: for sweeps of at most 200,000 "
+                   "sessions, and always without pyarrow.")
 @abrsim_command
 def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, scheduler: str | None,
-          resume: bool, traces_root: Path | None) -> None:
+          resume: bool, traces_root: Path | None, write_csv: bool | None) -> None:
     """Run every session of an experiment spec; write results to a sweep folder.
 
-    The folder gets results.csv (and results.parquet with pyarrow), spec.toml,
-    meta.json and chunks/. A killed sweep continues with --resume. See docs/sweeps.md.
+    The folder gets results.parquet (with pyarrow) and results.csv (see --csv),
+    spec.toml and meta.json; chunks/ while it runs. A killed sweep continues with
+    --resume. See docs/sweeps.md.
     """
     from abrsim._jit import is_cached
     from abrsim.engine import _session as session_kernel
@@ -100,12 +103,12 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
         raise click.UsageError("--scheduler needs --executor dask")
     spec = load_spec(spec_path, traces_root=traces_root)
     out = out if out is not None else Path("results") / spec.name
-    prepare_output(out / "results.csv")  # before the sweep, not after it
+    prepare_output(out / "results.parquet")  # before the sweep, not after it
     compile_notice(session_kernel.advance)
     bar = _SessionBar(f"sweep {spec.name}", compiling=not is_cached(session_kernel.advance))
     try:
         report = run_sweep(spec, out, jobs=jobs or _default_jobs(), executor=executor,
-                           scheduler=scheduler, resume=resume, progress=bar,
+                           scheduler=scheduler, resume=resume, write_csv=write_csv, progress=bar,
                            notice=lambda message: click.echo(f"abrsim: {message}", err=True))
     except KeyboardInterrupt:
         bar.close()

@@ -106,9 +106,14 @@ class FailureStatement:
         Raises:
             InputError: if a row lacks the metric (or ``played_s`` for a per-minute statement).
         """
-        values = column_values(rows, self.metric)
+        played_s = column_values(rows, "played_s") if self.per_minute else None
+        return self.holds_for(column_values(rows, self.metric), played_s)
+
+    def holds_for(self, values: np.ndarray, played_s: np.ndarray | None = None) -> np.ndarray:
+        """Whether each session fails this way, from its metric's column (and ``played_s``, seconds,
+        for a per-minute statement), as a boolean array."""
         if self.per_minute:
-            minutes = column_values(rows, "played_s") / 60.0
+            minutes = np.asarray(played_s, dtype=np.float64) / 60.0
             with np.errstate(divide="ignore", invalid="ignore"):
                 values = values / minutes
         with np.errstate(invalid="ignore"):

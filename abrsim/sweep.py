@@ -4,11 +4,13 @@ A spec crosses trace sets (folders, globs, generator profiles), ladders, algorit
 with parameter grids, player models and seeds (format: ``docs/sweeps.md``).
 :func:`plan_sweep` turns it into chunks, each one ``(seed, ladder, model, policy)``
 over up to ``chunk_sessions`` traces of one set, i.e. one :func:`~abrsim.engine.fast.run_batch`
-call on traces packed once. :func:`run_sweep` runs the chunks on a local process
-pool or a Dask cluster, writes every finished chunk atomically under
-``OUT/chunks/`` (so a killed sweep resumes where it stopped), and finally assembles
-``OUT/results.csv`` (and ``OUT/results.parquet`` with pyarrow) in session order.
-A chunk's rows depend only on the spec and its inputs, so the results are
+call on traces packed once (file traces) or drawn by the worker that runs it (generated
+traces, from their seeds). :func:`run_sweep` runs the chunks on a local process pool or
+a Dask cluster, the chunks of one trace group as one task; every finished chunk's metrics
+go atomically to a columnar file under ``OUT/chunks/`` (so a killed sweep resumes where it
+stopped), and finally the main process merges them, one chunk at a time, into
+``OUT/results.parquet`` (with pyarrow) and ``OUT/results.csv`` in session order, then
+deletes them. A chunk's rows depend only on the spec and its inputs, so the results are
 identical whatever the executor, the number of jobs or the order chunks finish in.
 
 >>> spec = parse_spec('name = "demo"\\n[[traces]]\\nprofile = "constant"\\n'
@@ -20,10 +22,12 @@ True
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import functools
 import glob as globbing
 import hashlib
+import io
 import itertools
 import json
 import logging
@@ -47,13 +51,15 @@ from abrsim._toml import TomlReader, unusable_path
 from abrsim.abr import available, load_policy, make
 from abrsim.engine.fast import PackedTraces, pack_traces, run_batch
 from abrsim.errors import AbrsimError, InputError, UnknownNameError
-from abrsim.failures import DEFAULT_STATEMENTS, FailureStatement, evaluate, statements_from_config
+from abrsim.failures import DEFAULT_STATEMENTS, FailureStatement, statements_from_config
 from abrsim.ladder import Ladder, available_ladders, load_ladder
 from abrsim.model import PlayerModel
-from abrsim.results import RESULT_FIELDS, Row, format_rows, rows_from_batch
+from abrsim.qoe import METRICS
+from abrsim.results import INTEGER_METRICS, RESULT_FIELDS, Row, rows_from_batch
 from abrsim.trace import TRACE_FORMATS, Trace, _is_trace_file, load_traces
 
 __all__ = [
+    "CSV_AUTO_SESSIONS",
     "DEFAULT_CHUNK_SESSIONS",
     "EXECUTORS",
     "GENERATORS",
@@ -63,6 +69,7 @@ __all__ = [
     "SweepReport",
     "SweepSpec",
     "TraceGenerator",
+    "TraceGroup",
     "TraceSet",
     "available_generators",
     "get_generator",
@@ -622,20 +629,88 @@ class Chunk:
 
 
 @dataclass(frozen=True, eq=False)
+class TraceGroup:
+    """The traces of one chunk's sessions: read once (a file set) or drawn where they are used.
+
+    A file set's group holds its traces, packed. A generated set's group holds only what
+    draws them: its traces are the set's traces ``first`` to ``stop - 1`` (in draw order, each
+    draw giving ``len(suffixes)`` traces) for ``seed``, drawn by :meth:`pack` in the process that
+    runs the group's chunks, so that neither the plan nor the parent ever holds them.
+
+    Args:
+        packed: the traces, for a file set.
+        trace_set: the generated set.
+        set_index: its position in the spec's ``traces``.
+        seed: the seed the traces are drawn for.
+        first: the group's first trace in the set.
+        stop: one past its last.
+        suffixes: what follows a draw's number in the names of its traces (``("",)`` for one trace
+            per draw named by its number).
+        width: digits of the draw numbers.
+        source: the spec file, named in errors.
+    """
+
+    packed: PackedTraces | None = None
+    trace_set: TraceSet | None = None
+    set_index: int = 0
+    seed: int = 0
+    first: int = 0
+    stop: int = 0
+    suffixes: tuple[str, ...] = ("",)
+    width: int = 1
+    source: str = "<spec>"
+
+    def __len__(self) -> int:
+        return len(self.packed) if self.packed is not None else self.stop - self.first
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The traces' names, ``<set name>/<trace name>``."""
+        if self.packed is not None:
+            return self.packed.names
+        assert self.trace_set is not None
+        per_draw = len(self.suffixes)
+        prefix = self.trace_set.name + "/"
+        return tuple(f"{prefix}{i // per_draw:0{self.width}d}{self.suffixes[i % per_draw]}"
+                     for i in range(self.first, self.stop))
+
+    def pack(self) -> PackedTraces:
+        """The traces, packed (drawn first, for a generated set).
+
+        Raises:
+            InputError: if the generator fails.
+        """
+        if self.packed is not None:
+            return self.packed
+        assert self.trace_set is not None
+        per_draw = len(self.suffixes)
+        traces: list[Trace] = []
+        for draw in range(self.first // per_draw, (self.stop - 1) // per_draw + 1):
+            traces += _draw(self.trace_set, self.set_index, self.seed, draw, self.width, self.source)
+        skip = self.first - (self.first // per_draw) * per_draw
+        traces = traces[skip:skip + len(self)]
+        if tuple(t.name for t in traces) != self.names:
+            raise AbrsimError(f"trace set {self.trace_set.name!r}: profile {self.trace_set.profile!r} named "
+                              "its traces differently from one draw to another")
+        return pack_traces(traces)
+
+
+@dataclass(frozen=True, eq=False)
 class SweepPlan:
-    """Every chunk of a sweep, with the packed traces they read.
+    """Every chunk of a sweep, with the trace groups they read.
 
     Args:
         spec: the spec.
         chunks: the chunks, in session order.
-        groups: packed trace groups; chunks of different policies share a group.
+        groups: trace groups; chunks of different policies share a group.
         sha256: a digest of everything the rows depend on (spec grid, ladders, models,
-            trace data, result fields); a sweep folder resumes only under the same digest.
+            trace data or what draws it, result fields); a sweep folder resumes only under
+            the same digest.
     """
 
     spec: SweepSpec
     chunks: tuple[Chunk, ...]
-    groups: tuple[PackedTraces, ...]
+    groups: tuple[TraceGroup, ...]
     sha256: str
 
     @property
@@ -649,22 +724,27 @@ def _set_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big")
 
 
-def _load_set(spec: SweepSpec, index: int, trace_set: TraceSet, seed: int) -> list[Trace]:
-    """The traces of one set (for a generated set, those of ``seed``), named ``set/trace``."""
+def _draw(trace_set: TraceSet, set_index: int, seed: int, draw: int, width: int, source: str) -> list[Trace]:
+    """The traces of one draw of a generated set for ``seed``, named ``set/trace``.
+
+    Raises:
+        InputError: naming the spec and the set, if the generator refuses its parameters.
+    """
+    profile = get_generator(str(trace_set.profile))
+    sequence = np.random.SeedSequence(seed, spawn_key=(_set_key(trace_set.name), draw))
+    try:  # named set/draw at birth: renaming a trace would check its samples again
+        return profile.generate(np.random.default_rng(sequence), trace_set.params,
+                                f"{trace_set.name}/{draw:0{width}d}")
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{profile.name}: {exc}", source=source,
+                         field=f"traces[{set_index}].params") from None
+
+
+def _load_set(spec: SweepSpec, index: int, trace_set: TraceSet) -> list[Trace]:
+    """The traces of a file or glob set, named ``set/trace``."""
     key = f"traces[{index}]"
     where = spec.source or "<spec>"
-    if trace_set.generated:
-        profile = get_generator(str(trace_set.profile))
-        width = len(str(trace_set.count - 1))
-        traces = []
-        for draw in range(trace_set.count):
-            sequence = np.random.SeedSequence(seed, spawn_key=(_set_key(trace_set.name), draw))
-            try:
-                traces += profile.generate(np.random.default_rng(sequence), trace_set.params,
-                                           f"{draw:0{width}d}")
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"{profile.name}: {exc}", source=where, field=f"{key}.params") from None
-    elif trace_set.path is not None:
+    if trace_set.path is not None:
         traces = load_traces(trace_set.path, format=trace_set.format)
     else:
         files = sorted(Path(p) for p in globbing.glob(str(trace_set.glob), recursive=True))
@@ -681,15 +761,38 @@ def _load_set(spec: SweepSpec, index: int, trace_set: TraceSet, seed: int) -> li
     return [dataclasses.replace(t, name=f"{trace_set.name}/{t.name}") for t in traces]
 
 
+def _probe(spec: SweepSpec, index: int, trace_set: TraceSet) -> tuple[tuple[str, ...], int, list[Trace]]:
+    """Draw a generated set's first trace(s) for the first seed: the name suffixes of a draw's traces,
+    the draw numbers' width, and the traces (their data enters the plan's digest)."""
+    where = str(spec.source or "<spec>")
+    width = len(str(trace_set.count - 1))
+    traces = _draw(trace_set, index, spec.seeds[0], 0, width, where)
+    prefix = f"{trace_set.name}/{0:0{width}d}"
+    suffixes = tuple(t.name[len(prefix):] for t in traces)
+    named = all(t.name.startswith(prefix) for t in traces) and len(set(suffixes)) == len(suffixes)
+    if not traces or not named:
+        raise InputError(f"{trace_set.profile}: a draw must give one or more distinctly named traces",
+                         source=where, field=f"traces[{index}].profile")
+    return suffixes, width, traces
+
+
 def _digest_arrays(hasher: Any, *arrays: np.ndarray | None) -> None:
     for array in arrays:
         if array is not None:
             hasher.update(np.ascontiguousarray(array).tobytes())
 
 
-def plan_sweep(spec: SweepSpec) -> SweepPlan:
-    """Load and generate the traces, pack them once per group, and list the chunks.
+def _digest_traces(hasher: Any, packed: PackedTraces) -> None:
+    hasher.update(json.dumps(packed.names).encode())
+    _digest_arrays(hasher, packed.offsets, packed.start_s, packed.bandwidth_bps, packed.latency_s,
+                   packed.has_latency, packed.duration_s)
 
+
+def plan_sweep(spec: SweepSpec) -> SweepPlan:
+    """Load the file traces, pack them once per group, and list the chunks.
+
+    Generated traces are not drawn here (but for one draw per set, which checks the generator's
+    parameters): each group of them is drawn where its chunks run (:meth:`TraceGroup.pack`).
     Sessions are ordered by seed, ladder, model, algorithm configuration, trace set, then
     trace; a generated set draws each trace from
     ``SeedSequence(seed, spawn_key=(key of the set's name, draw))``.
@@ -697,50 +800,121 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
     Raises:
         InputError: if a trace cannot be read or generated.
     """
-    groups: list[PackedTraces] = []
+    hasher = hashlib.sha256()
+    hasher.update(json.dumps([spec.name, list(RESULT_FIELDS)]).encode())
+    groups: list[TraceGroup] = []
     # indices into groups per (seed, set): a generated set per seed, a file set once for all seeds
     group_ids: dict[tuple[int, int], list[int]] = {}
+    probes: dict[int, tuple[tuple[str, ...], int]] = {}
+    size = spec.chunk_sessions
+    for set_index, trace_set in enumerate(spec.traces):
+        if trace_set.generated:
+            suffixes, width, traces = _probe(spec, set_index, trace_set)
+            probes[set_index] = suffixes, width
+            hasher.update(json.dumps([trace_set.name, trace_set.profile, trace_set.count, suffixes,
+                                      repr(sorted(trace_set.params.items()))]).encode())
+            _digest_traces(hasher, pack_traces(traces))
     for seed in spec.seeds:
         for set_index, trace_set in enumerate(spec.traces):
             if not trace_set.generated and seed != spec.seeds[0]:
                 group_ids[seed, set_index] = group_ids[spec.seeds[0], set_index]
                 continue
-            traces = _load_set(spec, set_index, trace_set, seed)
-            parts = [traces[i:i + spec.chunk_sessions] for i in range(0, len(traces), spec.chunk_sessions)]
-            group_ids[seed, set_index] = list(range(len(groups), len(groups) + len(parts)))
-            groups.extend(pack_traces(part) for part in parts)
-    hasher = hashlib.sha256()
-    hasher.update(json.dumps([spec.name, list(RESULT_FIELDS)]).encode())
-    for group in groups:
-        hasher.update(json.dumps(group.names).encode())
-        _digest_arrays(hasher, group.offsets, group.start_s, group.bandwidth_bps, group.latency_s,
-                       group.has_latency, group.duration_s)
+            first_id = len(groups)
+            if trace_set.generated:
+                suffixes, width = probes[set_index]
+                total = trace_set.count * len(suffixes)
+                groups.extend(
+                    TraceGroup(trace_set=trace_set, set_index=set_index, seed=seed, first=first,
+                               stop=min(first + size, total), suffixes=suffixes, width=width,
+                               source=str(spec.source or "<spec>"))
+                    for first in range(0, total, size))
+                hasher.update(json.dumps([set_index, seed, total]).encode())
+            else:
+                traces = _load_set(spec, set_index, trace_set)
+                for i in range(0, len(traces), size):
+                    groups.append(TraceGroup(packed=pack_traces(traces[i:i + size])))
+                    _digest_traces(hasher, groups[-1].packed)
+            group_ids[seed, set_index] = list(range(first_id, len(groups)))
     for ladder in spec.ladders:
         hasher.update(json.dumps([ladder.name, ladder.segment_duration_s]).encode())
         _digest_arrays(hasher, ladder.bitrates_bps, ladder.size_bits, ladder.quality)
     chunks: list[Chunk] = []
     for seed, ladder, model, config in itertools.product(spec.seeds, spec.ladders, spec.models,
                                                          spec.algorithms):
+        params_json = config.make().params_json
+        if config.policy:  # a Python policy: its file's content, so that an edit starts afresh
+            params_json = hashlib.sha256(Path(config.policy.rpartition(":")[0]).read_bytes()).hexdigest()
+        first_chunk = len(chunks)
         for set_index in range(len(spec.traces)):
             for group in group_ids[seed, set_index]:
                 chunks.append(Chunk(len(chunks), spec.name, ladder, config.name, config.params, model,
                                     seed, group, len(groups[group]), config.policy))
-    for chunk in chunks:
-        params_json = chunk.make().params_json
-        if chunk.policy:  # a Python policy: its file's content, so that an edit starts afresh
-            params_json = hashlib.sha256(Path(chunk.policy.rpartition(":")[0]).read_bytes()).hexdigest()
         hasher.update(json.dumps([
-            chunk.index, chunk.ladder.name, chunk.algorithm, params_json,
-            repr(sorted(chunk.model.fields().items())), chunk.seed, chunk.group,
+            first_chunk, len(chunks), ladder.name, config.name, params_json,
+            repr(sorted(model.fields().items())), seed,
+            [(chunk.group, chunk.sessions) for chunk in chunks[first_chunk:]],
         ]).encode())
     return SweepPlan(spec, tuple(chunks), tuple(groups), hasher.hexdigest())
 
 
-def run_chunk(chunk: Chunk, traces: PackedTraces) -> list[list[Any]]:
+def run_chunk(chunk: Chunk, traces: TraceGroup | PackedTraces) -> list[list[Any]]:
     """Run one chunk: one compiled batch; rows as lists in :data:`RESULT_FIELDS` order."""
-    batch = run_batch(traces, chunk.ladder, chunk.make(), chunk.model, chunk.seed)
+    packed = traces.pack() if isinstance(traces, TraceGroup) else traces
+    batch = run_batch(packed, chunk.ladder, chunk.make(), chunk.model, chunk.seed)
     rows = rows_from_batch(batch, chunk.scenario)
     return [[row[name] for name in RESULT_FIELDS] for row in rows]
+
+
+def _chunk_metrics(chunk: Chunk, packed: PackedTraces) -> np.ndarray:
+    """Run one chunk: its sessions' metrics, one row each, columns as :data:`abrsim.qoe.METRICS`."""
+    return run_batch(packed, chunk.ladder, chunk.make(), chunk.model, chunk.seed).metrics()
+
+
+#: Most sessions in one task (one worker call: a trace group drawn or unpacked once, then the
+#: chunks that read it).
+TASK_SESSIONS = 8192
+
+
+@dataclass(frozen=True, eq=False)
+class _Task:
+    """Chunks that read one trace group, run one after the other by one worker."""
+
+    group: int
+    chunks: tuple[Chunk, ...]
+
+    @property
+    def sessions(self) -> int:
+        return sum(chunk.sessions for chunk in self.chunks)
+
+
+def _tasks(plan: SweepPlan, chunks: Sequence[Chunk]) -> list[_Task]:
+    """``chunks`` gathered by trace group, in the order of each group's first chunk: all the chunks of
+    a generated group in one task (its traces are drawn once), those of a file group in tasks of at
+    most :data:`TASK_SESSIONS` sessions."""
+    by_group: dict[int, list[Chunk]] = {}
+    for chunk in chunks:
+        by_group.setdefault(chunk.group, []).append(chunk)
+    tasks = []
+    for group, members in by_group.items():
+        per_task = len(members)
+        if plan.groups[group].packed is not None:
+            per_task = max(1, TASK_SESSIONS // max(1, len(plan.groups[group])))
+        tasks.extend(_Task(group, tuple(members[i:i + per_task])) for i in range(0, len(members), per_task))
+    return tasks
+
+
+def run_task(task: _Task, group: TraceGroup, out: str | None, plan_sha256: str) -> list[np.ndarray] | None:
+    """Run a task's chunks on its trace group (drawn here, once): with ``out``, write each chunk's
+    file into that sweep folder and return None; without, return the chunks' metrics."""
+    packed = group.pack()
+    results = []
+    for chunk in task.chunks:
+        metrics = _chunk_metrics(chunk, packed)
+        if out is None:
+            results.append(metrics)
+        else:
+            _write_chunk(Path(out), chunk.index, plan_sha256, metrics)
+    return None if out is not None else results
 
 
 # --------------------------------------------------------------------------------------------
@@ -749,29 +923,63 @@ def run_chunk(chunk: Chunk, traces: PackedTraces) -> list[list[Any]]:
 
 
 def _run_local(
-    plan: SweepPlan, chunks: Sequence[Chunk], jobs: int, lock_fd: int | None = None
-) -> Iterator[tuple[Chunk, list]]:
-    if jobs <= 1 or len(chunks) <= 2:
-        for chunk in chunks:
-            yield chunk, run_chunk(chunk, plan.groups[chunk.group])
+    plan: SweepPlan, tasks: Sequence[_Task], jobs: int, out: Path, lock_fd: int | None = None
+) -> Iterator[_Task]:
+    """Run the tasks here (one job) or on a process pool whose workers write their chunk files;
+    yield each task when its files are written."""
+    if jobs <= 1 or sum(len(task.chunks) for task in tasks) <= 2:
+        for task in tasks:
+            run_task(task, plan.groups[task.group], str(out), plan.sha256)
+            yield task
         return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    # The first chunk runs here: it loads the compiled kernels, which forked workers then inherit.
-    yield chunks[0], run_chunk(chunks[0], plan.groups[chunks[0].group])
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(chunks) - 1), initializer=_init_worker,
+    # One session of the first chunk runs here first: it loads the compiled kernels (and the
+    # modules drawing traces needs), which forked workers then inherit.
+    _warm_up(tasks[0].chunks[0], plan.groups[tasks[0].group])
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_init_worker,
                                initargs=(os.getpid(), lock_fd))
     try:
-        futures = {pool.submit(run_chunk, chunk, plan.groups[chunk.group]): chunk for chunk in chunks[1:]}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+        # A few tasks per worker in flight: the workers never wait, the parent holds few.
+        for task, future in _windowed(tasks, lambda: 4 * jobs, lambda task: pool.submit(
+                run_task, task, plan.groups[task.group], str(out), plan.sha256), FIRST_COMPLETED, wait):
+            future.result()
+            yield task
     except BaseException:
         # Interrupted (Ctrl-C), or the consumer stopped: the workers' chunks are not wanted, and
-        # waiting for a long one would keep the user waiting. Only the parent writes files.
+        # waiting for a long one would keep the user waiting.
         _stop_workers(pool)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_up(chunk: Chunk, group: TraceGroup) -> None:
+    """Run the first session of ``chunk`` and drop its result."""
+    if group.packed is not None:
+        packed, end = group.packed, int(group.packed.offsets[1])
+        one = PackedTraces(packed.names[:1], packed.offsets[:2], packed.start_s[:end],
+                           packed.bandwidth_bps[:end], packed.latency_s[:end], packed.has_latency[:1],
+                           packed.duration_s[:1], packed.capacity[:1])
+    else:
+        one = dataclasses.replace(group, stop=group.first + 1).pack()
+    _chunk_metrics(chunk, one)
+
+
+def _windowed(tasks: Sequence[_Task], window: Callable[[], int], submit: Callable[[_Task], Any],
+              first_completed: Any, wait: Callable[..., Any]) -> Iterator[tuple[_Task, Any]]:
+    """Submit ``tasks`` with at most ``window()`` pending (asked again as they finish, so that a
+    cluster that grows gets more); yield ``(task, future)`` as they finish."""
+    pending: dict[Any, _Task] = {}
+    queue = iter(tasks)
+    while True:
+        for task in itertools.islice(queue, max(0, window() - len(pending))):
+            pending[submit(task)] = task
+        if not pending:
+            return
+        done, _ = wait(list(pending), return_when=first_completed)
+        for future in done:
+            yield pending.pop(future), future
 
 
 def _init_worker(parent_pid: int, lock_fd: int | None) -> None:
@@ -821,9 +1029,11 @@ def _stop_workers(pool: Any) -> None:
 
 
 def _run_dask(
-    plan: SweepPlan, chunks: Sequence[Chunk], jobs: int, scheduler: str | None
-) -> Iterator[tuple[Chunk, list]]:
-    from distributed import Client, LocalCluster, as_completed
+    plan: SweepPlan, tasks: Sequence[_Task], jobs: int, scheduler: str | None
+) -> Iterator[tuple[_Task, list[np.ndarray]]]:
+    """Run the tasks on a Dask cluster; yield each task with its chunks' metrics (the parent writes
+    the files, so that the workers need no file system shared with it)."""
+    from distributed import Client, LocalCluster, wait
 
     with contextlib.ExitStack() as stack:
         if scheduler:
@@ -836,16 +1046,33 @@ def _run_dask(
                 n_workers=max(jobs, 1), threads_per_worker=1, dashboard_address=None,
                 silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
-        scattered = {}
-        for index in dict.fromkeys(chunk.group for chunk in chunks):
-            scattered[index] = client.scatter(plan.groups[index], hash=False)
-        futures = {client.submit(run_chunk, chunk, scattered[chunk.group], pure=False): chunk
-                   for chunk in chunks}
+
+        def window() -> int:  # 4 tasks per worker thread, as many as the cluster has now
+            threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+            return 4 * max(1, threads)
+
+        scattered: dict[int, Any] = {}
+
+        def submit(task: _Task) -> Any:
+            group = plan.groups[task.group]
+            if group.packed is not None:  # file traces: sent to the cluster once
+                if task.group not in scattered:
+                    scattered[task.group] = client.scatter(group, hash=False)
+                group = scattered[task.group]
+            return client.submit(run_task, task, group, None, plan.sha256, pure=False)
+
+        futures: list[Any] = []
+
+        def tracked(task: _Task) -> Any:
+            futures.append(submit(task))
+            return futures[-1]
+
         try:
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+            for task, future in _windowed(tasks, window, tracked, "FIRST_COMPLETED", wait):
+                yield task, future.result()
+                futures.remove(future)
         finally:
-            client.cancel(list(futures))
+            client.cancel(futures)
 
 
 # --------------------------------------------------------------------------------------------
@@ -895,26 +1122,71 @@ def _write_atomic(path: Path, data: str) -> None:
         raise
 
 
+#: First bytes of a chunk file, then the plan's digest and a newline, then the chunk's metrics.
+_CHUNK_MAGIC = b"abrsim-chunk-1 "
+
+
 def _chunk_path(out: Path, index: int) -> Path:
-    return out / "chunks" / f"chunk-{index:06d}.json"
+    return out / "chunks" / f"chunk-{index:06d}.f64"
 
 
-def _read_chunk(out: Path, chunk: Chunk, plan: SweepPlan) -> list[list[Any]] | None:
-    """A finished chunk's rows, or None if the chunk has not finished."""
+def _write_chunk(out: Path, index: int, plan_sha256: str, metrics: np.ndarray) -> None:
+    """Write a chunk's metrics (sessions x METRICS, float64) to its file: a header naming the plan,
+    then the numbers as they are in memory (little-endian), written to a temporary file and renamed."""
+    path = _chunk_path(out, index)
+    tmp = path.with_name(path.name + ".tmp")
     try:
-        doc = json.loads(_chunk_path(out, chunk.index).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return None  # unreadable: run the chunk again
-    if doc.get("plan_sha256") != plan.sha256 or doc.get("fields") != list(RESULT_FIELDS):
-        raise InputError("holds a chunk of a different sweep; use a new --out folder",
-                         source=_chunk_path(out, chunk.index))
-    rows = doc.get("rows")
-    return rows if isinstance(rows, list) and len(rows) == chunk.sessions else None
+        with tmp.open("wb") as file:
+            file.write(_CHUNK_MAGIC + plan_sha256.encode() + b"\n")
+            file.write(np.ascontiguousarray(metrics, dtype="<f8").tobytes())
+        os.replace(tmp, path)
+    except BaseException:  # e.g. Ctrl-C: leave no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
-def _meta(plan: SweepPlan, started: str, finished: str | None, executor: str, jobs: int) -> str:
+_CHUNK_HEADER_BYTES = len(_CHUNK_MAGIC) + 64 + 1
+
+
+def _chunk_bytes(chunk: Chunk) -> int:
+    return _CHUNK_HEADER_BYTES + chunk.sessions * len(METRICS) * 8
+
+
+def _header_fits(head: bytes, path: Path, plan: SweepPlan) -> bool:
+    """Whether a chunk file's first bytes are a chunk header (a foreign one is an error)."""
+    if not head.startswith(_CHUNK_MAGIC) or len(head) < _CHUNK_HEADER_BYTES:
+        return False
+    if head[len(_CHUNK_MAGIC):_CHUNK_HEADER_BYTES - 1] != plan.sha256.encode():
+        raise InputError("holds a chunk of a different sweep; use a new --out folder", source=path)
+    return True
+
+
+def _read_chunk(out: Path, chunk: Chunk, plan: SweepPlan) -> np.ndarray | None:
+    """A finished chunk's metrics (sessions x METRICS), or None if the chunk has not finished."""
+    path = _chunk_path(out, chunk.index)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None  # missing or unreadable: run the chunk again
+    if not _header_fits(data, path, plan) or len(data) != _chunk_bytes(chunk):
+        return None  # cut short: run the chunk again
+    return np.frombuffer(data, dtype="<f8", offset=_CHUNK_HEADER_BYTES).reshape(chunk.sessions, len(METRICS))
+
+
+def _chunk_done(out: Path, chunk: Chunk, plan: SweepPlan) -> bool:
+    """Whether a chunk's file is there and whole (reading its header only)."""
+    path = _chunk_path(out, chunk.index)
+    try:
+        with path.open("rb") as file:
+            head = file.read(_CHUNK_HEADER_BYTES)
+            size = os.fstat(file.fileno()).st_size
+    except OSError:
+        return False
+    return _header_fits(head, path, plan) and size == _chunk_bytes(chunk)
+
+
+def _meta(plan: SweepPlan, started: str, finished: str | None, executor: str, jobs: int,
+          files: Sequence[Path] = (), summary: Sequence[Row] = ()) -> str:
     spec = plan.spec
     return json.dumps({
         "scenario": spec.name,
@@ -931,11 +1203,14 @@ def _meta(plan: SweepPlan, started: str, finished: str | None, executor: str, jo
         "started": started,
         "finished": finished,
         "status": "complete" if finished else "running",
+        "files": [f.name for f in files],
+        "summary": list(summary),
     }, indent=2) + "\n"
 
 
-def _prepare(out: Path, plan: SweepPlan, resume: bool) -> str:
-    """Check or create the sweep folder; return the sweep's start time."""
+def _prepare(out: Path, plan: SweepPlan, resume: bool) -> tuple[str, Mapping[str, Any]]:
+    """Check or create the sweep folder; return the sweep's start time and, when resuming, the
+    folder's meta.json (else an empty mapping)."""
     meta_path = out / "meta.json"
     for leftover in [*out.glob("*.tmp"), *out.glob("chunks/*.tmp")]:  # writes cut short by a kill
         leftover.unlink()
@@ -952,13 +1227,14 @@ def _prepare(out: Path, plan: SweepPlan, resume: bool) -> str:
                              "file or abrsim's result fields changed; plan_sha256 differs); use a new "
                              "--out folder",
                              source=meta_path)
-        return str(meta.get("started") or _now())
-    if not resume and (any((out / "chunks").glob("chunk-*")) or (out / "results.csv").exists()):
+        return str(meta.get("started") or _now()), meta
+    if not resume and (any((out / "chunks").glob("chunk-*")) or (out / "results.csv").exists()
+                       or (out / "results.parquet").exists()):
         raise InputError("holds a sweep already; pass --resume to continue it or choose another --out",
                          source=out)
     (out / "chunks").mkdir(parents=True, exist_ok=True)
     _write_atomic(out / "spec.toml", plan.spec.text)
-    return _now()
+    return _now(), {}
 
 
 #: The lock file of a sweep folder: flock'ed by the sweep writing to it, and naming that sweep.
@@ -1035,82 +1311,165 @@ def _locked(out: Path, notice: Callable[[str], None] | None = None) -> Iterator[
         os.close(fd)  # releases the lock
 
 
-def _parquet_type(value: Any) -> Any:
-    import pyarrow as pa
+#: Sweeps of more sessions than this write no results.csv unless asked to (results.parquet
+#: holds the same rows in a tenth of the space and is written ten times faster).
+CSV_AUTO_SESSIONS = 200_000
 
-    if isinstance(value, bool):
-        return pa.bool_()
-    if isinstance(value, int):
-        return pa.int64()
-    if isinstance(value, float):
-        return pa.float64()
-    return pa.string()
+_INTEGER_COLUMNS = tuple(i for i, name in enumerate(METRICS) if name in INTEGER_METRICS)
 
 
-def _assemble(out: Path, plan: SweepPlan) -> tuple[tuple[Path, ...], tuple[Row, ...]]:
-    """Write results.csv (and results.parquet) from the chunk files, in chunk order."""
-    try:
+def _identity(chunk: Chunk) -> tuple[str, ...]:
+    """A chunk's identity cells but the trace, in :data:`RESULT_FIELDS` order (as
+    :func:`~abrsim.results.rows_from_batch` writes them)."""
+    policy = chunk.make().resolved(chunk.model)
+    return (chunk.scenario, chunk.ladder.name, chunk.model.name, policy.name, policy.params_json)
+
+
+def _csv_cell(text: str) -> str:
+    """A text cell as the csv module writes it (quoted where it must be)."""
+    if text and text.isprintable() and "," not in text and '"' not in text:
+        return text
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([text, ""])
+    return buffer.getvalue()[:-2]
+
+
+def _csv_lines(identity: tuple[str, ...], seed: int, names: Sequence[str], metrics: np.ndarray) -> str:
+    """One chunk's CSV lines, byte for byte as :func:`~abrsim.results.format_rows` writes rows: text
+    quoted where needed, floats by ``repr``, counts as integers."""
+    scenario, ladder, model, policy, params = (_csv_cell(v) for v in identity)
+    middle = f",{ladder},{model},{policy},{params},{seed},{_csv_cell(__version__)},"
+    columns: list[list[Any]] = [metrics[:, j].tolist() for j in range(metrics.shape[1])]
+    for j in _INTEGER_COLUMNS:
+        columns[j] = [int(v) for v in columns[j]]
+    return "".join(f"{scenario},{_csv_cell(name)}{middle}{','.join(map(repr, values))}\n"
+                   for name, values in zip(names, zip(*columns, strict=True), strict=True))
+
+
+class _ParquetSink:
+    """results.parquet written in row groups of about :data:`_PARQUET_ROW_GROUP_ROWS` rows from
+    chunks' columns (the schema of :data:`RESULT_FIELDS`: text, int64 seed and counts, float64)."""
+
+    def __init__(self, path: Path) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
+
+        self.pa = pa
+        types = {name: pa.string() for name in RESULT_FIELDS}
+        types["seed"] = pa.int64()
+        for name in METRICS:
+            types[name] = pa.int64() if name in INTEGER_METRICS else pa.float64()
+        self.schema = pa.schema([(name, types[name]) for name in RESULT_FIELDS])
+        self.writer = pq.ParquetWriter(path, self.schema)
+        self.pending: list[tuple[tuple[str, ...], int, Sequence[str], np.ndarray]] = []
+        self.rows = 0
+
+    def add(self, identity: tuple[str, ...], seed: int, names: Sequence[str], metrics: np.ndarray) -> None:
+        self.pending.append((identity, seed, names, metrics))
+        self.rows += len(names)
+        if self.rows >= _PARQUET_ROW_GROUP_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        pa = self.pa
+        counts = [len(names) for _, _, names, _ in self.pending]
+
+        def repeated(values: list[Any], kind: Any) -> Any:
+            return pa.array([v for v, n in zip(values, counts, strict=True) for _ in range(n)], type=kind)
+
+        identities = list(zip(*(identity for identity, _, _, _ in self.pending), strict=True))
+        scenario, ladder, model, policy, params = (
+            repeated(list(column), pa.string()) for column in identities)
+        metrics = np.concatenate([m for _, _, _, m in self.pending])
+        columns = {
+            "scenario": scenario, "ladder": ladder, "model": model, "policy": policy, "params": params,
+            "trace": pa.array([name for _, _, names, _ in self.pending for name in names], type=pa.string()),
+            "seed": repeated([seed for _, seed, _, _ in self.pending], pa.int64()),
+            "abrsim_version": repeated([__version__] * len(counts), pa.string()),
+        }
+        for j, name in enumerate(METRICS):
+            column = metrics[:, j]
+            columns[name] = pa.array(column.astype(np.int64) if j in _INTEGER_COLUMNS else column)
+        self.writer.write_table(pa.Table.from_arrays([columns[name] for name in RESULT_FIELDS],
+                                                     schema=self.schema))
+        self.pending.clear()
+        self.rows = 0
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+
+
+def _assemble(out: Path, plan: SweepPlan, write_csv: bool) -> tuple[tuple[Path, ...], tuple[Row, ...]]:
+    """Write results.parquet (with pyarrow) and results.csv (if ``write_csv``) from the chunk files, in
+    chunk order, one chunk in memory at a time; return the files and the per-configuration summary."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+        parquet = True
     except ImportError:
-        pa = pq = None
+        parquet = False
+    write_csv = write_csv or not parquet
     csv_path, parquet_path = out / "results.csv", out / "results.parquet"
     csv_tmp, parquet_tmp = csv_path.with_name(csv_path.name + ".tmp"), parquet_path.with_name(
         parquet_path.name + ".tmp")
-    writer = None
-    pending: list[list[Any]] = []
+    sink = None
     summary: dict[tuple[str, str, str], Row] = {}
     statements = plan.spec.failures
-
-    def flush() -> None:
-        nonlocal writer
-        if pa is None or not pending:
-            return
-        columns = list(zip(*pending, strict=True))
-        if writer is None:
-            schema = pa.schema([(name, _parquet_type(column[0]))
-                                for name, column in zip(RESULT_FIELDS, columns, strict=True)])
-            writer = pq.ParquetWriter(parquet_tmp, schema)
-        table = pa.Table.from_arrays([pa.array(c, type=writer.schema.field(i).type)
-                                      for i, c in enumerate(columns)], schema=writer.schema)
-        writer.write_table(table)
-        pending.clear()
-
+    column = {name: j for j, name in enumerate(METRICS)}
+    identities: dict[tuple[Any, ...], tuple[str, ...]] = {}
     try:
-        with csv_tmp.open("w", encoding="utf-8", newline="\n") as csv_file:
+        with contextlib.ExitStack() as stack:
+            csv_file = (stack.enter_context(csv_tmp.open("w", encoding="utf-8", newline="\n"))
+                        if write_csv else None)
+            if csv_file is not None:
+                csv_file.write(",".join(RESULT_FIELDS) + "\n")
+            sink = _ParquetSink(parquet_tmp) if parquet else None
             for chunk in plan.chunks:
-                values = _read_chunk(out, chunk, plan)
-                if values is None:
+                metrics = _read_chunk(out, chunk, plan)
+                if metrics is None:
                     raise AbrsimError(f"chunk {chunk.index} of the sweep in {out} is missing")
-                rows = [dict(zip(RESULT_FIELDS, row, strict=True)) for row in values]
-                text = format_rows(rows, "csv")
-                csv_file.write(text if chunk.index == 0 else text.split("\n", 1)[1])
-                pending.extend(values)
-                if len(pending) >= _PARQUET_ROW_GROUP_ROWS:
-                    flush()
-                key = (_label(chunk.algorithm, chunk.params), chunk.ladder.name, chunk.model.name)
-                entry = summary.setdefault(key, {"algorithm": key[0], "ladder": key[1], "model": key[2],
-                                                 "sessions": 0, **{s.name: 0 for s in statements}})
-                entry["sessions"] += len(rows)
-                for name, failed in evaluate(rows, statements).items():
-                    entry[name] += int(failed.sum())
-        flush()
-        files = [csv_path]
-        if writer is not None:
-            writer.close()
+                key = (chunk.ladder.name, chunk.model.name, chunk.algorithm, chunk.policy,
+                       repr(sorted(chunk.params.items())))
+                identity = identities.get(key) or identities.setdefault(key, _identity(chunk))
+                names = plan.groups[chunk.group].names
+                if csv_file is not None:
+                    csv_file.write(_csv_lines(identity, chunk.seed, names, metrics))
+                if sink is not None:
+                    sink.add(identity, chunk.seed, names, metrics)
+                label = (_label(chunk.algorithm, chunk.params), chunk.ladder.name, chunk.model.name)
+                entry = summary.setdefault(label, {"algorithm": label[0], "ladder": label[1],
+                                                   "model": label[2], "sessions": 0,
+                                                   **{s.name: 0 for s in statements}})
+                entry["sessions"] += chunk.sessions
+                for statement in statements:
+                    if statement.metric not in column:
+                        raise InputError("results rows have no such column", field=statement.metric)
+                    failed = statement.holds_for(metrics[:, column[statement.metric]],
+                                                 metrics[:, column["played_s"]])
+                    entry[statement.name] += int(failed.sum())
+            if sink is not None:
+                sink.close()
+        files = []
+        if sink is not None:
             os.replace(parquet_tmp, parquet_path)
             files.append(parquet_path)
         elif parquet_path.exists():  # from an earlier run with pyarrow: it would not be rewritten
             parquet_path.unlink()
-        os.replace(csv_tmp, csv_path)
+        if write_csv:
+            os.replace(csv_tmp, csv_path)
+            files.append(csv_path)
+        elif csv_path.exists():
+            csv_path.unlink()
     except BaseException:  # e.g. Ctrl-C: leave no half-written file behind
-        if writer is not None:
+        if sink is not None:
             with contextlib.suppress(Exception):
-                writer.close()
+                sink.writer.close()
         csv_tmp.unlink(missing_ok=True)
         parquet_tmp.unlink(missing_ok=True)
         raise
-    return tuple(files), tuple(summary.values())
+    return tuple(sorted(files, key=lambda f: f.suffix != ".csv")), tuple(summary.values())
 
 
 def run_sweep(
@@ -1121,16 +1480,18 @@ def run_sweep(
     executor: str = "local",
     scheduler: str | None = None,
     resume: bool = False,
+    write_csv: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
     notice: Callable[[str], None] | None = None,
 ) -> SweepReport:
     """Run a sweep into ``out_dir``.
 
     The folder receives ``spec.toml`` (the spec's text), ``meta.json`` (spec and plan
-    digests, abrsim version, session count, start and finish times), ``chunks/`` (one
-    file per finished chunk, each written to a temporary file and renamed), then
-    ``results.csv`` and, when pyarrow is installed, ``results.parquet``: one row per
-    session in :data:`~abrsim.results.RESULT_FIELDS` order, in session order.
+    digests, abrsim version, session count, start and finish times), ``chunks/`` while the
+    sweep runs (one file per finished chunk, written by the worker that ran it to a temporary
+    file and renamed), then ``results.parquet`` (when pyarrow is installed) and
+    ``results.csv``: one row per session in :data:`~abrsim.results.RESULT_FIELDS` order, in
+    session order. Once they are written the chunk files are deleted.
 
     Args:
         spec: a spec, or the path of a spec file.
@@ -1140,8 +1501,10 @@ def run_sweep(
         executor: ``"local"`` (a process pool) or ``"dask"`` (Dask distributed).
         scheduler: a Dask scheduler address; without one, ``"dask"`` starts a LocalCluster.
         resume: continue a sweep in ``out_dir``: keep its finished chunks, run the others.
+        write_csv: write ``results.csv``; default (None): when pyarrow is missing or the sweep
+            has at most :data:`CSV_AUTO_SESSIONS` sessions. Without pyarrow it is always written.
         progress: called as ``progress(sessions_done, sessions_total)`` at the start and
-            after every chunk.
+            after every task (a few chunks that read the same traces).
         notice: called with a one-line message when the sweep takes over a stale lock.
 
     Raises:
@@ -1164,24 +1527,45 @@ def run_sweep(
     clock = time.perf_counter()
     plan = plan_sweep(spec)
     out = Path(out_dir)
+    csv_wanted = plan.sessions <= CSV_AUTO_SESSIONS if write_csv is None else write_csv
     with _locked(out, notice) as lock_fd:
-        started = _prepare(out, plan, resume)
+        started, previous = _prepare(out, plan, resume)
+        wanted = ["results.parquet"] if _have_pyarrow() else []
+        wanted += ["results.csv"] if csv_wanted or not wanted else []
+        if previous.get("status") == "complete" and all((out / name).is_file() for name in wanted):
+            _remove_chunks(out)  # (a sweep killed while it deleted them)
+            if progress is not None:
+                progress(plan.sessions, plan.sessions)
+            return SweepReport(out, plan.sessions, len(plan.chunks), 0, 0, time.perf_counter() - clock,
+                               tuple(out / name for name in previous.get("files", wanted)),
+                               tuple(previous.get("summary", ())))
+        (out / "chunks").mkdir(exist_ok=True)
         _write_atomic(out / "meta.json", _meta(plan, started, None, executor, jobs))
-        todo = [chunk for chunk in plan.chunks if _read_chunk(out, chunk, plan) is None]
+        todo = [chunk for chunk in plan.chunks if not _chunk_done(out, chunk, plan)]
+        tasks = _tasks(plan, todo)
         done = plan.sessions - sum(chunk.sessions for chunk in todo)
         if progress is not None:
             progress(done, plan.sessions)
-        results = (_run_local(plan, todo, jobs, lock_fd) if executor == "local"
-                   else _run_dask(plan, todo, jobs, scheduler)) if todo else iter(())
-        for chunk, rows in results:
-            _write_atomic(_chunk_path(out, chunk.index), json.dumps({
-                "chunk": chunk.index, "plan_sha256": plan.sha256, "fields": list(RESULT_FIELDS),
-                "rows": rows}, separators=(",", ":")))
-            done += chunk.sessions
-            if progress is not None:
-                progress(done, plan.sessions)
-        files, summary = _assemble(out, plan)
-        _write_atomic(out / "meta.json", _meta(plan, started, _now(), executor, jobs))
+        try:
+            if executor == "local":
+                for task in _run_local(plan, tasks, jobs, out, lock_fd) if tasks else ():
+                    done += task.sessions
+                    if progress is not None:
+                        progress(done, plan.sessions)
+            else:
+                for task, results in _run_dask(plan, tasks, jobs, scheduler) if tasks else ():
+                    for chunk, metrics in zip(task.chunks, results, strict=True):
+                        _write_chunk(out, chunk.index, plan.sha256, metrics)
+                    done += task.sessions
+                    if progress is not None:
+                        progress(done, plan.sessions)
+        except BaseException:  # e.g. Ctrl-C: the workers are stopped; no half-written chunk stays
+            for leftover in (out / "chunks").glob("*.tmp"):
+                leftover.unlink(missing_ok=True)
+            raise
+        files, summary = _assemble(out, plan, csv_wanted)
+        _write_atomic(out / "meta.json", _meta(plan, started, _now(), executor, jobs, files, summary))
+        _remove_chunks(out)
     return SweepReport(
         out_dir=out,
         sessions=plan.sessions,
@@ -1192,3 +1576,20 @@ def run_sweep(
         files=files,
         summary=summary,
     )
+
+
+def _have_pyarrow() -> bool:
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _remove_chunks(out: Path) -> None:
+    """Delete the chunk files of a finished sweep (results.parquet and results.csv hold their rows)."""
+    folder = out / "chunks"
+    for path in folder.glob("chunk-*"):
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()

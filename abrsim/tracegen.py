@@ -13,6 +13,7 @@ gives the five statistics on which synthetic and real sets are compared.
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from abrsim import limits
 from abrsim.errors import UnknownNameError
@@ -268,6 +270,16 @@ class ProfileRegime:
         """Number of bandwidth states (the outage state not counted)."""
         return int(self.state_quantiles_bps.shape[0])
 
+    @functools.cached_property
+    def _tables(self) -> tuple[list[float], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What every draw reads, computed once: the occupancy CDF, the jump CDFs, and the log
+        quantiles with their grid and slopes (as :func:`numpy.interp` computes them)."""
+        log_quantiles = np.log(self.state_quantiles_bps)
+        grid = np.linspace(0.0, 1.0, log_quantiles.shape[1])
+        slopes = (log_quantiles[:, 1:] - log_quantiles[:, :-1]) / (grid[1:] - grid[:-1])
+        return (np.cumsum(self.occupancy).tolist(), np.cumsum(self.jump_probabilities, axis=1),
+                log_quantiles, grid, slopes)
+
 
 @dataclass(frozen=True, eq=False)
 class TraceProfile:
@@ -326,6 +338,11 @@ class TraceProfile:
         object.__setattr__(self, "regimes", regimes)
         object.__setattr__(self, "real_statistics", MappingProxyType(dict(self.real_statistics)))
 
+    @functools.cached_property
+    def _weights_cdf(self) -> list[float]:
+        """The regimes' cumulative weights (the draw of a regime reads them)."""
+        return np.cumsum([r.weight for r in self.regimes]).tolist()
+
 
 def available_profiles() -> list[str]:
     """Return the names of the fitted trace profiles, sorted."""
@@ -334,6 +351,7 @@ def available_profiles() -> list[str]:
     return sorted(PROFILES)
 
 
+@functools.cache
 def get_profile(name: str) -> TraceProfile:
     """Return a fitted trace profile by name (``3g``, ``4g``, ``5g`` or ``broadband``).
 
@@ -367,28 +385,49 @@ def _state_sequence(
 
     Dwell times are geometric (>= 1 sample) with the state's mean (in samples of
     ``interval_s``), drawn by inversion: ``ceil(log(1 - u) / log(1 - 1 / mean))``.
+    Uniforms come in blocks of 256: the first starts the chain, then two per dwell (its
+    length, then the next state); a pair that does not fit in the block's rest opens a new block.
     """
-    occupancy_cdf = np.cumsum(regime.occupancy).tolist()
-    jump_cdfs = np.cumsum(regime.jump_probabilities, axis=1).tolist()
+    occupancy_cdf, jump_cdfs = regime._tables[:2]
     means = (regime.mean_dwell_s / interval_s).tolist()
-    log_stay = [math.log(1.0 - 1.0 / d) if d > 1.0 else 0.0 for d in means]
+    log_stay = np.array([math.log(1.0 - 1.0 / d) if d > 1.0 else 0.0 for d in means])
     last = regime.state_count  # the outage state
     states = np.empty(samples, dtype=np.int64)
-    uniforms: list[float] = rng.uniform(size=256).tolist()
-    state = min(bisect_right(occupancy_cdf, uniforms[0] * occupancy_cdf[-1]), last)
-    used, filled = 1, 0
+    uniforms = rng.uniform(size=256)
+    state = min(bisect_right(occupancy_cdf, float(uniforms[0]) * occupancy_cdf[-1]), last)
+    filled, state, _ = _walk_states(states, 0, state, uniforms, 1, log_stay, jump_cdfs, last)
     while filled < samples:
-        if used + 2 > len(uniforms):
-            uniforms, used = rng.uniform(size=256).tolist(), 0
-        dwell_uniform, jump_uniform = uniforms[used], uniforms[used + 1]
+        filled, state, _ = _walk_states(states, filled, state, rng.uniform(size=256), 0, log_stay,
+                                        jump_cdfs, last)
+    return states
+
+
+@njit(cache=True)
+def _walk_states(states: np.ndarray, filled: int, state: int, uniforms: np.ndarray, used: int,
+                 log_stay: np.ndarray, jump_cdfs: np.ndarray, last: int) -> tuple[int, int, int]:
+    """Fill ``states`` from ``filled`` on with dwells drawn from ``uniforms[used:]``, two per dwell,
+    until they are full or the block cannot give another pair; return ``(filled, state, used)``."""
+    samples = states.shape[0]
+    columns = jump_cdfs.shape[1]
+    while filled < samples and used + 2 <= uniforms.shape[0]:
+        dwell_uniform = uniforms[used]
+        jump_uniform = uniforms[used + 1]
         used += 2
         stay = log_stay[state]
         dwell = 1 if stay == 0.0 else max(1, math.ceil(math.log1p(-dwell_uniform) / stay))
-        states[filled : filled + dwell] = state
+        states[filled:min(filled + dwell, samples)] = state
         filled += dwell
-        row = jump_cdfs[state]
-        state = min(bisect_right(row, jump_uniform * row[-1]), last)
-    return states
+        # bisect_right(row, jump_uniform * row[-1]) on the state's cumulative jump row
+        target = jump_uniform * jump_cdfs[state, columns - 1]
+        low, high = 0, columns
+        while low < high:
+            middle = (low + high) // 2
+            if target < jump_cdfs[state, middle]:
+                high = middle
+            else:
+                low = middle + 1
+        state = min(low, last)
+    return filled, state, used
 
 
 def synthesize(
@@ -444,22 +483,59 @@ def synthesize(
         innovations = rng.standard_normal(samples + 1)
         copula = lfilter([math.sqrt(1 - phi**2)], [1.0, -phi], innovations[1:], zi=[phi * innovations[0]])[0]
         positions = ndtr(copula)
-        bandwidth_bps = np.zeros(samples)
-        log_quantiles = np.log(chosen.state_quantiles_bps)
-        grid = np.linspace(0.0, 1.0, log_quantiles.shape[1])
-        for state in range(chosen.state_count):
-            mask = states == state
-            if mask.any():
-                bandwidth_bps[mask] = np.exp(np.interp(positions[mask], grid, log_quantiles[state]))
+        _, _, log_quantiles, grid, slopes = chosen._tables
+        # each sample at its quantile position, interpolated log-linearly in its state's quantiles
+        log_bandwidth = _interpolate_states(positions, states, grid, log_quantiles, slopes)
+        bandwidth_bps = np.where(states < chosen.state_count, np.exp(log_bandwidth), 0.0)
         if np.any(bandwidth_bps > 0):
             return Trace(start_s, bandwidth_bps, duration_s, name=model.name if name is None else name)
     raise ValueError(f"profile {model.name!r} drew only outages for a {duration_s:g} s trace 100 times")
 
 
 def _regime_for(profile: TraceProfile, uniform: float) -> int:
-    weights_cdf = np.cumsum([r.weight for r in profile.regimes])
-    index = int(np.searchsorted(weights_cdf, uniform * weights_cdf[-1], side="right"))
+    weights_cdf = profile._weights_cdf
+    index = bisect_right(weights_cdf, uniform * weights_cdf[-1])
     return min(index, len(weights_cdf) - 1)
+
+
+@njit(cache=True)
+def _interpolate_states(positions: np.ndarray, states: np.ndarray, grid: np.ndarray,
+                        log_quantiles: np.ndarray, slopes: np.ndarray) -> np.ndarray:
+    """``numpy.interp(positions[i], grid, log_quantiles[states[i]])`` for every sample of a bandwidth
+    state (0 for the outage state, ``states[i] == len(log_quantiles)``), with numpy's arithmetic:
+    the same numbers to the last bit."""
+    out = np.zeros(positions.shape[0])
+    last = grid.shape[0] - 1
+    for i in range(positions.shape[0]):
+        state = states[i]
+        if state >= log_quantiles.shape[0]:
+            continue
+        x = positions[i]
+        values = log_quantiles[state]
+        if x >= grid[last]:  # right of the grid, or on its last point
+            out[i] = values[last]
+            continue
+        if x < grid[0]:
+            out[i] = values[0]
+            continue
+        low, high = 0, last  # grid[low] <= x < grid[high]
+        while high - low > 1:
+            middle = (low + high) // 2
+            if grid[middle] <= x:
+                low = middle
+            else:
+                high = middle
+        if x == grid[low]:
+            out[i] = values[low]
+            continue
+        slope = slopes[state, low]
+        value = slope * (x - grid[low]) + values[low]
+        if np.isnan(value):
+            value = slope * (x - grid[low + 1]) + values[low + 1]
+            if np.isnan(value) and values[low] == values[low + 1]:
+                value = values[low]
+        out[i] = value
+    return out
 
 
 def _van_der_corput(index: int) -> float:

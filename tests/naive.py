@@ -372,3 +372,50 @@ def qoe(records, startup_s, events, ladder):
         - sum(abs(hd(a) - hd(b)) for a, b in zip(rates[1:], rates)),
         "downloaded_bits": sum(r["size_bits"] for r in records),
     }
+
+
+def state_sequence(regime, rng, samples, interval_s=1.0):
+    """A fitted profile's Markov state at each sample, one dwell at a time in plain Python
+    (the twin of ``tracegen._state_sequence``): uniforms in blocks of 256, the first starts the
+    chain, then two per dwell (its length by inversion, then the next state)."""
+    import bisect
+    import math
+
+    import numpy as np
+
+    occupancy_cdf = np.cumsum(regime.occupancy).tolist()
+    jump_cdfs = np.cumsum(regime.jump_probabilities, axis=1).tolist()
+    means = (regime.mean_dwell_s / interval_s).tolist()
+    log_stay = [math.log(1.0 - 1.0 / d) if d > 1.0 else 0.0 for d in means]
+    last = regime.state_count
+    states = np.empty(samples, dtype=np.int64)
+    uniforms = rng.uniform(size=256).tolist()
+    state = min(bisect.bisect_right(occupancy_cdf, uniforms[0] * occupancy_cdf[-1]), last)
+    used, filled = 1, 0
+    while filled < samples:
+        if used + 2 > len(uniforms):
+            uniforms, used = rng.uniform(size=256).tolist(), 0
+        dwell_uniform, jump_uniform = uniforms[used], uniforms[used + 1]
+        used += 2
+        stay = log_stay[state]
+        dwell = 1 if stay == 0.0 else max(1, math.ceil(math.log1p(-dwell_uniform) / stay))
+        states[filled:filled + dwell] = state
+        filled += dwell
+        row = jump_cdfs[state]
+        state = min(bisect.bisect_right(row, jump_uniform * row[-1]), last)
+    return states
+
+
+def state_bandwidths(positions, states, log_quantiles):
+    """Each sample's bandwidth from its quantile position in its state (0 in the outage state,
+    ``len(log_quantiles)``), one state at a time with numpy.interp: the twin of the compiled
+    ``tracegen._interpolate_states`` followed by ``exp``."""
+    import numpy as np
+
+    bandwidth_bps = np.zeros(len(positions))
+    grid = np.linspace(0.0, 1.0, log_quantiles.shape[1])
+    for state in range(log_quantiles.shape[0]):
+        mask = states == state
+        if mask.any():
+            bandwidth_bps[mask] = np.exp(np.interp(positions[mask], grid, log_quantiles[state]))
+    return bandwidth_bps

@@ -141,8 +141,9 @@ def test_a_cache_size_sweep_prints_one_line_per_size(tmp_path):
     assert len(result.stdout.splitlines()) < 60
 
 
-@pytest.mark.parametrize(("cpus", "jobs"), [(1, 1), (2, 1), (4, 3), (16, 15)])
-def test_sweep_leaves_the_parent_a_core(monkeypatch, cpus, jobs):
+@pytest.mark.parametrize(("cpus", "jobs"), [(1, 1), (2, 2), (4, 4), (16, 16)])
+def test_sweep_jobs_default_to_the_cpus(monkeypatch, cpus, jobs):
+    """The workers do the sweep's work (the parent only hands out tasks while they run): one per CPU."""
     from abrsim import cli_sweep
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)

@@ -114,7 +114,7 @@ def test_generated_traces_depend_on_the_seed_only(data):
         spec = parse_spec(f'name = "g"\n{seeds}\n[[traces]]\nprofile = "markov"\ncount = {count}\n{MARKOV}\n',
                           source=data / "x.toml")
         plan = plan_sweep(spec)
-        return [group.bandwidth_bps for group in plan.groups]
+        return [group.pack().bandwidth_bps for group in plan.groups]  # drawn where used
 
     one, again = bandwidths("seeds = [1, 2]", 3), bandwidths("seeds = [1, 2]", 3)
     assert all(np.array_equal(a, b) for a, b in zip(one, again))
@@ -247,8 +247,9 @@ def test_results_are_the_engine_rows_in_session_order(spec_path, tmp_path):
     spec = load_spec(spec_path)
     assert report.sessions == report.sessions_run == 84
     assert calls[0] == (0, 84) and calls[-1] == (84, 84)
-    assert sorted(p.name for p in out.iterdir()) == [".lock", "chunks", "meta.json", "results.csv",
-                                                     "results.parquet", "spec.toml"]
+    # the chunk files are gone once their rows are in the results files
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "meta.json", "results.csv", "results.parquet",
+                                                     "spec.toml"]
     assert (out / "spec.toml").read_text() == spec_path.read_text()
     header = (out / "results.csv").read_text().splitlines()[0]
     assert header == ",".join(RESULT_FIELDS)
@@ -305,6 +306,124 @@ def test_identical_results_whatever_the_executor_or_jobs(spec_path, tmp_path):
     assert json.loads((outs["dask_local"] / "meta.json").read_text())["executor"] == "dask"
 
 
+def _engine_rows(spec) -> list[dict]:
+    """Every session of ``spec`` run straight through the engine, in the documented session order:
+    the reference a sweep must reproduce whatever runs it."""
+    import dataclasses
+    import hashlib
+
+    from abrsim import tracegen
+
+    def drawn(trace_set, seed):
+        key = int.from_bytes(hashlib.sha256(trace_set.name.encode()).digest()[:4], "big")
+        width = len(str(trace_set.count - 1))
+        traces = []
+        for draw in range(trace_set.count):
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(key, draw)))
+            if trace_set.profile == "markov":
+                traces.append(tracegen.markov(rng, **trace_set.params, name=f"{draw:0{width}d}"))
+            else:  # default_corpus: six traces a draw
+                traces += [dataclasses.replace(t, name=f"{draw:0{width}d}_{t.name}")
+                           for t in tracegen.default_corpus(int(rng.integers(2**31)))]
+        return traces
+
+    rows = []
+    for seed in spec.seeds:
+        for ladder in spec.ladders:
+            for model in spec.models:
+                for config in spec.algorithms:
+                    for trace_set in spec.traces:
+                        traces = (drawn(trace_set, seed) if trace_set.generated
+                                  else load_traces(trace_set.path))
+                        batch = run_batch(traces, ladder, config.make(), model, seed)
+                        for row in rows_from_batch(batch, spec.name):
+                            rows.append({**row, "trace": f"{trace_set.name}/{row['trace']}"})
+    return rows
+
+
+def test_identical_rows_whatever_the_jobs_executor_or_resume(data, tmp_path):
+    """The rows of a sweep are the engine's own rows, in session order, to the last bit: run in one
+    process, by two pool workers, on a Dask LocalCluster, or interrupted and resumed."""
+    distributed = pytest.importorskip("distributed")
+    del distributed
+    spec_path = write_spec(data, f"""\
+        name = "same"
+        seed = 3
+        replications = 2
+        chunk_sessions = 4
+        ladders = ["tiny.toml", "hls"]
+        models = ["abrsim", {{ name = "small_buffer", fields = {{ max_buffer_s = 12.0 }} }}]
+        algorithms = ["throughput", {{ name = "bola", grid = {{ gamma_p = [3.0, 6.0] }} }}]
+
+        [[traces]]
+        path = "links"
+
+        [[traces]]
+        name = "gen"
+        profile = "markov"
+        count = 5
+        {MARKOV}
+
+        [[traces]]
+        name = "corpus"
+        profile = "default_corpus"
+        count = 2
+        """)
+    spec = load_spec(spec_path)
+    want = _engine_rows(spec)
+    assert len(want) == 2 * 2 * 2 * 3 * (3 + 5 + 12)
+    outs = {
+        "local1": run_sweep(spec_path, tmp_path / "local1", jobs=1).out_dir,
+        "local2": run_sweep(spec_path, tmp_path / "local2", jobs=2).out_dir,
+        "dask": run_sweep(spec_path, tmp_path / "dask", executor="dask", jobs=2).out_dir,
+    }
+    _interrupted(spec_path, tmp_path / "resumed", 100, jobs=2)
+    outs["resumed"] = run_sweep(spec_path, tmp_path / "resumed", resume=True, jobs=2).out_dir
+    _interrupted(spec_path, tmp_path / "resumed_dask", 200, jobs=1)
+    outs["resumed_dask"] = run_sweep(spec_path, tmp_path / "resumed_dask", resume=True, executor="dask",
+                                     jobs=1).out_dir
+    for name, out in outs.items():
+        for result in ("results.csv", "results.parquet"):
+            assert (out / result).read_bytes() == (outs["local1"] / result).read_bytes(), (name, result)
+    for source in ("results.csv", "results.parquet"):
+        got = load_results(outs["local1"] / source)
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            assert [a[k] for k in RESULT_FIELDS[:7]] == [b[k] for k in RESULT_FIELDS[:7]], source
+            assert np.array_equal(np.array([a[k] for k in RESULT_FIELDS[8:]], dtype=float),
+                                  np.array([b[k] for k in RESULT_FIELDS[8:]], dtype=float),
+                                  equal_nan=True), (source, a["trace"])
+
+
+def test_the_ten_million_session_recipe(tmp_path):
+    """experiments/ten_million.toml plans its 10,000,000 sessions cheaply (no trace drawn but one),
+    and the documented Dask command runs it, scaled down, on a cluster it is pointed at."""
+    distributed = pytest.importorskip("distributed")
+    spec = load_spec(REPO / "experiments" / "ten_million.toml")
+    plan = plan_sweep(spec)
+    assert plan.sessions == 10_000_000
+    assert len(plan.chunks) == 10_000 and len(plan.groups) == 1_000
+    assert all(group.packed is None for group in plan.groups)  # drawn by the workers
+    documented = _documented_commands((REPO / "docs" / "sweeps.md").read_text(),
+                                      "abrsim sweep experiments/ten_million.toml")
+    assert documented and "--executor" in documented[0] and "--scheduler" in documented[0]
+    small = tmp_path / "ten_thousandth.toml"
+    small.write_text(spec.text.replace("count = 1_000_000", "count = 30").replace(
+        "chunk_sessions = 1000", "chunk_sessions = 8"))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        command = [str(small) if word.endswith(".toml") else word for word in documented[0]]
+        command = [cluster.scheduler_address if word.startswith("tcp://") else word for word in command]
+        command[command.index("--out") + 1] = str(tmp_path / "dask")
+        result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "dask" / "chunks").exists()
+    local = run_sweep(small, tmp_path / "local", jobs=2)
+    for name in ("results.parquet", "results.csv"):
+        assert (tmp_path / "dask" / name).read_bytes() == (local.out_dir / name).read_bytes()
+    assert len(load_results(tmp_path / "dask")) == 300
+
+
 def test_out_folder_protection(spec_path, data, tmp_path):
     out = tmp_path / "out"
     run_sweep(spec_path, out)
@@ -318,28 +437,56 @@ def test_out_folder_protection(spec_path, data, tmp_path):
         run_sweep(spec_path, out, resume=True)
 
 
+class _StopError(Exception):
+    pass
+
+
+def _interrupted(spec_path, out, after: int, **options) -> None:
+    """Run a sweep and stop it (as Ctrl-C would) once ``after`` sessions are done."""
+    def progress(done, total):
+        if done >= after:
+            raise _StopError
+    with pytest.raises(_StopError):
+        run_sweep(spec_path, out, progress=progress, **options)
+
+
 def test_resume_keeps_finished_chunks_and_redoes_the_rest(spec_path, tmp_path):
+    reference = tmp_path / "reference"
+    first = run_sweep(spec_path, reference)
     out = tmp_path / "out"
-    first = run_sweep(spec_path, out)
-    reference = (out / "results.csv").read_bytes()
+    _interrupted(spec_path, out, 30)
     chunks = sorted((out / "chunks").iterdir())
-    assert len(chunks) == first.chunks
-    # as after a kill: some chunks missing, a half-written chunk, no results yet
-    removed = chunks[3::4]
+    assert 0 < len(chunks) < first.chunks
+    assert not (out / "results.csv").exists()
+    # as after a kill: some chunks missing, a half-written chunk and a cut-short one, half a results file
+    removed = chunks[1::3]
     for path in removed:
         path.unlink()
-    (out / "chunks" / (removed[0].name + ".tmp")).write_text('{"chunk": 3, "rows": [[')
-    (out / "results.csv").unlink()
-    (out / "results.parquet").unlink()
+    (out / "chunks" / (removed[0].name + ".tmp")).write_bytes(b"abrsim-chunk-1 ")
+    chunks[0].write_bytes(chunks[0].read_bytes()[:-8])
     (out / "results.csv.tmp").write_text("scenario,tr")
     resumed = run_sweep(spec_path, out, resume=True, jobs=2)
-    assert resumed.chunks_run == len(removed)
-    assert (out / "results.csv").read_bytes() == reference
-    assert not list(out.glob("**/*.tmp"))
-    # resuming a finished sweep runs nothing and rewrites the same files
+    assert resumed.chunks_run == first.chunks - len(chunks) + len(removed) + 1
+    assert (out / "results.csv").read_bytes() == (reference / "results.csv").read_bytes()
+    assert (out / "results.parquet").read_bytes() == (reference / "results.parquet").read_bytes()
+    assert not list(out.glob("**/*.tmp")) and not (out / "chunks").exists()
+    assert resumed.summary == first.summary
+    # resuming a finished sweep runs nothing and keeps the same files
     again = run_sweep(spec_path, out, resume=True)
-    assert again.chunks_run == 0
-    assert (out / "results.csv").read_bytes() == reference
+    assert again.chunks_run == 0 and again.summary == first.summary
+    assert (out / "results.csv").read_bytes() == (reference / "results.csv").read_bytes()
+
+
+def test_a_chunk_of_another_sweep_is_refused(spec_path, data, tmp_path):
+    out = tmp_path / "out"
+    _interrupted(spec_path, out, 30)
+    other = write_spec(data, spec_path.read_text().replace("seed = 7", "seed = 8"), "other.toml")
+    _interrupted(other, tmp_path / "other", 30)
+    foreign = sorted((tmp_path / "other" / "chunks").iterdir())[0]
+    os.replace(foreign, out / "chunks" / "chunk-000005.f64")
+    (out / "chunks" / "chunk-000004.f64").unlink(missing_ok=True)
+    with pytest.raises(InputError, match="holds a chunk of a different sweep"):
+        run_sweep(spec_path, out, resume=True)
 
 
 def test_resume_after_sigkill(spec_path, tmp_path):
@@ -357,7 +504,7 @@ def test_resume_after_sigkill(spec_path, tmp_path):
     process = subprocess.Popen([sys.executable, "-c", driver], cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
-        while len(list((out / "chunks").glob("chunk-*.json"))) < 5:
+        while len(list((out / "chunks").glob("chunk-*.f64"))) < 5:
             assert process.poll() is None, "the sweep ended before it could be killed"
             assert time.monotonic() < deadline, "the sweep wrote no chunks"
             time.sleep(0.005)
@@ -365,7 +512,7 @@ def test_resume_after_sigkill(spec_path, tmp_path):
     finally:
         process.wait()
     assert process.returncode == -signal.SIGKILL
-    done = len(list((out / "chunks").glob("chunk-*.json")))
+    done = len(list((out / "chunks").glob("chunk-*.f64")))
     total = json.loads((out / "meta.json").read_text())["chunks"]
     assert 5 <= done < total
     assert not (out / "results.csv").exists()
@@ -543,7 +690,7 @@ def _wait_for_workers(process: subprocess.Popen, out: Path) -> list[int]:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the sweep started no workers"
         workers = _children(process.pid)
-        if len(workers) >= 2 and (out / "chunks" / "chunk-000000.json").exists():
+        if len(workers) >= 2 and (out / "chunks" / "chunk-000000.f64").exists():
             time.sleep(0.5)  # the workers are now in their first (slow) chunk
             return workers
         time.sleep(0.05)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import naive
 import numpy as np
 import pytest
 
@@ -384,3 +385,34 @@ def test_cli_synth(tmp_path: Path) -> None:
     result = runner.invoke(cli, [*args[:-3], "--duration-s", "-5", "-o", str(tmp_path / "d")])
     assert result.exit_code == 2
     assert "--duration-s" in result.output
+
+
+@pytest.mark.parametrize("name", ["3g", "4g", "5g", "broadband"])
+def test_compiled_state_walk_equals_the_naive_one(name):
+    """The compiled dwell-by-dwell walk draws the same states from the same uniforms as plain Python,
+    across block boundaries (long traces) and for every regime."""
+    from abrsim.tracegen import _state_sequence
+
+    profile = get_profile(name)
+    for index, regime in enumerate(profile.regimes):
+        for seed, samples in ((index, 1), (index + 10, 300), (index + 20, 5000)):
+            interval_s = profile.sample_interval_s
+            got = _state_sequence(regime, np.random.default_rng(seed), samples, interval_s)
+            want = naive.state_sequence(regime, np.random.default_rng(seed), samples, interval_s)
+            assert np.array_equal(got, want), (name, index, samples)
+
+
+@pytest.mark.parametrize("name", ["3g", "4g", "5g", "broadband"])
+def test_compiled_interpolation_equals_numpy_interp(name):
+    """Bandwidths from quantile positions: the same bits as numpy.interp state by state, at the
+    grid's points, its ends and in between, flat stretches included."""
+    from abrsim.tracegen import _interpolate_states
+
+    rng = np.random.default_rng(5)
+    for regime in get_profile(name).regimes:
+        _, _, log_quantiles, grid, slopes = regime._tables
+        positions = np.concatenate([rng.uniform(size=3000), grid, [0.0, 1.0, np.nextafter(1.0, 0.0), 5e-324]])
+        states = rng.integers(0, regime.state_count + 1, positions.size)
+        got = np.where(states < regime.state_count,
+                       np.exp(_interpolate_states(positions, states, grid, log_quantiles, slopes)), 0.0)
+        assert np.array_equal(got, naive.state_bandwidths(positions, states, log_quantiles))
