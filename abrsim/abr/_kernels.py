@@ -26,6 +26,8 @@ What the player knows is passed in ``obs``, a float64 array indexed by the
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -314,6 +316,57 @@ def _bola_abandon(params, state, obs, bitrates_bps):
     return target
 
 
+@kernel
+def _bola_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    """The earliest elapsed time at which :func:`_bola_abandon` could answer a rung while bits arrive
+    at ``rate_bps`` (np.inf: not at that rate; the checkpoint's own time: cannot tell).
+
+    Lower rung ``r`` (``o_r`` bits) beats the current one (``R`` bits left) when
+    ``(A_r - b) R > (A_c - b) o_r``, ``A = V (gamma_p + u)``, ``b`` the buffer. With the buffer
+    draining one second per second and ``R`` shrinking at the rate, the difference of the two
+    sides is a concave quadratic in the time from now: the first time it can turn positive
+    (less a margin for rounding) is its first root, if any.
+    """
+    elapsed_s = obs[OBS_ELAPSED_S]
+    current = int(obs[OBS_RUNG])
+    size_bits = obs[OBS_SIZE_BITS]
+    left_bits = size_bits - obs[OBS_DOWNLOADED_BITS]
+    if params[4] == 0.0 or current <= 0:
+        return np.inf
+    if size_bits * bitrates_bps[0] / bitrates_bps[current] >= left_bits:
+        return np.inf  # no rung is smaller than what is left, and that only shrinks
+    if not (rate_bps > 0.0 and left_bits > 0.0):
+        return elapsed_s
+    gamma_p = params[1]
+    v_s = state[0]
+    buffer_s = obs[OBS_BUFFER_S]
+    current_a = v_s * (gamma_p + state[BOLA_SCALARS + current])
+    first_s = np.inf
+    for rung in range(current):
+        rung_a = v_s * (gamma_p + state[BOLA_SCALARS + rung])
+        if not rung_a > 0.0:
+            continue  # never above the buffer: never wins
+        other_bits = size_bits * bitrates_bps[rung] / bitrates_bps[current]
+        margin = 1e-9 * (abs(rung_a) + abs(current_a) + buffer_s + 1.0) * (left_bits + other_bits)
+        if buffer_s <= 0.0:  # an empty buffer stays empty: the difference only falls
+            if rung_a * left_bits - current_a * other_bits > -margin:
+                return elapsed_s
+            continue
+        rung_gap = rung_a - buffer_s
+        current_gap = current_a - buffer_s
+        g0 = rung_gap * left_bits - current_gap * other_bits + margin
+        if g0 >= 0.0:
+            return elapsed_s
+        g1 = left_bits - rate_bps * rung_gap - other_bits
+        if g1 <= 0.0:
+            continue
+        discriminant = g1 * g1 + 4.0 * rate_bps * g0
+        if discriminant < 0.0:
+            continue
+        first_s = min(first_s, -2.0 * g0 / (g1 + math.sqrt(discriminant)))
+    return elapsed_s + first_s * (1.0 - 1e-9)
+
+
 # ----------------------------------------------------------------------------------------------
 # BOLA-E (MMSys 2018, Sec. 4): BOLA with a virtual placeholder buffer, a startup decision from
 # throughput and the insufficient-buffer rule; BOLA-PL (``ibr`` off) keeps BOLA's parameters.
@@ -481,6 +534,38 @@ def _bolae_abandon(params, state, obs, bitrates_bps):
     return target
 
 
+@kernel
+def _bolae_abandon_after(params, state, obs, bitrates_bps):
+    """The earliest elapsed time at which :func:`_bolae_abandon` could answer a rung, as the download
+    goes on (np.inf: not in this download; -np.inf: cannot tell).
+
+    With utilities rising with the rung, a lower rung ``r`` wins only with a positive
+    ``V (gamma_p + u_r) - level``; the level drains with the buffer, one second per second; no
+    rung can win once the smallest is not smaller than the bits left (the latency's share
+    included, they only shrink).
+    """
+    rungs = bitrates_bps.shape[0]
+    current = int(obs[OBS_RUNG])
+    size_bits = obs[OBS_SIZE_BITS]
+    if current <= 0:
+        return np.inf
+    kbps = state[BOLAE_SCALARS + rungs:BOLAE_SCALARS + 2 * rungs]
+    if size_bits * kbps[0] / kbps[current] >= size_bits - obs[OBS_DOWNLOADED_BITS]:
+        return np.inf
+    v_ms = state[0]
+    gamma_p = state[1]
+    utilities = state[BOLAE_SCALARS:BOLAE_SCALARS + rungs]
+    top = -np.inf
+    for rung in range(current):
+        top = max(top, v_ms * (gamma_p + utilities[rung]))
+    if not (v_ms > 0.0 and v_ms * (gamma_p + utilities[current]) >= top):
+        return -np.inf
+    if not top > 0.0:
+        return np.inf
+    ttfb_ms = obs[OBS_TTFB_S] * 1000.0
+    return obs[OBS_ELAPSED_S] + (obs[OBS_BUFFER_S] - (top + ttfb_ms - state[2]) / 1000.0)
+
+
 # ----------------------------------------------------------------------------------------------
 # Throughput rule, with Sabre's insufficient-buffer rule and abandonment rule.
 #
@@ -533,6 +618,37 @@ def _throughput_abandon(params, state, obs, bitrates_bps):
     if rung >= current or size_bits * bitrates_bps[rung] / bitrates_bps[current] >= left_bits:
         return NO_RUNG
     return rung
+
+
+@kernel
+def _throughput_abandon_after(params, obs, rate_bps):
+    """The earliest elapsed time at which :func:`_throughput_abandon` could answer a rung while bits
+    arrive at ``rate_bps`` (np.inf: not at that rate; -np.inf: cannot tell).
+
+    After the grace time the rule needs a predicted finish ``latency + S x / D(x)`` (``x`` the
+    time since the first byte, ``D(x) = c + rate x`` the bits by then) past the limit; with
+    ``c >= 0`` it rises to ``latency + S / rate`` and crosses the limit at one ``x``, with
+    ``c < 0`` it falls.
+    """
+    if params[2] == 0.0:
+        return np.inf
+    ttfb_s = obs[OBS_TTFB_S]
+    sent_bits = obs[OBS_DOWNLOADED_BITS]
+    transfer_s = obs[OBS_ELAPSED_S] - ttfb_s
+    if not (transfer_s > 0.0 and sent_bits > 0.0 and rate_bps > 0.0):
+        return -np.inf
+    grace_s = ABANDON_GRACE_S - TIME_EPSILON_S
+    size_bits = obs[OBS_SIZE_BITS]
+    room_s = ABANDON_MULTIPLIER * obs[OBS_SEGMENT_DURATION_S] * (1.0 - 1e-6) - ttfb_s
+    if not room_s > 0.0:
+        return grace_s
+    start_bits = sent_bits - rate_bps * transfer_s
+    if start_bits < 0.0:  # the prediction falls: below the limit now, below it from now on
+        return np.inf if ttfb_s + size_bits * transfer_s / sent_bits <= ttfb_s + room_s else -np.inf
+    spare_bits = size_bits - room_s * rate_bps
+    if spare_bits <= 0.0:
+        return np.inf
+    return max(grace_s, ttfb_s + room_s * start_bits / spare_bits * (1.0 - 1e-6))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -820,6 +936,12 @@ def no_abandon(params, state, obs, bitrates_bps):
 
 
 @kernel
+def no_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    """A policy that cannot say when it could abandon: every checkpoint is checked."""
+    return -np.inf
+
+
+@kernel
 def never_abandons(params):
     """The player need not check for abandonment."""
     return False
@@ -853,6 +975,11 @@ def bola_abandon(params, state, obs, bitrates_bps):
 
 
 @kernel
+def bola_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    return _bola_abandon_after(params, state, obs, bitrates_bps, rate_bps)
+
+
+@kernel
 def bola_can_abandon(params):
     return params[4] != 0.0
 
@@ -879,6 +1006,11 @@ def bolae_abandon(params, state, obs, bitrates_bps):
 
 
 @kernel
+def bolae_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    return _bolae_abandon_after(params, state, obs, bitrates_bps)
+
+
+@kernel
 def throughput_reset(params, state, bitrates_bps, segment_duration_s):
     state[:] = 0.0
     _throughput_reset(state)
@@ -892,6 +1024,11 @@ def throughput_choose(params, state, obs, bitrates_bps, size_bits):
 @kernel
 def throughput_abandon(params, state, obs, bitrates_bps):
     return _throughput_abandon(params, state, obs, bitrates_bps)
+
+
+@kernel
+def throughput_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    return _throughput_abandon_after(params, obs, rate_bps)
 
 
 @kernel
@@ -926,6 +1063,11 @@ def dynamic_abandon(params, state, obs, bitrates_bps):
 
 
 @kernel
+def dynamic_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    return _throughput_abandon_after(params[BOLA_PARAMS:BOLA_PARAMS + THROUGHPUT_PARAMS], obs, rate_bps)
+
+
+@kernel
 def dynamicdash_reset(params, state, bitrates_bps, segment_duration_s):
     state[:] = 0.0
     bolae_params, bolae_state, _, tput_state = _dynamicdash_parts(params, state, bitrates_bps.shape[0])
@@ -951,6 +1093,14 @@ def dynamicdash_abandon(params, state, obs, bitrates_bps):
     if state[0] != 0.0:
         return _bolae_abandon(bolae_params, bolae_state, obs, bitrates_bps)
     return _throughput_abandon(tput_params, tput_state, obs, bitrates_bps)
+
+
+@kernel
+def dynamicdash_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    bolae_params, bolae_state, tput_params, _ = _dynamicdash_parts(params, state, bitrates_bps.shape[0])
+    if state[0] != 0.0:
+        return _bolae_abandon_after(bolae_params, bolae_state, obs, bitrates_bps)
+    return _throughput_abandon_after(tput_params, obs, rate_bps)
 
 
 @kernel
