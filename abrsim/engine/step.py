@@ -446,21 +446,22 @@ def skip_steps(start_s, duration_s, rate_bps, time_s, sent_bits, size_bits, min_
     step_bits = max(min_bits, min_s * rate_bps)
     step_s = step_bits / rate_bps
     estimate = min((size_bits - sent_bits) / step_bits, (min(end_s, horizon_s, until_s) - time_s) / step_s)
-    if not estimate >= 2.0:
+    if not estimate >= 1.0:
         return time_s, sent_bits
     # Bare steps a little short of the estimate, then checked ones: the conditions only get worse
     # from step to step, so where one holds, so did those of the steps before it.
     first = np.int64(min(estimate, 1e9)) - 3
-    before_s = time_s
-    before_bits = sent_bits
-    for _ in range(first - 1):
-        before_s += step_s
-        before_bits += step_bits
-    if first < 1 or not _whole_step(before_s, before_bits, step_s, step_bits, rate_bps, size_bits, end_s,
-                                    horizon_s, until_s):
-        return time_s, sent_bits
-    time_s = before_s + step_s
-    sent_bits = before_bits + step_bits
+    if first >= 1:
+        before_s = time_s
+        before_bits = sent_bits
+        for _ in range(first - 1):
+            before_s += step_s
+            before_bits += step_bits
+        if not _whole_step(before_s, before_bits, step_s, step_bits, rate_bps, size_bits, end_s, horizon_s,
+                           until_s):
+            return time_s, sent_bits
+        time_s = before_s + step_s
+        sent_bits = before_bits + step_bits
     for _ in range(8):
         if not _whole_step(time_s, sent_bits, step_s, step_bits, rate_bps, size_bits, end_s, horizon_s,
                            until_s):
