@@ -864,6 +864,16 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
     best_reward = -100000000.0
     best_first = 0
     leaf = horizon - 1
+    top_kbps = 0.0
+    for rung in range(rungs):
+        top_kbps = max(top_kbps, kbps[rung])
+    # A subtree whose best conceivable reward is below a reward some sequence reaches cannot hold
+    # the best sequence, nor a tie with it: it is skipped, which changes no decision. The bar is
+    # the best constant sequence, scored with the search's own operations; a subtree's bound takes
+    # the top bitrate for every step left and the stall and switches so far (rounding is monotone,
+    # so the bound holds in floats too).
+    bar = _mpc_constant_bar(download_s, kbps, rungs, leaf, buffer_at[0], segment_duration_s, last, penalty)
+    pruning = penalty >= 0.0 and leaf > 0
     depth = 0
     choice[0] = 0
     while depth >= 0:
@@ -904,9 +914,47 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
         rebuffer_at[depth + 1] = rebuffer_s
         bitrate_at[depth + 1] = bitrate_at[depth] + kbps[rung]
         smooth_at[depth + 1] = smooth_at[depth] + abs(kbps[rung] - kbps[previous])
+        if pruning:
+            bound_kbps = bitrate_at[depth + 1]
+            for _ in range(leaf - depth):
+                bound_kbps = bound_kbps + top_kbps
+            bound = bound_kbps / 1000.0 - penalty * rebuffer_s - smooth_at[depth + 1] / 1000.0
+            if bound < max(bar, best_reward):
+                choice[depth] += 1
+                continue
         depth += 1
         choice[depth] = 0
     return best_first
+
+
+@njit(cache=True)
+def _mpc_constant_bar(download_s, kbps, rungs, leaf, buffer_s0, segment_duration_s, last, penalty):
+    """The best reward of the constant sequences, each scored with :func:`_mpc_choose`'s operations in
+    its order (so each is a reward the search itself reaches)."""
+    bar = -np.inf
+    for rung in range(rungs):
+        buffer_s = buffer_s0
+        rebuffer_s = 0.0
+        bitrate_sum = 0.0
+        smooth_sum = 0.0
+        previous = last
+        for depth in range(leaf):
+            time_s = download_s[depth, rung]
+            if buffer_s < time_s:
+                rebuffer_s += time_s - buffer_s
+                buffer_s = 0.0
+            else:
+                buffer_s -= time_s
+            buffer_s = buffer_s + segment_duration_s
+            bitrate_sum = bitrate_sum + kbps[rung]
+            smooth_sum = smooth_sum + abs(kbps[rung] - kbps[previous])
+            previous = rung
+        time_s = download_s[leaf, rung]
+        total_rebuffer_s = rebuffer_s + (time_s - buffer_s) if buffer_s < time_s else rebuffer_s
+        reward = (bitrate_sum + kbps[rung]) / 1000.0 - penalty * total_rebuffer_s - (
+            smooth_sum + abs(kbps[rung] - kbps[previous])) / 1000.0
+        bar = max(bar, reward)
+    return bar
 
 
 # ----------------------------------------------------------------------------------------------
