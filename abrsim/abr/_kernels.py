@@ -535,35 +535,57 @@ def _bolae_abandon(params, state, obs, bitrates_bps):
 
 
 @kernel
-def _bolae_abandon_after(params, state, obs, bitrates_bps):
-    """The earliest elapsed time at which :func:`_bolae_abandon` could answer a rung, as the download
-    goes on (np.inf: not in this download; -np.inf: cannot tell).
+def _bolae_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    """The earliest elapsed time at which :func:`_bolae_abandon` could answer a rung while bits arrive
+    at ``rate_bps`` (np.inf: not at that rate; the checkpoint's own time: cannot tell).
 
-    With utilities rising with the rung, a lower rung ``r`` wins only with a positive
-    ``V (gamma_p + u_r) - level``; the level drains with the buffer, one second per second; no
-    rung can win once the smallest is not smaller than the bits left (the latency's share
-    included, they only shrink).
+    As for BOLA (:func:`_bola_abandon_after`), with the level (buffer plus placeholder less the
+    latency, in ms) for the buffer and the bits left for the bits left less the latency's share
+    (never more): lower rung ``r`` needs ``(A_r - level) left > (A_c - level) o_r`` with
+    ``o_r < left``, which the same sides with the unclamped level and all bits left bound from
+    above; that bound is a concave quadratic in the time from now.
     """
+    elapsed_s = obs[OBS_ELAPSED_S]
     rungs = bitrates_bps.shape[0]
     current = int(obs[OBS_RUNG])
     size_bits = obs[OBS_SIZE_BITS]
+    left_bits = size_bits - obs[OBS_DOWNLOADED_BITS]
     if current <= 0:
         return np.inf
     kbps = state[BOLAE_SCALARS + rungs:BOLAE_SCALARS + 2 * rungs]
-    if size_bits * kbps[0] / kbps[current] >= size_bits - obs[OBS_DOWNLOADED_BITS]:
-        return np.inf
+    if size_bits * kbps[0] / kbps[current] >= left_bits:
+        return np.inf  # no rung is smaller than what is left, and that only shrinks
     v_ms = state[0]
     gamma_p = state[1]
     utilities = state[BOLAE_SCALARS:BOLAE_SCALARS + rungs]
-    top = -np.inf
+    current_a = v_ms * (gamma_p + utilities[current])
+    if not (v_ms > 0.0 and rate_bps > 0.0 and left_bits > 0.0):
+        return elapsed_s
+    level_ms = obs[OBS_BUFFER_S] * 1000.0 + state[2] - obs[OBS_TTFB_S] * 1000.0
+    first_s = np.inf
     for rung in range(current):
-        top = max(top, v_ms * (gamma_p + utilities[rung]))
-    if not (v_ms > 0.0 and v_ms * (gamma_p + utilities[current]) >= top):
-        return -np.inf
-    if not top > 0.0:
-        return np.inf
-    ttfb_ms = obs[OBS_TTFB_S] * 1000.0
-    return obs[OBS_ELAPSED_S] + (obs[OBS_BUFFER_S] - (top + ttfb_ms - state[2]) / 1000.0)
+        rung_a = v_ms * (gamma_p + utilities[rung])
+        if not current_a >= rung_a:
+            return elapsed_s  # utilities not rising with the rung: no bound
+        if not rung_a > 0.0:
+            continue  # never above the level: never wins
+        other_bits = size_bits * kbps[rung] / kbps[current]
+        margin = 1e-9 * (abs(rung_a) + abs(current_a) + abs(level_ms) + 1.0) * (left_bits + other_bits)
+        rung_gap = rung_a - level_ms
+        current_gap = current_a - level_ms
+        g0 = rung_gap * left_bits - current_gap * other_bits + margin
+        if g0 >= 0.0:
+            return elapsed_s
+        if obs[OBS_BUFFER_S] <= 0.0:
+            continue  # an empty buffer stays empty: the bound only falls
+        g1 = 1000.0 * (left_bits - other_bits) - rate_bps * rung_gap
+        if g1 <= 0.0:
+            continue
+        discriminant = g1 * g1 + 4000.0 * rate_bps * g0
+        if discriminant < 0.0:
+            continue
+        first_s = min(first_s, -2.0 * g0 / (g1 + math.sqrt(discriminant)))
+    return elapsed_s + first_s * (1.0 - 1e-9)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1055,7 +1077,7 @@ def bolae_abandon(params, state, obs, bitrates_bps):
 
 @kernel
 def bolae_abandon_after(params, state, obs, bitrates_bps, rate_bps):
-    return _bolae_abandon_after(params, state, obs, bitrates_bps)
+    return _bolae_abandon_after(params, state, obs, bitrates_bps, rate_bps)
 
 
 @kernel
@@ -1147,7 +1169,7 @@ def dynamicdash_abandon(params, state, obs, bitrates_bps):
 def dynamicdash_abandon_after(params, state, obs, bitrates_bps, rate_bps):
     bolae_params, bolae_state, tput_params, _ = _dynamicdash_parts(params, state, bitrates_bps.shape[0])
     if state[0] != 0.0:
-        return _bolae_abandon_after(bolae_params, bolae_state, obs, bitrates_bps)
+        return _bolae_abandon_after(bolae_params, bolae_state, obs, bitrates_bps, rate_bps)
     return _throughput_abandon_after(tput_params, obs, rate_bps)
 
 
