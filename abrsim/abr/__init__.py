@@ -139,6 +139,7 @@ class AlgorithmSpec:
     event: Any = None
     abandon: Any = None
     can_abandon: Any = None
+    abandon_after: Any = None
     sources: tuple[str, ...] = ()
 
     def param(self, name: str) -> ParamSpec:
@@ -164,7 +165,8 @@ class AlgorithmSpec:
 
             entry = _LOOPS[id(self), checking] = (self, specialise(
                 self.name, {"reset": self.reset, "choose": self.choose, "event": self.event,
-                            "abandon": self.abandon, "can_abandon": self.can_abandon}, self.sources,
+                            "abandon": self.abandon, "can_abandon": self.can_abandon,
+                            "abandon_after": self.abandon_after}, self.sources,
                 checking))
         return entry[1]
 
@@ -187,6 +189,7 @@ def register(
     event: Any = None,
     abandon: Any = None,
     can_abandon: Any = None,
+    abandon_after: Any = None,
     state_size: int | Callable[[int], int] = 1,
     params: tuple[ParamSpec, ...] = (),
     summary: str = "",
@@ -209,7 +212,13 @@ def register(
     - ``abandon(params, state, obs, bitrates_bps) -> rung`` at each abandonment checkpoint,
       ``-1`` to go on (default: never);
     - ``can_abandon(params) -> bool``: whether the player needs to check at all (default: true
-      when ``abandon`` is given).
+      when ``abandon`` is given);
+    - ``abandon_after(params, state, obs, bitrates_bps, rate_bps) -> elapsed_s`` (optional): at an
+      abandonment checkpoint where ``abandon`` went on, the earliest elapsed time (``obs``'s
+      ``OBS_ELAPSED_S`` scale) at which ``abandon`` could answer a rung while the download goes on
+      at ``rate_bps`` and the buffer drains (``np.inf``: not at that rate). It must never be late:
+      the fast engine skips the checkpoints before it (results stay identical to the bit). Without
+      it, or when it answers a time already past, every checkpoint is checked.
 
     ``state_size`` is the length of the state array, or a function of the ladder's rung count.
     The session loop is compiled for the policy on its first use and cached on disk under a
@@ -233,6 +242,8 @@ def register(
         "can_abandon": can_abandon if can_abandon is not None else (
             _kernels.never_abandons if abandon is None else _kernels.always_abandons),
     }
+    if abandon_after is not None:
+        functions["abandon_after"] = abandon_after
     from numba.core import config
     from numba.core.registry import CPUDispatcher
 

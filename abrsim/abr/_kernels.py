@@ -26,6 +26,8 @@ What the player knows is passed in ``obs``, a float64 array indexed by the
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -314,6 +316,57 @@ def _bola_abandon(params, state, obs, bitrates_bps):
     return target
 
 
+@kernel
+def _bola_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    """The earliest elapsed time at which :func:`_bola_abandon` could answer a rung while bits arrive
+    at ``rate_bps`` (np.inf: not at that rate; the checkpoint's own time: cannot tell).
+
+    Lower rung ``r`` (``o_r`` bits) beats the current one (``R`` bits left) when
+    ``(A_r - b) R > (A_c - b) o_r``, ``A = V (gamma_p + u)``, ``b`` the buffer. With the buffer
+    draining one second per second and ``R`` shrinking at the rate, the difference of the two
+    sides is a concave quadratic in the time from now: the first time it can turn positive
+    (less a margin for rounding) is its first root, if any.
+    """
+    elapsed_s = obs[OBS_ELAPSED_S]
+    current = int(obs[OBS_RUNG])
+    size_bits = obs[OBS_SIZE_BITS]
+    left_bits = size_bits - obs[OBS_DOWNLOADED_BITS]
+    if params[4] == 0.0 or current <= 0:
+        return np.inf
+    if size_bits * bitrates_bps[0] / bitrates_bps[current] >= left_bits:
+        return np.inf  # no rung is smaller than what is left, and that only shrinks
+    if not (rate_bps > 0.0 and left_bits > 0.0):
+        return elapsed_s
+    gamma_p = params[1]
+    v_s = state[0]
+    buffer_s = obs[OBS_BUFFER_S]
+    current_a = v_s * (gamma_p + state[BOLA_SCALARS + current])
+    first_s = np.inf
+    for rung in range(current):
+        rung_a = v_s * (gamma_p + state[BOLA_SCALARS + rung])
+        if not rung_a > 0.0:
+            continue  # never above the buffer: never wins
+        other_bits = size_bits * bitrates_bps[rung] / bitrates_bps[current]
+        margin = 1e-9 * (abs(rung_a) + abs(current_a) + buffer_s + 1.0) * (left_bits + other_bits)
+        if buffer_s <= 0.0:  # an empty buffer stays empty: the difference only falls
+            if rung_a * left_bits - current_a * other_bits > -margin:
+                return elapsed_s
+            continue
+        rung_gap = rung_a - buffer_s
+        current_gap = current_a - buffer_s
+        g0 = rung_gap * left_bits - current_gap * other_bits + margin
+        if g0 >= 0.0:
+            return elapsed_s
+        g1 = left_bits - rate_bps * rung_gap - other_bits
+        if g1 <= 0.0:
+            continue
+        discriminant = g1 * g1 + 4.0 * rate_bps * g0
+        if discriminant < 0.0:
+            continue
+        first_s = min(first_s, -2.0 * g0 / (g1 + math.sqrt(discriminant)))
+    return elapsed_s + first_s * (1.0 - 1e-9)
+
+
 # ----------------------------------------------------------------------------------------------
 # BOLA-E (MMSys 2018, Sec. 4): BOLA with a virtual placeholder buffer, a startup decision from
 # throughput and the insufficient-buffer rule; BOLA-PL (``ibr`` off) keeps BOLA's parameters.
@@ -481,6 +534,60 @@ def _bolae_abandon(params, state, obs, bitrates_bps):
     return target
 
 
+@kernel
+def _bolae_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    """The earliest elapsed time at which :func:`_bolae_abandon` could answer a rung while bits arrive
+    at ``rate_bps`` (np.inf: not at that rate; the checkpoint's own time: cannot tell).
+
+    As for BOLA (:func:`_bola_abandon_after`), with the level (buffer plus placeholder less the
+    latency, in ms) for the buffer and the bits left for the bits left less the latency's share
+    (never more): lower rung ``r`` needs ``(A_r - level) left > (A_c - level) o_r`` with
+    ``o_r < left``, which the same sides with the unclamped level and all bits left bound from
+    above; that bound is a concave quadratic in the time from now.
+    """
+    elapsed_s = obs[OBS_ELAPSED_S]
+    rungs = bitrates_bps.shape[0]
+    current = int(obs[OBS_RUNG])
+    size_bits = obs[OBS_SIZE_BITS]
+    left_bits = size_bits - obs[OBS_DOWNLOADED_BITS]
+    if current <= 0:
+        return np.inf
+    kbps = state[BOLAE_SCALARS + rungs:BOLAE_SCALARS + 2 * rungs]
+    if size_bits * kbps[0] / kbps[current] >= left_bits:
+        return np.inf  # no rung is smaller than what is left, and that only shrinks
+    v_ms = state[0]
+    gamma_p = state[1]
+    utilities = state[BOLAE_SCALARS:BOLAE_SCALARS + rungs]
+    current_a = v_ms * (gamma_p + utilities[current])
+    if not (v_ms > 0.0 and rate_bps > 0.0 and left_bits > 0.0):
+        return elapsed_s
+    level_ms = obs[OBS_BUFFER_S] * 1000.0 + state[2] - obs[OBS_TTFB_S] * 1000.0
+    first_s = np.inf
+    for rung in range(current):
+        rung_a = v_ms * (gamma_p + utilities[rung])
+        if not current_a >= rung_a:
+            return elapsed_s  # utilities not rising with the rung: no bound
+        if not rung_a > 0.0:
+            continue  # never above the level: never wins
+        other_bits = size_bits * kbps[rung] / kbps[current]
+        margin = 1e-9 * (abs(rung_a) + abs(current_a) + abs(level_ms) + 1.0) * (left_bits + other_bits)
+        rung_gap = rung_a - level_ms
+        current_gap = current_a - level_ms
+        g0 = rung_gap * left_bits - current_gap * other_bits + margin
+        if g0 >= 0.0:
+            return elapsed_s
+        if obs[OBS_BUFFER_S] <= 0.0:
+            continue  # an empty buffer stays empty: the bound only falls
+        g1 = 1000.0 * (left_bits - other_bits) - rate_bps * rung_gap
+        if g1 <= 0.0:
+            continue
+        discriminant = g1 * g1 + 4000.0 * rate_bps * g0
+        if discriminant < 0.0:
+            continue
+        first_s = min(first_s, -2.0 * g0 / (g1 + math.sqrt(discriminant)))
+    return elapsed_s + first_s * (1.0 - 1e-9)
+
+
 # ----------------------------------------------------------------------------------------------
 # Throughput rule, with Sabre's insufficient-buffer rule and abandonment rule.
 #
@@ -533,6 +640,37 @@ def _throughput_abandon(params, state, obs, bitrates_bps):
     if rung >= current or size_bits * bitrates_bps[rung] / bitrates_bps[current] >= left_bits:
         return NO_RUNG
     return rung
+
+
+@kernel
+def _throughput_abandon_after(params, obs, rate_bps):
+    """The earliest elapsed time at which :func:`_throughput_abandon` could answer a rung while bits
+    arrive at ``rate_bps`` (np.inf: not at that rate; -np.inf: cannot tell).
+
+    After the grace time the rule needs a predicted finish ``latency + S x / D(x)`` (``x`` the
+    time since the first byte, ``D(x) = c + rate x`` the bits by then) past the limit; with
+    ``c >= 0`` it rises to ``latency + S / rate`` and crosses the limit at one ``x``, with
+    ``c < 0`` it falls.
+    """
+    if params[2] == 0.0:
+        return np.inf
+    ttfb_s = obs[OBS_TTFB_S]
+    sent_bits = obs[OBS_DOWNLOADED_BITS]
+    transfer_s = obs[OBS_ELAPSED_S] - ttfb_s
+    if not (transfer_s > 0.0 and sent_bits > 0.0 and rate_bps > 0.0):
+        return -np.inf
+    grace_s = ABANDON_GRACE_S - TIME_EPSILON_S
+    size_bits = obs[OBS_SIZE_BITS]
+    room_s = ABANDON_MULTIPLIER * obs[OBS_SEGMENT_DURATION_S] * (1.0 - 1e-6) - ttfb_s
+    if not room_s > 0.0:
+        return grace_s
+    start_bits = sent_bits - rate_bps * transfer_s
+    if start_bits < 0.0:  # the prediction falls: below the limit now, below it from now on
+        return np.inf if ttfb_s + size_bits * transfer_s / sent_bits <= ttfb_s + room_s else -np.inf
+    spare_bits = size_bits - room_s * rate_bps
+    if spare_bits <= 0.0:
+        return np.inf
+    return max(grace_s, ttfb_s + room_s * start_bits / spare_bits * (1.0 - 1e-6))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -748,6 +886,16 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
     best_reward = -100000000.0
     best_first = 0
     leaf = horizon - 1
+    top_kbps = 0.0
+    for rung in range(rungs):
+        top_kbps = max(top_kbps, kbps[rung])
+    # A subtree whose best conceivable reward is below a reward some sequence reaches cannot hold
+    # the best sequence, nor a tie with it: it is skipped, which changes no decision. The bar is
+    # the best constant sequence, scored with the search's own operations; a subtree's bound takes
+    # the top bitrate for every step left and the stall and switches so far (rounding is monotone,
+    # so the bound holds in floats too).
+    bar = _mpc_constant_bar(download_s, kbps, rungs, leaf, buffer_at[0], segment_duration_s, last, penalty)
+    pruning = penalty >= 0.0 and leaf > 0
     depth = 0
     choice[0] = 0
     while depth >= 0:
@@ -788,9 +936,47 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
         rebuffer_at[depth + 1] = rebuffer_s
         bitrate_at[depth + 1] = bitrate_at[depth] + kbps[rung]
         smooth_at[depth + 1] = smooth_at[depth] + abs(kbps[rung] - kbps[previous])
+        if pruning:
+            bound_kbps = bitrate_at[depth + 1]
+            for _ in range(leaf - depth):
+                bound_kbps = bound_kbps + top_kbps
+            bound = bound_kbps / 1000.0 - penalty * rebuffer_s - smooth_at[depth + 1] / 1000.0
+            if bound < max(bar, best_reward):
+                choice[depth] += 1
+                continue
         depth += 1
         choice[depth] = 0
     return best_first
+
+
+@njit(cache=True)
+def _mpc_constant_bar(download_s, kbps, rungs, leaf, buffer_s0, segment_duration_s, last, penalty):
+    """The best reward of the constant sequences, each scored with :func:`_mpc_choose`'s operations in
+    its order (so each is a reward the search itself reaches)."""
+    bar = -np.inf
+    for rung in range(rungs):
+        buffer_s = buffer_s0
+        rebuffer_s = 0.0
+        bitrate_sum = 0.0
+        smooth_sum = 0.0
+        previous = last
+        for depth in range(leaf):
+            time_s = download_s[depth, rung]
+            if buffer_s < time_s:
+                rebuffer_s += time_s - buffer_s
+                buffer_s = 0.0
+            else:
+                buffer_s -= time_s
+            buffer_s = buffer_s + segment_duration_s
+            bitrate_sum = bitrate_sum + kbps[rung]
+            smooth_sum = smooth_sum + abs(kbps[rung] - kbps[previous])
+            previous = rung
+        time_s = download_s[leaf, rung]
+        total_rebuffer_s = rebuffer_s + (time_s - buffer_s) if buffer_s < time_s else rebuffer_s
+        reward = (bitrate_sum + kbps[rung]) / 1000.0 - penalty * total_rebuffer_s - (
+            smooth_sum + abs(kbps[rung] - kbps[previous])) / 1000.0
+        bar = max(bar, reward)
+    return bar
 
 
 # ----------------------------------------------------------------------------------------------
@@ -817,6 +1003,12 @@ def no_event(params, state, obs, event, bitrates_bps):
 def no_abandon(params, state, obs, bitrates_bps):
     """A policy that never abandons."""
     return NO_RUNG
+
+
+@kernel
+def no_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    """A policy that cannot say when it could abandon: every checkpoint is checked."""
+    return -np.inf
 
 
 @kernel
@@ -853,6 +1045,11 @@ def bola_abandon(params, state, obs, bitrates_bps):
 
 
 @kernel
+def bola_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    return _bola_abandon_after(params, state, obs, bitrates_bps, rate_bps)
+
+
+@kernel
 def bola_can_abandon(params):
     return params[4] != 0.0
 
@@ -879,6 +1076,11 @@ def bolae_abandon(params, state, obs, bitrates_bps):
 
 
 @kernel
+def bolae_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    return _bolae_abandon_after(params, state, obs, bitrates_bps, rate_bps)
+
+
+@kernel
 def throughput_reset(params, state, bitrates_bps, segment_duration_s):
     state[:] = 0.0
     _throughput_reset(state)
@@ -892,6 +1094,11 @@ def throughput_choose(params, state, obs, bitrates_bps, size_bits):
 @kernel
 def throughput_abandon(params, state, obs, bitrates_bps):
     return _throughput_abandon(params, state, obs, bitrates_bps)
+
+
+@kernel
+def throughput_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    return _throughput_abandon_after(params, obs, rate_bps)
 
 
 @kernel
@@ -926,6 +1133,11 @@ def dynamic_abandon(params, state, obs, bitrates_bps):
 
 
 @kernel
+def dynamic_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    return _throughput_abandon_after(params[BOLA_PARAMS:BOLA_PARAMS + THROUGHPUT_PARAMS], obs, rate_bps)
+
+
+@kernel
 def dynamicdash_reset(params, state, bitrates_bps, segment_duration_s):
     state[:] = 0.0
     bolae_params, bolae_state, _, tput_state = _dynamicdash_parts(params, state, bitrates_bps.shape[0])
@@ -951,6 +1163,14 @@ def dynamicdash_abandon(params, state, obs, bitrates_bps):
     if state[0] != 0.0:
         return _bolae_abandon(bolae_params, bolae_state, obs, bitrates_bps)
     return _throughput_abandon(tput_params, tput_state, obs, bitrates_bps)
+
+
+@kernel
+def dynamicdash_abandon_after(params, state, obs, bitrates_bps, rate_bps):
+    bolae_params, bolae_state, tput_params, _ = _dynamicdash_parts(params, state, bitrates_bps.shape[0])
+    if state[0] != 0.0:
+        return _bolae_abandon_after(bolae_params, bolae_state, obs, bitrates_bps, rate_bps)
+    return _throughput_abandon_after(tput_params, obs, rate_bps)
 
 
 @kernel

@@ -63,6 +63,7 @@ register(
     choose=_kernels.bola_choose,
     event=_kernels.bola_event,
     abandon=_kernels.bola_abandon,
+    abandon_after=_kernels.bola_abandon_after,
     can_abandon=_kernels.bola_can_abandon,
 )
 
@@ -76,5 +77,6 @@ register(
     choose=_kernels.bolae_choose,
     event=_kernels.bolae_event,
     abandon=_kernels.bolae_abandon,
+    abandon_after=_kernels.bolae_abandon_after,
     can_abandon=_kernels.always_abandons,
 )

@@ -28,6 +28,7 @@ register(
     choose=_kernels.dynamic_choose,
     event=_kernels.dynamic_event,
     abandon=_kernels.dynamic_abandon,
+    abandon_after=_kernels.dynamic_abandon_after,
     can_abandon=_kernels.always_abandons,
 )
 
@@ -45,5 +46,6 @@ register(
     choose=_kernels.dynamicdash_choose,
     event=_kernels.dynamicdash_event,
     abandon=_kernels.dynamicdash_abandon,
+    abandon_after=_kernels.dynamicdash_abandon_after,
     can_abandon=_kernels.always_abandons,
 )

@@ -25,5 +25,6 @@ register(
     reset=_kernels.throughput_reset,
     choose=_kernels.throughput_choose,
     abandon=_kernels.throughput_abandon,
+    abandon_after=_kernels.throughput_abandon_after,
     can_abandon=_kernels.throughput_can_abandon,
 )

@@ -150,6 +150,51 @@ def minimal_download(start_s, bandwidth_bps, goodput_factor, duration_s, period,
 
 
 @kernel
+def _whole_ms_step(left_ms, got_bits, rate, step_bits, size_bits, stop_bits):
+    """Whether the next abandonment step from ``(left_ms, got_bits)`` is a whole one inside the
+    period that neither ends the download nor reaches ``stop_bits``."""
+    return (step_bits < size_bits - got_bits and step_bits <= left_ms * rate
+            and got_bits + step_bits < size_bits and got_bits + step_bits < stop_bits)
+
+
+@kernel
+def skip_ms_steps(rate, left_ms, spent_ms, got_bits, size_bits, progress_bits, step_ms, stop_bits):
+    """The whole abandonment steps (each ``progress_bits`` / ``step_ms``) left in the period at
+    ``rate`` bit/ms, before the last bit and before ``stop_bits``, as bare additions: the same
+    sums as :func:`replay`'s steps one by one. Returns ``(left_ms, spent_ms, got_bits)``."""
+    if not rate > 0.0 or (progress_bits <= 0.0 and step_ms <= 0.0):
+        return left_ms, spent_ms, got_bits
+    step_bits = max(progress_bits, step_ms * rate)
+    estimate = min(size_bits - got_bits, left_ms * rate, stop_bits - got_bits) / step_bits
+    if not estimate >= 1.0:
+        return left_ms, spent_ms, got_bits
+    spent_step_ms = step_bits / rate
+    # Bare steps a little short of the estimate, then checked ones: the conditions only get worse
+    # from step to step, so where one holds, so did those of the steps before it.
+    first = np.int64(min(estimate, 1e9)) - 3
+    if first >= 1:
+        before_left_ms = left_ms
+        before_spent_ms = spent_ms
+        before_bits = got_bits
+        for _ in range(first - 1):
+            before_left_ms -= spent_step_ms
+            before_spent_ms += spent_step_ms
+            before_bits += step_bits
+        if not _whole_ms_step(before_left_ms, before_bits, rate, step_bits, size_bits, stop_bits):
+            return left_ms, spent_ms, got_bits
+        left_ms = before_left_ms - spent_step_ms
+        spent_ms = before_spent_ms + spent_step_ms
+        got_bits = before_bits + step_bits
+    for _ in range(8):
+        if not _whole_ms_step(left_ms, got_bits, rate, step_bits, size_bits, stop_bits):
+            break
+        left_ms -= spent_step_ms
+        spent_ms += spent_step_ms
+        got_bits += step_bits
+    return left_ms, spent_ms, got_bits
+
+
+@kernel
 def delay(start_s, duration_s, period, left_ms, wait_ms):
     """Let the network clock run for ``wait_ms`` (``NetworkModel.delay``). Returns ``(period, left_ms)``."""
     while wait_ms > left_ms:
@@ -257,6 +302,9 @@ def replay(start_s, bandwidth_bps, latency_s, has_latency, duration_s, size_bits
                 # Steps are at least progress_bits apart: the one the log stopped after is unambiguous.
                 if given_up and got_bits >= downloaded_bits[row] - 1.0:
                     break
+                left_ms, spent_ms, got_bits = skip_ms_steps(
+                    bandwidth_bps[period] * goodput_factor / 1000.0, left_ms, spent_ms, got_bits, bits,
+                    progress_bits, step_ms, downloaded_bits[row] - 1.0 if given_up else np.inf)
         else:
             transfer_ms, period, left_ms = download(start_s, bandwidth_bps, goodput_factor, duration_s,
                                                     period, left_ms, bits)

@@ -56,10 +56,12 @@ from abrsim.engine.step import (
     LOG_COLUMNS,
     MODEL_PARAMS,
     MP_ABANDONMENT,
+    MP_GOODPUT_FACTOR,
     MP_PROGRESS_BITS,
     MP_PROGRESS_S,
     MP_TCP,
     MP_TCP_INITIAL_WINDOW,
+    MP_TIME_LIMIT_S,
     NO_RUNG,
     PLAYER_STATE,
     PS_INDEX,
@@ -98,10 +100,12 @@ from abrsim.engine.step import (
     over_time,
     play,
     player_rung,
+    quiet_until_s,
     record_download,
     reset_player,
     session_segments,
     set_first_byte,
+    skip_steps,
     tcp_begin,
     tcp_end,
     tcp_finish,
@@ -303,6 +307,9 @@ BAD_RUNG = -2
 
 #: Whether the loop has the abandonment checkpoints at all (a constant of each specialised copy).
 CHECKING = True
+#: Whether the policy says when its abandonment rule could next fire (``abandon_after``), so
+#: that the loop skips the checkpoints before then (a constant of each specialised copy).
+SKIPPING = True
 
 
 def policy_can_abandon(params):  # pragma: no cover - replaced by specialise()
@@ -322,6 +329,10 @@ def policy_event(params, state, obs, event, bitrates_bps):  # pragma: no cover
 
 
 def policy_abandon(params, state, obs, bitrates_bps):  # pragma: no cover
+    raise NotImplementedError
+
+
+def policy_abandon_after(params, state, obs, bitrates_bps, rate_bps):  # pragma: no cover
     raise NotImplementedError
 
 
@@ -438,6 +449,16 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
                         abandon_to = policy_abandon(abr_params, abr_state, obs, bitrates_bps)
                         if abandon_to != NO_RUNG:
                             break
+                        # The steps before the policy's rule could fire, at once, to the bit (SKIPPING
+                        # False: numba does not compile this branch; a lag would round each clock twice).
+                        if SKIPPING and lag_s == 0.0:
+                            rate_bps = bandwidth_bps[sample] * model_params[MP_GOODPUT_FACTOR]
+                            after_s = policy_abandon_after(abr_params, abr_state, obs, bitrates_bps, rate_bps)
+                            if after_s > clock_s - request_s:
+                                clock_s, sent_bits = skip_steps(
+                                    start_s, duration_s, rate_bps, clock_s, sent_bits, bits, progress_bits,
+                                    progress_s, model_params[MP_TIME_LIMIT_S],
+                                    quiet_until_s(request_s, after_s), sample, loop_start_s)
                 if abandon_to == NO_RUNG:
                     sent_bits = bits  # the steps' sum may differ from the size by rounding
             else:
@@ -498,9 +519,10 @@ def specialise(name: str, functions: dict[str, Callable[..., Any]], sources: Ite
                checking: bool = True) -> dict[str, Any]:
     """The compiled session loop (``run_batch``) bound to one policy's functions.
 
-    ``functions`` maps ``can_abandon``, ``reset``, ``choose``, ``event`` and ``abandon`` to numba
-    functions. Each copy has its own name, made of ``name`` and a digest of ``sources`` (the
-    policy's source files) and of the engine's, so numba's disk cache keeps one per policy and
+    ``functions`` maps ``can_abandon``, ``reset``, ``choose``, ``event`` and ``abandon`` (and
+    optionally ``abandon_after``: the checkpoints before it are skipped) to numba functions. Each
+    copy has its own name, made of ``name`` and a digest of ``sources`` (the policy's source
+    files) and of the engine's, so numba's disk cache keeps one per policy and
     version and a changed policy or engine compiles anew; the cache files of the policy's older
     versions are removed then. Copies are made once per process.
     With ``checking`` False the copy has no abandonment checkpoints (for a model without
@@ -515,8 +537,10 @@ def specialise(name: str, functions: dict[str, Callable[..., Any]], sources: Ite
         return loops
     namespace = dict(globals())
     namespace["CHECKING"] = bool(checking)
+    namespace["SKIPPING"] = bool(checking) and functions.get("abandon_after") is not None
     for key in ("can_abandon", "reset", "choose", "event", "abandon"):
         namespace[f"policy_{key}"] = functions[key]
+    namespace["policy_abandon_after"] = functions.get("abandon_after", abr_kernels.no_abandon_after)
     loops = {}
     for template in _TEMPLATES:
         copy = types.FunctionType(template.__code__, namespace, template.__name__, template.__defaults__,

@@ -403,6 +403,75 @@ def walk_step(start_s, bandwidth_bps, duration_s, model_params, clock_s, lag_s, 
 
 
 # ----------------------------------------------------------------------------------------------
+# Skipping abandonment checkpoints: inside one trace sample every step of a stepped transfer adds
+# the same two numbers to the clock and to the bits sent, so how far the steps go before the
+# sample ends, the download ends or the policy's rule could fire is known in advance. The steps
+# are then replayed as bare additions (the same sums, so the same bits), without checkpoints.
+# ----------------------------------------------------------------------------------------------
+
+
+@kernel
+def quiet_until_s(request_s, after_s):
+    """The session time before which no checkpoint of a download requested at ``request_s`` needs
+    the policy, from its ``abandon_after`` answer ``after_s`` (an elapsed time), less a margin
+    for the rounding of the elapsed time and the buffer at each checkpoint."""
+    if after_s == np.inf:
+        return np.inf
+    return request_s + after_s - (1e-6 + 1e-9 * (abs(request_s) + abs(after_s)))
+
+
+@kernel
+def _whole_step(time_s, sent_bits, step_s, step_bits, rate_bps, size_bits, end_s, horizon_s, until_s):
+    """Whether the next step from ``(time_s, sent_bits)`` goes as :func:`transfer_step`'s step inside
+    the sample and is followed by a checkpoint before ``until_s``, within the time limit."""
+    return (step_bits < size_bits - sent_bits and step_bits <= (end_s - time_s) * rate_bps
+            and sent_bits + step_bits < size_bits and time_s + step_s <= horizon_s
+            and time_s + step_s < until_s)
+
+
+@kernel
+def skip_steps(start_s, duration_s, rate_bps, time_s, sent_bits, size_bits, min_bits, min_s, horizon_s,
+               until_s, sample, loop_start_s):
+    """Whole abandonment steps of a transfer (:func:`transfer_step`, each ``min_bits`` / ``min_s``)
+    taken at once, exactly as one by one, with their checkpoints skipped.
+
+    From ``time_s`` with ``sent_bits`` of ``size_bits`` sent, at ``rate_bps`` in the trace sample
+    of the cursor: every step that ends inside the sample, before the last bit, at or before
+    ``horizon_s`` (the time limit) and before ``until_s`` (where a checkpoint could matter).
+    Returns ``(time_s, sent_bits)`` after them (unchanged: none).
+    """
+    if not rate_bps > 0.0 or (min_bits <= 0.0 and min_s <= 0.0) or time_s < loop_start_s + start_s[sample]:
+        return time_s, sent_bits
+    end_s = sample_end_s(start_s, duration_s, sample, loop_start_s)
+    step_bits = max(min_bits, min_s * rate_bps)
+    step_s = step_bits / rate_bps
+    estimate = min((size_bits - sent_bits) / step_bits, (min(end_s, horizon_s, until_s) - time_s) / step_s)
+    if not estimate >= 1.0:
+        return time_s, sent_bits
+    # Bare steps a little short of the estimate, then checked ones: the conditions only get worse
+    # from step to step, so where one holds, so did those of the steps before it.
+    first = np.int64(min(estimate, 1e9)) - 3
+    if first >= 1:
+        before_s = time_s
+        before_bits = sent_bits
+        for _ in range(first - 1):
+            before_s += step_s
+            before_bits += step_bits
+        if not _whole_step(before_s, before_bits, step_s, step_bits, rate_bps, size_bits, end_s, horizon_s,
+                           until_s):
+            return time_s, sent_bits
+        time_s = before_s + step_s
+        sent_bits = before_bits + step_bits
+    for _ in range(8):
+        if not _whole_step(time_s, sent_bits, step_s, step_bits, rate_bps, size_bits, end_s, horizon_s,
+                           until_s):
+            break
+        time_s += step_s
+        sent_bits += step_bits
+    return time_s, sent_bits
+
+
+# ----------------------------------------------------------------------------------------------
 # The tcp network model: one persistent connection per session, its congestion window carried
 # from one response to the next. The trace's bandwidth is the bottleneck link's capacity (IP
 # packets); a response's payload moves at capacity x MSS / packet size x goodput_factor.

@@ -1,0 +1,144 @@
+"""Shortcuts of the compiled engine that must not change a single bit: MPC's pruned search, and
+abandonment checkpoints skipped where the policy's rule cannot fire."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from abrsim import abr
+from abrsim.abr import ALGORITHMS, register
+from abrsim.abr import _kernels as kernels
+from abrsim.engine.fast import pack_traces, run_batch
+from abrsim.ladder import Ladder, Rung
+from abrsim.model import SABRE, PlayerModel
+from abrsim.trace import Trace
+
+
+def exhaustive_mpc(params, state, obs, bitrates_bps, size_bits):
+    """Every sequence scored from scratch with the kernel's operations, in its order; ties to the last."""
+    count = min(int(state[0]), kernels.MPC_HISTORY)
+    last = max(int(obs[kernels.OBS_LAST_RUNG]), 0)
+    if count == 0:
+        return last
+    inverse_sum = 0.0
+    for i in range(count):
+        inverse_sum += 1.0 / state[2 + i]
+    harmonic = 1.0 / (inverse_sum / count)
+    max_error = max(state[7:7 + count]) if params[1] != 0.0 else 0.0
+    future = harmonic / (1.0 + max_error)
+    index = int(obs[kernels.OBS_SEGMENT])
+    horizon = min(int(params[0]), kernels.MPC_MAX_HORIZON, int(obs[kernels.OBS_SEGMENTS]) - index)
+    if horizon <= 0:
+        return last
+    offset = 1 if params[3] != 0.0 else 0
+    kbps = [b / 1000.0 for b in bitrates_bps]
+
+    def time_s_of(segment, rung):
+        return (size_bits[segment, rung] / 8.0 / 1000000.0) / future if segment < size_bits.shape[0] else 0.0
+
+    best, best_reward = 0, -100000000.0
+    for combo in itertools.product(range(len(kbps)), repeat=horizon):
+        buffer_s, rebuffer_s, bitrate_sum, smooth_sum = obs[kernels.OBS_BUFFER_S], 0.0, 0.0, 0.0
+        previous = last
+        for step, rung in enumerate(combo[:-1]):
+            segment = index + offset + step
+            time_s = time_s_of(segment, rung)
+            if buffer_s < time_s:
+                rebuffer_s += time_s - buffer_s
+                buffer_s = 0.0
+            else:
+                buffer_s -= time_s
+            buffer_s = buffer_s + obs[kernels.OBS_SEGMENT_DURATION_S]
+            bitrate_sum = bitrate_sum + kbps[rung]
+            smooth_sum = smooth_sum + abs(kbps[rung] - kbps[previous])
+            previous = rung
+        rung = combo[-1]
+        segment = index + offset + horizon - 1
+        time_s = time_s_of(segment, rung)
+        total_s = rebuffer_s + (time_s - buffer_s) if buffer_s < time_s else rebuffer_s
+        reward = (bitrate_sum + kbps[rung]) / 1000.0 - params[2] * total_s - (
+            smooth_sum + abs(kbps[rung] - kbps[previous])) / 1000.0
+        if reward >= best_reward:
+            best, best_reward = combo[0], reward
+    return best
+
+
+def test_pruned_mpc_search_decides_as_the_exhaustive_one():
+    rng = np.random.default_rng(18)
+    for case in range(300):
+        rungs = int(rng.integers(1, 6))
+        bitrates_bps = np.sort(rng.choice(np.arange(200, 8000), rungs, replace=False)).astype(float) * 1000.0
+        segments = int(rng.integers(1, 12))
+        size_bits = bitrates_bps * 4.0 * rng.uniform(0.5, 1.5, size=(segments, rungs))
+        if case % 5 == 0:
+            size_bits = np.tile(bitrates_bps * 4.0, (segments, 1))  # constant sizes: exact ties
+        params = np.array([float(rng.integers(1, 6)), float(case % 2), [0.0, 4.3, 160.0][case % 3],
+                           float(case % 4 == 0)])
+        state = np.zeros(12)
+        state[0] = float(rng.integers(0, 8))
+        state[2:7] = rng.uniform(0.05, 2.0, 5)  # MB/s
+        state[7:12] = rng.uniform(0.0, 0.5, 5)
+        obs = np.zeros(kernels.OBS_SIZE)
+        obs[kernels.OBS_SEGMENT] = int(rng.integers(0, segments))
+        obs[kernels.OBS_SEGMENTS] = segments
+        obs[kernels.OBS_BUFFER_S] = [0.0, 4.0, float(rng.uniform(0, 40))][case % 3]
+        obs[kernels.OBS_LAST_RUNG] = int(rng.integers(-1, rungs))
+        obs[kernels.OBS_SEGMENT_DURATION_S] = 4.0
+        expected = exhaustive_mpc(params, state.copy(), obs, bitrates_bps, size_bits)
+        assert kernels._mpc_choose(params, state.copy(), obs, bitrates_bps, size_bits) == expected, case
+
+
+@pytest.fixture
+def without_skipping():
+    """A registered policy again without its abandon_after (every checkpoint checked), unregistered after."""
+    names = []
+
+    def make_twin(name: str) -> str:
+        spec = ALGORITHMS[name]
+        register(f"{name}_walked", choose=spec.choose, reset=spec.reset, event=spec.event,
+                 abandon=spec.abandon, can_abandon=spec.can_abandon, state_size=spec.state_size,
+                 params=spec.params, check_ladder=spec.check_ladder, summary=spec.summary,
+                 citation=spec.citation, replace=True)
+        names.append(f"{name}_walked")
+        return names[-1]
+
+    yield make_twin
+    for name in names:
+        abr._REGISTRY.pop(name, None)
+
+
+def _traces(rng: np.random.Generator) -> list[Trace]:
+    traces = []
+    for index in range(6):
+        samples = 40
+        duration_s = rng.uniform(0.2, 3.0, samples) if index % 2 else np.full(samples, 1.0)
+        start_s = np.concatenate([[0.0], np.cumsum(duration_s)[:-1]])
+        bandwidth_bps = rng.uniform(2e5, 6e6, samples)
+        bandwidth_bps[rng.uniform(size=samples) < 0.1] = 0.0  # outages
+        latency_s = rng.uniform(0.01, 0.3, samples) if index % 3 == 0 else None
+        traces.append(Trace(start_s, bandwidth_bps, float(np.sum(duration_s)), latency_s, name=f"t{index}"))
+    return traces
+
+
+@pytest.mark.parametrize("name", ["bola", "bolae", "throughput", "dynamic", "dynamicdash"])
+@pytest.mark.parametrize("model", [
+    SABRE, SABRE.replace(network="tcp", compat_sabre_residue_stalls=False),
+    PlayerModel(abandonment=True), PlayerModel(abandonment=True, network="tcp"),
+    PlayerModel(abandonment=True, abandon_check_bits=200000.0, abandon_check_s=0.01, goodput_factor=0.9,
+                session_time_limit_factor=1.3),
+], ids=["sabre", "sabre-tcp", "abandon", "abandon-tcp", "bits-steps-time-limit"])
+def test_skipped_checkpoints_change_nothing(name, model, without_skipping):
+    rng = np.random.default_rng(4)
+    rates = np.array([300e3, 750e3, 1200e3, 2400e3, 4800e3])
+    sizes = rates * 4.0 * rng.uniform(0.6, 1.5, (30, 5))
+    ladder = Ladder(tuple(Rung(b) for b in rates), 4.0, sizes, name="vbr")
+    packed = pack_traces(_traces(rng))
+    skipped = run_batch(packed, ladder, name, model)
+    walked = run_batch(packed, ladder, without_skipping(name), model)
+    assert skipped.log.tobytes() == walked.log.tobytes()
+    assert skipped.rungs.tobytes() == walked.rungs.tobytes()
+    assert skipped.session.tobytes() == walked.session.tobytes()
+    assert skipped.log[:, 10].sum() > 0  # some downloads were abandoned
