@@ -33,6 +33,20 @@ def step_trace(bandwidths_bps, durations_s, name: str = "") -> Trace:
     return Trace(starts, bandwidths_bps, float(durations.sum()), name=name)
 
 
+@pytest.fixture(autouse=True)
+def registry_as_it_was():
+    """Policies a test registers (a file loaded with ``load_policy`` may register compiled ones) do
+    not leak into other tests, e.g. those that list the algorithms or sweep over "all"."""
+    import abrsim.abr as abr
+    from abrsim.abr import _python
+
+    saved = dict(abr._REGISTRY)
+    yield
+    abr._REGISTRY.clear()
+    abr._REGISTRY.update(saved)
+    _python._MODULES.clear()  # a file that registers policies registers them again when loaded
+
+
 @pytest.fixture
 def tiny_trace() -> Trace:
     return Trace([0.0, 10.0, 20.0], [3e6, 0.4e6, 5e6], 40.0, name="tiny")

@@ -31,19 +31,6 @@ LOG_FIELDS = ("segment", "rung", "size_bits", "downloaded_bits", "abandoned", "r
               "done_s", "buffer_before_s", "buffer_after_s", "stall_s", "wait_s")
 
 
-@pytest.fixture(autouse=True)
-def registry_as_it_was():
-    """Policies a test registers do not leak into other tests (e.g. sweeps over "all")."""
-    import abrsim.abr as abr
-    from abrsim.abr import _python
-
-    saved = dict(abr._REGISTRY)
-    yield
-    abr._REGISTRY.clear()
-    abr._REGISTRY.update(saved)
-    _python._MODULES.clear()  # a file that registers policies registers them again when loaded
-
-
 def real_traces(count: int | None = None):
     traces = load_traces([shared_path("traces", "hsdpa_norway_3g")])
     return traces if count is None else traces[:count]

@@ -575,10 +575,16 @@ def _safe(name: str) -> str:
 
 
 def _refresh_cache() -> None:
+    from numba.core.registry import CPUDispatcher
+
     from abrsim import _jit
     from abrsim.abr import _kernels
 
     _jit.flush_if_dependencies_changed([start_session, _finish, advance], [step, _kernels])
+    # The step's own rules inline the estimator from abr/_kernels.py (fill_observation,
+    # record_download, ...): numba refreshes them when step.py changes, not when _kernels.py does.
+    rules = [value for value in vars(step).values() if isinstance(value, CPUDispatcher)]
+    _jit.flush_if_dependencies_changed(rules, [_kernels])
 
 
 _refresh_cache()
