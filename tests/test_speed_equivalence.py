@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from numba import njit
 
 from abrsim import abr
 from abrsim.abr import ALGORITHMS, register
@@ -142,3 +143,46 @@ def test_skipped_checkpoints_change_nothing(name, model, without_skipping):
     assert skipped.rungs.tobytes() == walked.rungs.tobytes()
     assert skipped.session.tobytes() == walked.session.tobytes()
     assert skipped.log[:, 10].sum() > 0  # some downloads were abandoned
+
+
+@njit
+def _ewma_reference(half_lives, segment_s, samples):
+    """The EWMA's formulas applied at every sample, compiled as the kernels are (numba's ``**``):
+    each sample's throughput and latency estimates."""
+    n = half_lives.shape[0]
+    throughputs = np.zeros(n)
+    latencies = np.zeros(n)
+    out = np.zeros((samples.shape[0], 2))
+    total_s = 0.0
+    for k in range(samples.shape[0]):
+        sample_bps, weight_s, latency_s = samples[k, 0], samples[k, 1], samples[k, 2]
+        total_s += weight_s
+        best = np.inf
+        worst = 0.0
+        for i in range(n):
+            alpha = 0.5 ** (weight_s / half_lives[i])
+            throughputs[i] = alpha * throughputs[i] + (1.0 - alpha) * sample_bps
+            alpha = 0.5 ** (segment_s / half_lives[i])
+            latencies[i] = alpha * latencies[i] + (1.0 - alpha) * latency_s
+            best = min(best, throughputs[i] / (1.0 - 0.5 ** (total_s / half_lives[i])))
+            worst = max(worst, latencies[i] / (1.0 - 0.5 ** ((k + 1.0) * segment_s / half_lives[i])))
+        out[k, 0] = best
+        out[k, 1] = worst
+    return out
+
+
+def test_ewma_estimator_is_its_formula_to_the_bit():
+    """The latency weights computed once per session and the start-up correction skipped past 55
+    half-lives give the very floats of the EWMA's formulas applied at every sample."""
+    from abrsim.abr import estimator_arrays
+
+    rng = np.random.default_rng(55)
+    for half_lives, segment_s in (((3.0, 8.0), 3.0), ((0.5, 2.0, 20.0), 4.0), ((1e-3,), 1.0), ((8.0,), 0.25)):
+        est_params, est_state = estimator_arrays(PlayerModel(ewma_half_lives_s=half_lives), segment_s)
+        samples = np.column_stack([rng.uniform(1e5, 5e7, 400), rng.uniform(0.01, 6.0, 400),
+                                   rng.uniform(0.0, 0.3, 400)])
+        expected = _ewma_reference(np.array(half_lives), segment_s, samples)
+        for k in range(samples.shape[0]):
+            kernels.estimator_update(est_params, est_state, samples[k, 0], samples[k, 1], samples[k, 2])
+            assert kernels.estimator_throughput_bps(est_params, est_state) == expected[k, 0], (half_lives, k)
+            assert kernels.estimator_latency_s(est_params, est_state) == expected[k, 1], (half_lives, k)

@@ -79,7 +79,8 @@ NO_RUNG = -1
 # Throughput and latency estimators
 #
 # est_params = [kind, n, v_0 .. v_7, segment_duration_s]: v are EWMA half-lives (s) or window sizes.
-# EWMA state:    [0] total download time s, [1] latency samples, [2:10] throughput, [10:18] latency.
+# EWMA state:    [0] total download time s, [1] latency samples, [2:10] throughput, [10:18] latency,
+#                [18:26] the latency samples' weights (set by the first sample).
 # Sliding state: [0] samples pushed, [8:28] throughput ring, [28:48] latency ring.
 # ----------------------------------------------------------------------------------------------
 
@@ -90,20 +91,34 @@ def estimator_update(est_params, est_state, throughput_bps, weight_s, latency_s)
     kind = int(est_params[0])
     n = int(est_params[1])
     if kind == EST_EWMA:
-        segment_duration_s = est_params[10]
+        if est_state[1] == 0.0:  # the latency samples' weights, the same for every sample: once
+            for i in range(n):
+                est_state[18 + i] = 0.5 ** (est_params[10] / est_params[2 + i])
         est_state[0] += weight_s
         est_state[1] += 1.0
         for i in range(n):
             half_life_s = est_params[2 + i]
             alpha = 0.5 ** (weight_s / half_life_s)
             est_state[2 + i] = alpha * est_state[2 + i] + (1.0 - alpha) * throughput_bps
-            alpha = 0.5 ** (segment_duration_s / half_life_s)
+            alpha = est_state[18 + i]
             est_state[10 + i] = alpha * est_state[10 + i] + (1.0 - alpha) * latency_s
     else:
         slot = int(est_state[0]) % SLIDING_MAX_SAMPLES
         est_state[8 + slot] = throughput_bps
         est_state[28 + slot] = latency_s
         est_state[0] += 1.0
+
+
+@kernel
+def _debiased(value, half_lives):
+    """An EWMA's value corrected for its start from zero, ``value / (1 - 0.5 ** half_lives)``.
+
+    Past 55 half-lives the power is below half an ulp of 1, so the divisor is exactly 1 and the
+    power is not computed (the same float either way).
+    """
+    if half_lives >= 55.0:
+        return value
+    return value / (1.0 - 0.5 ** half_lives)
 
 
 @kernel
@@ -128,7 +143,7 @@ def estimator_throughput_bps(est_params, est_state):
             return 0.0
         for i in range(n):
             half_life_s = est_params[2 + i]
-            value = est_state[2 + i] / (1.0 - 0.5 ** (est_state[0] / half_life_s))
+            value = _debiased(est_state[2 + i], est_state[0] / half_life_s)
             best = min(best, value)
         return best
     if est_state[0] == 0.0:
@@ -151,7 +166,7 @@ def estimator_latency_s(est_params, est_state):
         segment_duration_s = est_params[10]
         for i in range(n):
             half_life_s = est_params[2 + i]
-            value = est_state[10 + i] / (1.0 - 0.5 ** (count * segment_duration_s / half_life_s))
+            value = _debiased(est_state[10 + i], count * segment_duration_s / half_life_s)
             worst = max(worst, value)
         return worst
     if est_state[0] == 0.0:
