@@ -253,6 +253,9 @@ class _Server(ThreadingHTTPServer):
                                        name=f"player-{name}", daemon=True)
         self.thread.start()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A browser ended by the harness resets its connections: not worth a traceback."""
+
     def get(self, path: str) -> tuple[bytes, str] | None:
         if path in self.dynamic:
             return self.dynamic[path], "application/json"
