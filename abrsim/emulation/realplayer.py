@@ -39,6 +39,7 @@ import numpy as np
 from abrsim import __version__
 from abrsim.abr import make
 from abrsim.emulation.asset import Asset, AssetSpec, ladder_of, make_asset
+from abrsim.emulation.harness import EmulationError
 from abrsim.emulation.linktrace import trace_stretch
 from abrsim.emulation.player import DASHJS_VERSION, PlayerRun, dashjs_settings, fetch_dashjs, run_player
 from abrsim.engine.fast import run_batch
@@ -335,8 +336,11 @@ def validate_real_player(
         The comparisons and the summary (:func:`summarize`).
 
     Raises:
-        EmulationError: if the machine cannot run the real player.
+        EmulationError: if the machine cannot run the real player, or no real run succeeded.
         ValueError: if ``repeats`` < 1 or no trace is given.
+
+    A real run that fails (times out, or its browser dies) is reported and left out; a trace with
+    no successful run is left out of the comparison.
     """
     if int(repeats) < 1:
         raise ValueError(f'"repeats" must be >= 1, got {repeats!r}')
@@ -354,20 +358,27 @@ def validate_real_player(
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "runs").mkdir(exist_ok=True)
-    comparisons, rows = [], []
+    comparisons, rows, failures = [], [], []
     started = time.monotonic()
     for index, trace in enumerate(traces):
         runs = []
         load = os.getloadavg()[0]
         for repeat in range(int(repeats)):
             keep = out / "runs" / f"{index:03d}-{repeat}"
-            run = run_player(trace, asset, settings, model=model, one_way_delay_s=one_way_delay_s,
-                             queue_packets=queue_packets, start_offset_s=start_offset_s,
-                             dashjs_script=script, keep_dir=keep)
+            try:
+                run = run_player(trace, asset, settings, model=model, one_way_delay_s=one_way_delay_s,
+                                 queue_packets=queue_packets, start_offset_s=start_offset_s,
+                                 dashjs_script=script, keep_dir=keep)
+            except EmulationError as exc:
+                failures.append(f"{trace.name} run {repeat + 1}: {exc}")
+                say(f"{trace.name}: real run {repeat + 1}/{repeats} failed: {exc}")
+                continue
             runs.append(run)
             say(f"{trace.name}: real run {repeat + 1}/{repeats}: startup {run.startup_s:.2f} s, "
                 f"stall {run.stall_s:.2f} s, {len(run.downloads)} downloads "
                 f"({time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f})")
+        if not runs:
+            continue
         comparison = _compare(trace, runs, ladder, model, resolved, max(load, os.getloadavg()[0]))
         comparisons.append(comparison)
         rows += _rows(comparison, ladder, model, params_json)
@@ -377,7 +388,10 @@ def validate_real_player(
             f"(real-real {f['real_rung_agreement']:.2f}), startup {f['startup_real_s']:.2f}/"
             f"{f['startup_abrsim_s']:.2f} s, stall {f['stall_real_s']:.2f}/{f['stall_abrsim_s']:.2f} s, "
             f"bitrate error {f['bitrate_rel_error']:.3f}")
+    if not comparisons:
+        raise EmulationError(f"no real run succeeded: {failures[0]}")
     summary = summarize([c.figures for c in comparisons])
+    summary["failed_runs"] = len(failures)
     info = {"dashjs_version": comparisons[0].runs[0].dashjs_version or DASHJS_VERSION,
             "model": model.name, "model_fields": model.describe().replace("\n", "; "),
             "fast_switching": fast_switching, "abandonment": bool(model.abandonment and resolved["abandon"]),
@@ -385,7 +399,8 @@ def validate_real_player(
                      f"{asset.spec.height}, {asset.spec.duration_s} s in {asset.spec.segment_duration_s} s "
                      f"segments ({asset.ffmpeg_version})",
             "path": f"RTT {2 * one_way_delay_s * 1000:g} ms, drop-tail queue {queue_packets} packets",
-            "start_offset_s": start_offset_s, "abrsim_version": __version__}
+            "start_offset_s": start_offset_s, "abrsim_version": __version__,
+            "failed_runs": "; ".join(failures) or "none"}
     _write_csv(out / "results.csv", rows, (*RESULT_FIELDS, "source", "repeat"))
     _write_csv(out / "comparison.csv", [c.figures for c in comparisons], COMPARISON_FIELDS)
     (out / "summary.json").write_text(json.dumps({"summary": summary, "info": info}, indent=1))
