@@ -127,8 +127,10 @@ def test_cut_traces_and_simulate(tmp_path):
 
 def test_summary_means_and_worst():
     figures = [{"rung_agreement": 1.0, "real_rung_agreement": 1.0, "startup_abs_error_s": 0.1,
+                "startup_ok": True,
                 "stall_abs_error_s": 0.0, "stall_ok": True, "bitrate_rel_error": 0.02, "repeats": 2},
                {"rung_agreement": 0.8, "real_rung_agreement": float("nan"), "startup_abs_error_s": 0.3,
+                "startup_ok": True,
                 "stall_abs_error_s": 1.0, "stall_ok": False, "bitrate_rel_error": 0.04, "repeats": 2}]
     summary = summarize(figures)
     assert summary["rung_agreement"] == pytest.approx(0.9)

@@ -469,6 +469,7 @@ def run_player(
             keep = Path(keep_dir)
             keep.mkdir(parents=True, exist_ok=True)
             (keep / "events.json").write_text(json.dumps(events))
+            (keep / "config.json").write_text(json.dumps(config))
             for name in ("downlink.trace", "shell.out"):
                 if (work / name).exists():
                     shutil.copyfile(work / name, keep / name)

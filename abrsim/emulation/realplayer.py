@@ -62,7 +62,7 @@ __all__ = [
 #: Columns of ``comparison.csv``.
 COMPARISON_FIELDS = (
     "trace", "repeats", "preroll_s", "rung_agreement", "real_rung_agreement",
-    "startup_real_s", "startup_real_spread_s", "startup_abrsim_s", "startup_abs_error_s",
+    "startup_real_s", "startup_real_spread_s", "startup_abrsim_s", "startup_abs_error_s", "startup_ok",
     "stall_real_s", "stall_real_min_s", "stall_real_max_s", "stall_abrsim_s", "stall_abs_error_s",
     "stall_ok", "bitrate_real_bps", "bitrate_abrsim_bps", "bitrate_rel_error",
     "abandoned_real", "abandoned_abrsim", "load1",
@@ -144,6 +144,7 @@ def _compare(trace: Trace, runs: list[PlayerRun], ladder: Ladder, model: PlayerM
     stalls = np.array([m[col("rebuffer_s")] for m in real])
     bitrates = np.array([m[col("mean_bitrate_bps")] for m in real])
     sim_stall = float(sim[col("rebuffer_s")])
+    sim_startup = float(sim[col("startup_s")])
     stall_error = abs(sim_stall - float(np.mean(stalls)))
     figures = {
         "trace": trace.name, "repeats": len(runs), "preroll_s": preroll,
@@ -151,6 +152,8 @@ def _compare(trace: Trace, runs: list[PlayerRun], ladder: Ladder, model: PlayerM
         "startup_real_s": float(np.mean(startups)), "startup_real_spread_s": float(np.ptp(startups)),
         "startup_abrsim_s": float(sim[col("startup_s")]),
         "startup_abs_error_s": abs(float(sim[col("startup_s")]) - float(np.mean(startups))),
+        "startup_ok": bool(abs(sim_startup - float(np.mean(startups))) <= 0.3
+                           or np.min(startups) - 1e-9 <= sim_startup <= np.max(startups) + 1e-9),
         "stall_real_s": float(np.mean(stalls)), "stall_real_min_s": float(np.min(stalls)),
         "stall_real_max_s": float(np.max(stalls)), "stall_abrsim_s": sim_stall,
         "stall_abs_error_s": stall_error,
@@ -175,6 +178,8 @@ def summarize(figures: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                                 if np.isfinite(values("real_rung_agreement")).any() else math.nan),
         "startup_abs_error_s": float(np.mean(values("startup_abs_error_s"))),
         "startup_abs_error_max_s": float(np.max(values("startup_abs_error_s"))),
+        "startup_abs_error_median_s": float(np.median(values("startup_abs_error_s"))),
+        "startup_ok_share": float(np.mean(values("startup_ok"))) if "startup_ok" in figures[0] else math.nan,
         "stall_abs_error_s": float(np.mean(values("stall_abs_error_s"))),
         "stall_abs_error_max_s": float(np.max(values("stall_abs_error_s"))),
         "stall_ok_share": float(np.mean(values("stall_ok"))),
@@ -272,7 +277,7 @@ def _write_html(out: Path, comparisons: Sequence[TraceComparison], summary: Mapp
         return html.escape(str(value))
 
     shown = ("trace", "rung_agreement", "real_rung_agreement", "startup_real_s", "startup_abrsim_s",
-             "startup_real_spread_s", "stall_real_s", "stall_real_min_s", "stall_real_max_s",
+             "startup_real_spread_s", "startup_ok", "stall_real_s", "stall_real_min_s", "stall_real_max_s",
              "stall_abrsim_s", "stall_ok", "bitrate_real_bps", "bitrate_abrsim_bps", "bitrate_rel_error",
              "abandoned_real", "abandoned_abrsim", "load1")
     header = "".join(f"<th>{html.escape(n)}</th>" for n in shown)
