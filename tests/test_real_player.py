@@ -162,3 +162,14 @@ def test_one_trace_real_and_simulated(tmp_path):
         rows = list(csv.DictReader(file))
     assert sorted(row["source"] for row in rows) == ["abrsim", "real"]
     assert (tmp_path / "index.html").read_text().count("<img") == 1
+
+
+def test_command_line_help_names_the_options():
+    from click.testing import CliRunner
+
+    from abrsim.cli import cli
+
+    result = CliRunner().invoke(cli, ["validate", "real-player", "--help"])
+    assert result.exit_code == 0
+    for option in ("--traces", "--repeats", "--out", "--fast-switching", "--param"):
+        assert option in result.output

@@ -51,6 +51,7 @@ from abrsim.emulation.harness import (
     _wait_for,
     emulation_unavailable,
 )
+from abrsim.emulation.linklog import read_link_log
 from abrsim.emulation.linktrace import write_link_trace
 from abrsim.model import PlayerModel
 from abrsim.trace import Trace
@@ -295,6 +296,7 @@ class PlayerRun:
             segment come before it).
         late_s: how late the player started (0 when the page waited for the offset).
         dashjs_version: the version the page reported.
+        drops: packets the downlink's queue dropped in the whole run (-1: unknown).
         events: the page's raw event log, on the same clock (``t_s``).
     """
 
@@ -306,6 +308,7 @@ class PlayerRun:
     first_media_request_s: float
     late_s: float
     dashjs_version: str
+    drops: int = -1
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -321,7 +324,7 @@ class PlayerRun:
         return rungs
 
 
-def _parse(events: list[dict[str, Any]], zero_ms: float, offset_s: float) -> PlayerRun:
+def _parse(events: list[dict[str, Any]], zero_ms: float, offset_s: float, drops: int = -1) -> PlayerRun:
     def t(ms: float | None) -> float:
         return float("nan") if ms is None else (float(ms) - zero_ms) / 1000 - offset_s
 
@@ -360,7 +363,8 @@ def _parse(events: list[dict[str, Any]], zero_ms: float, offset_s: float) -> Pla
     buffer = np.array([(e["t_s"] - start, e["level_s"]) for e in events
                        if e["kind"] == "buffer_level" and e.get("level_s") is not None], dtype=float)
     first = min((d["request_s"] for d in downloads), default=float("nan"))
-    return PlayerRun(downloads, startup, stalls, ended, buffer.reshape(-1, 2), first, late, version, events)
+    return PlayerRun(downloads, startup, stalls, ended, buffer.reshape(-1, 2), first, late, version, drops,
+                     events)
 
 
 def _link_trace(trace: Trace, offset_s: float, preroll_rate_bps: float) -> Trace:
@@ -473,7 +477,9 @@ def run_player(
             for name in ("downlink.trace", "shell.out"):
                 if (work / name).exists():
                     shutil.copyfile(work / name, keep / name)
-        run = _parse(events, zero_ms, start_offset_s)
+        _end_group(process)  # mm-link's log is complete once the shell is gone
+        drops = read_link_log(down_log).drops if down_log.exists() else -1
+        run = _parse(events, zero_ms, start_offset_s, drops)
         if run.late_s > 0:
             raise EmulationError(f"the player started {run.late_s:.2f} s after the offset "
                                  f"({start_offset_s:g} s): raise start_offset_s")
