@@ -26,7 +26,8 @@ Prints one line per run and per trace, the per-trace table, and last one JSON li
 ``rung_agreement``, ``startup_abs_error_s``, ``stall_abs_error_s``, ``bitrate_rel_error`` (means
 over traces; the ``_max`` keys are the worst trace), ``stall_ok_share`` (traces whose stall time
 is within 0.5 s or within the real runs' range), ``real_rung_agreement`` (between real runs),
-``traces``, ``repeats``, the configuration and the load average.
+``traces``, ``repeats``, the configuration and the load average. ``--reuse`` compares again
+from the real runs a previous measurement kept (``OUT/<config>/runs``), without measuring.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def main() -> int:
     parser.add_argument("--fast-switching", action="store_true")
     parser.add_argument("--abandonment", action="store_true")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--reuse", action="store_true",
+                        help="compare again from the real runs kept in OUT/<config>/runs (no measuring)")
     args = parser.parse_args()
     reason = player_unavailable()
     if reason:
@@ -115,13 +118,15 @@ def main() -> int:
         return 2
     label = f"{'fs' if args.fast_switching else 'nofs'}-{'ab' if args.abandonment else 'noab'}"
     out = args.out / label
-    folder = args.traces or write_default_traces(args.out, args.seed)
+    default_folder = args.out / "traces"
+    folder = args.traces or (default_folder if args.reuse and default_folder.exists()
+                             else write_default_traces(args.out, args.seed))
     traces = cut_traces(folder, STRETCH_S)[:args.limit]
     model = DASHJS.replace(abandonment=args.abandonment)
     started = time.monotonic()
     loads = [os.getloadavg()[0]]
     comparisons, summary = validate_real_player(
-        traces, out, repeats=args.repeats, model=model, fast_switching=args.fast_switching,
+        traces, out, repeats=args.repeats, model=model, fast_switching=args.fast_switching, reuse=args.reuse,
         progress=lambda line: (print(line, file=sys.stderr, flush=True), loads.append(os.getloadavg()[0])))
     print(f"\nper trace ({label}; real/abrsim):")
     shown = [f for f in COMPARISON_FIELDS if f not in ("repeats", "stall_real_min_s", "stall_real_max_s")]

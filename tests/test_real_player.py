@@ -80,7 +80,7 @@ def test_page_events_become_a_run_on_the_players_clock():
     assert run.downloads[1]["done_s"] == pytest.approx(2.5)  # no end date: the event's time
     assert run.stalls == [pytest.approx((5.0, 5.7))]
     assert run.stall_s == pytest.approx(0.7)
-    assert run.played_rungs(3).tolist() == [1, 0, -1]
+    assert run.played_rungs(3, 4.0).tolist() == [1, 0, -1]
     assert run.buffer.tolist() == [[pytest.approx(3.0), 2.0]]
 
 
@@ -158,7 +158,7 @@ def test_one_trace_real_and_simulated(tmp_path):
     (comparison,) = comparisons
     (run,) = comparison.runs
     assert run.dashjs_version.startswith("5.1.1")
-    assert run.played_rungs(spec.segment_count).min() >= 0  # every segment arrived
+    assert run.played_rungs(spec.segment_count, 4.0).min() >= 0  # every segment arrived
     assert summary["rung_agreement"] >= 0.8
     assert summary["startup_abs_error_s"] < 0.5
     assert summary["stall_abs_error_s"] < 0.5
@@ -177,3 +177,20 @@ def test_command_line_help_names_the_options():
     assert result.exit_code == 0
     for option in ("--traces", "--repeats", "--out", "--fast-switching", "--param"):
         assert option in result.output
+
+
+def test_a_replacement_plays_only_if_it_arrived_before_its_segment():
+    def done(segment, rung, end_s):
+        return {"kind": "fragment_completed", "t_ms": end_s * 1000,
+                "url": f"chunk-{rung}-{segment + 1:05d}.m4s",
+                "start_ms": (end_s - 1) * 1000, "first_byte_ms": (end_s - 0.9) * 1000, "end_ms": end_s * 1000,
+                "bytes_loaded": 1}
+
+    events = [{"kind": "player_start", "t_ms": 0.0}, done(0, 1, 1.0), done(1, 1, 2.0), done(2, 0, 3.0),
+              done(0, 3, 4.0),   # segment 0 (0-4 s of media) again when playback is at 3 s: too late
+              done(2, 4, 5.0)]   # segment 2 (8-12 s) again at 5 s: in time, it plays
+    events += [{"kind": "buffer_level", "t_ms": t * 1000.0, "level_s": 1.0, "time_s": max(t - 1.0, 0.0)}
+               for t in range(0, 12)]
+    run = _parse(events, 0.0, 0.0)
+    assert run.played(4.0) == [True, True, False, False, True]
+    assert run.played_rungs(3, 4.0).tolist() == [1, 1, 4]

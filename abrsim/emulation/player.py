@@ -62,6 +62,7 @@ __all__ = [
     "PlayerSegment",
     "dashjs_settings",
     "fetch_dashjs",
+    "load_run",
     "player_unavailable",
     "run_player",
 ]
@@ -297,6 +298,7 @@ class PlayerRun:
         late_s: how late the player started (0 when the page waited for the offset).
         dashjs_version: the version the page reported.
         drops: packets the downlink's queue dropped in the whole run (-1: unknown).
+        media: (time, the video element's ``currentTime``) samples every ~250 ms.
         events: the page's raw event log, on the same clock (``t_s``).
     """
 
@@ -309,17 +311,38 @@ class PlayerRun:
     late_s: float
     dashjs_version: str
     drops: int = -1
+    media: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def stall_s(self) -> float:
         return float(sum(end - start for start, end in self.stalls))
 
-    def played_rungs(self, segment_count: int) -> np.ndarray:
-        """The rung each segment was played at (its last completed download; -1 if none)."""
+    def played(self, segment_duration_s: float) -> list[bool]:
+        """Per download, whether it is the copy of its segment that played.
+
+        A segment's first completed download plays, unless a later one (fast switching's
+        replacement) completed before playback reached the segment's start (the video element's
+        ``currentTime``, sampled every 250 ms); abandoned downloads never play.
+        """
+        chosen: dict[int, int] = {}
+        times = self.media[:, 0] if self.media.size else np.zeros(1)
+        positions = self.media[:, 1] if self.media.size else np.zeros(1)
+        for k, download in enumerate(self.downloads):
+            if download["abandoned"]:
+                continue
+            segment = download["segment"]
+            position = float(np.interp(download["done_s"], times, positions))
+            if segment not in chosen or position < segment * segment_duration_s:
+                chosen[segment] = k
+        keep = set(chosen.values())
+        return [k in keep for k in range(len(self.downloads))]
+
+    def played_rungs(self, segment_count: int, segment_duration_s: float) -> np.ndarray:
+        """The rung each segment was played at (see :meth:`played`; -1 if none arrived)."""
         rungs = np.full(segment_count, -1, dtype=np.int64)
-        for download in self.downloads:
-            if not download["abandoned"] and 0 <= download["segment"] < segment_count:
+        for download, played in zip(self.downloads, self.played(segment_duration_s), strict=True):
+            if played and 0 <= download["segment"] < segment_count:
                 rungs[download["segment"]] = download["rung"]
         return rungs
 
@@ -362,9 +385,21 @@ def _parse(events: list[dict[str, Any]], zero_ms: float, offset_s: float, drops:
         stalls.append((begin, resume))
     buffer = np.array([(e["t_s"] - start, e["level_s"]) for e in events
                        if e["kind"] == "buffer_level" and e.get("level_s") is not None], dtype=float)
+    media = np.array([(e["t_s"] - start, e["time_s"]) for e in events
+                      if e["kind"] == "buffer_level" and e.get("time_s") is not None], dtype=float)
     first = min((d["request_s"] for d in downloads), default=float("nan"))
     return PlayerRun(downloads, startup, stalls, ended, buffer.reshape(-1, 2), first, late, version, drops,
-                     events)
+                     media.reshape(-1, 2), events)
+
+
+def load_run(folder: str | Path) -> PlayerRun:
+    """A real run kept by :func:`run_player` (``keep_dir``): its events, parsed again."""
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text())
+    events = json.loads((folder / "events.json").read_text())
+    link = folder / "link.json"
+    drops = int(json.loads(link.read_text())["drops"]) if link.exists() else -1
+    return _parse(events, float(config["link_zero_ms"]), float(config["start_offset_s"]), drops)
 
 
 def _link_trace(trace: Trace, offset_s: float, preroll_rate_bps: float) -> Trace:
@@ -479,6 +514,8 @@ def run_player(
                     shutil.copyfile(work / name, keep / name)
         _end_group(process)  # mm-link's log is complete once the shell is gone
         drops = read_link_log(down_log).drops if down_log.exists() else -1
+        if keep_dir is not None:
+            (Path(keep_dir) / "link.json").write_text(json.dumps({"drops": drops}))
         run = _parse(events, zero_ms, start_offset_s, drops)
         if run.late_s > 0:
             raise EmulationError(f"the player started {run.late_s:.2f} s after the offset "

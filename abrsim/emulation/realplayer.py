@@ -41,7 +41,14 @@ from abrsim.abr import make
 from abrsim.emulation.asset import Asset, AssetSpec, ladder_of, make_asset
 from abrsim.emulation.harness import EmulationError
 from abrsim.emulation.linktrace import trace_stretch
-from abrsim.emulation.player import DASHJS_VERSION, PlayerRun, dashjs_settings, fetch_dashjs, run_player
+from abrsim.emulation.player import (
+    DASHJS_VERSION,
+    PlayerRun,
+    dashjs_settings,
+    fetch_dashjs,
+    load_run,
+    run_player,
+)
 from abrsim.engine.fast import run_batch
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
@@ -92,11 +99,12 @@ def _real_metrics(run: PlayerRun, ladder: Ladder) -> np.ndarray:
     downloads = [d for d in run.downloads if 0 <= d["segment"] < ladder.segment_count]
     if not downloads:
         return np.full(len(METRICS), np.nan)
-    # A segment downloaded again (fast switching's replacement): the earlier copy is wasted.
-    last = {d["segment"]: k for k, d in enumerate(downloads) if not d["abandoned"]}
+    # A segment downloaded twice (fast switching's replacement): the copy that did not play is wasted.
+    played = [p for d, p in zip(run.downloads, run.played(ladder.segment_duration_s), strict=True)
+              if 0 <= d["segment"] < ladder.segment_count]
     rungs = np.array([d["rung"] for d in downloads], dtype=np.int64)
     sizes = np.array([ladder.size_bits[d["segment"], d["rung"]] for d in downloads])
-    wasted = np.array([d["abandoned"] or last.get(d["segment"]) != k for k, d in enumerate(downloads)])
+    wasted = ~np.array(played, dtype=bool)
     got = np.where(wasted, np.array([d["bytes"] * 8.0 for d in downloads]), sizes)
     stall = np.zeros(len(downloads))
     done = np.array([d["done_s"] for d in downloads])
@@ -136,7 +144,7 @@ def _compare(trace: Trace, runs: list[PlayerRun], ladder: Ladder, model: PlayerM
     real = [_real_metrics(r, ladder) for r in runs]
     n = ladder.segment_count
     sim_rungs = _played_rungs(log, n)
-    real_rungs = [r.played_rungs(n) for r in runs]
+    real_rungs = [r.played_rungs(n, ladder.segment_duration_s) for r in runs]
     agreement = float(np.mean([np.mean(rr == sim_rungs) for rr in real_rungs]))
     pairs = [np.mean(a == b) for i, a in enumerate(real_rungs) for b in real_rungs[i + 1:]]
     col = METRICS.index
@@ -323,6 +331,7 @@ def validate_real_player(
     queue_packets: int = 100,
     start_offset_s: float = 6.0,
     progress: Callable[[str], None] | None = None,
+    reuse: bool = False,
 ) -> tuple[list[TraceComparison], dict[str, Any]]:
     """Real runs and abrsim's session on every trace; write the report to ``out``.
 
@@ -337,6 +346,8 @@ def validate_real_player(
         asset_spec: the asset to encode (or reuse from the cache).
         one_way_delay_s, queue_packets, start_offset_s: the emulated path and the player's start.
         progress: called with one line per run.
+        reuse: take the real runs already kept in ``out/runs`` (same traces, same order) instead
+            of running them again, and compare again.
 
     Returns:
         The comparisons and the summary (:func:`summarize`).
@@ -371,6 +382,9 @@ def validate_real_player(
         load = os.getloadavg()[0]
         for repeat in range(int(repeats)):
             keep = out / "runs" / f"{index:03d}-{repeat}"
+            if reuse and (keep / "events.json").exists() and (keep / "config.json").exists():
+                runs.append(load_run(keep))
+                continue
             try:
                 run = run_player(trace, asset, settings, model=model, one_way_delay_s=one_way_delay_s,
                                  queue_packets=queue_packets, start_offset_s=start_offset_s,
