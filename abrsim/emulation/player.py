@@ -395,11 +395,15 @@ def _parse(events: list[dict[str, Any]], zero_ms: float, offset_s: float, drops:
 def load_run(folder: str | Path) -> PlayerRun:
     """A real run kept by :func:`run_player` (``keep_dir``): its events, parsed again."""
     folder = Path(folder)
-    config = json.loads((folder / "config.json").read_text())
     events = json.loads((folder / "events.json").read_text())
     link = folder / "link.json"
     drops = int(json.loads(link.read_text())["drops"]) if link.exists() else -1
-    return _parse(events, float(config["link_zero_ms"]), float(config["start_offset_s"]), drops)
+    if (folder / "config.json").exists():
+        config = json.loads((folder / "config.json").read_text())
+        return _parse(events, float(config["link_zero_ms"]), float(config["start_offset_s"]), drops)
+    # without the link's zero, times are relative to the player's start all the same
+    start_ms = next((float(e["t_ms"]) for e in events if e["kind"] == "player_start"), 0.0)
+    return _parse(events, start_ms, 0.0, drops)
 
 
 def _link_trace(trace: Trace, offset_s: float, preroll_rate_bps: float) -> Trace:

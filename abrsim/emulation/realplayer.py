@@ -347,7 +347,7 @@ def validate_real_player(
         one_way_delay_s, queue_packets, start_offset_s: the emulated path and the player's start.
         progress: called with one line per run.
         reuse: take the real runs already kept in ``out/runs`` (same traces, same order) instead
-            of running them again, and compare again.
+            of running them, and compare again; nothing is measured (a missing run is an error).
 
     Returns:
         The comparisons and the summary (:func:`summarize`).
@@ -382,7 +382,9 @@ def validate_real_player(
         load = os.getloadavg()[0]
         for repeat in range(int(repeats)):
             keep = out / "runs" / f"{index:03d}-{repeat}"
-            if reuse and (keep / "events.json").exists() and (keep / "config.json").exists():
+            if reuse:
+                if not (keep / "events.json").exists():
+                    raise EmulationError(f"no kept run in {keep} to compare again")
                 runs.append(load_run(keep))
                 continue
             try:
