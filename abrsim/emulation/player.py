@@ -506,6 +506,9 @@ def run_player(
                 raise EmulationError(f"the browser's shell exited (status {process.returncode}) "
                                      f"before playback ended: {output_text[-1500:]}")
             if time.monotonic() > deadline:
+                if keep_dir is not None:  # for a look at what happened; --reuse does not take it
+                    Path(keep_dir).mkdir(parents=True, exist_ok=True)
+                    (Path(keep_dir) / "failed-events.json").write_text(json.dumps(events))
                 raise EmulationError(f"the real player took over {timeout_s:g} s; ended it "
                                      f"({len(events)} events received)")
         if keep_dir is not None:
