@@ -347,7 +347,8 @@ def validate_real_player(
         one_way_delay_s, queue_packets, start_offset_s: the emulated path and the player's start.
         progress: called with one line per run.
         reuse: take the real runs already kept in ``out/runs`` (same traces, same order) instead
-            of running them, and compare again; nothing is measured (a missing run is an error).
+            of running them, and compare again; nothing is measured (a run not kept counts as
+            failed).
 
     Returns:
         The comparisons and the summary (:func:`summarize`).
@@ -383,9 +384,10 @@ def validate_real_player(
         for repeat in range(int(repeats)):
             keep = out / "runs" / f"{index:03d}-{repeat}"
             if reuse:
-                if not (keep / "events.json").exists():
-                    raise EmulationError(f"no kept run in {keep} to compare again")
-                runs.append(load_run(keep))
+                if (keep / "events.json").exists():
+                    runs.append(load_run(keep))
+                else:
+                    failures.append(f"{trace.name} run {repeat + 1}: not kept in {keep}")
                 continue
             try:
                 run = run_player(trace, asset, settings, model=model, one_way_delay_s=one_way_delay_s,
