@@ -72,7 +72,7 @@ COMPARISON_FIELDS = (
     "startup_real_s", "startup_real_spread_s", "startup_abrsim_s", "startup_abs_error_s", "startup_ok",
     "stall_real_s", "stall_real_min_s", "stall_real_max_s", "stall_abrsim_s", "stall_abs_error_s",
     "stall_ok", "bitrate_real_bps", "bitrate_abrsim_bps", "bitrate_rel_error",
-    "abandoned_real", "abandoned_abrsim", "drops_real", "load1",
+    "abandoned_real", "unplayed_real", "abandoned_abrsim", "drops_real", "load1",
 )
 
 
@@ -169,7 +169,8 @@ def _compare(trace: Trace, runs: list[PlayerRun], ladder: Ladder, model: PlayerM
         "bitrate_real_bps": float(np.mean(bitrates)),
         "bitrate_abrsim_bps": float(sim[col("mean_bitrate_bps")]),
         "bitrate_rel_error": abs(float(sim[col("mean_bitrate_bps")]) / float(np.mean(bitrates)) - 1),
-        "abandoned_real": float(np.mean([m[col("abandoned_downloads")] for m in real])),
+        "abandoned_real": float(np.mean([sum(d["abandoned"] for d in r.downloads) for r in runs])),
+        "unplayed_real": float(np.mean([m[col("abandoned_downloads")] for m in real])),
         "abandoned_abrsim": float(sim[col("abandoned_downloads")]),
         "drops_real": float(np.mean([r.drops for r in runs])), "load1": load1,
     }
@@ -288,7 +289,7 @@ def _write_html(out: Path, comparisons: Sequence[TraceComparison], summary: Mapp
     shown = ("trace", "rung_agreement", "real_rung_agreement", "startup_real_s", "startup_abrsim_s",
              "startup_real_spread_s", "startup_ok", "stall_real_s", "stall_real_min_s", "stall_real_max_s",
              "stall_abrsim_s", "stall_ok", "bitrate_real_bps", "bitrate_abrsim_bps", "bitrate_rel_error",
-             "abandoned_real", "abandoned_abrsim", "drops_real", "load1")
+             "abandoned_real", "unplayed_real", "abandoned_abrsim", "drops_real", "load1")
     header = "".join(f"<th>{html.escape(n)}</th>" for n in shown)
     body = "".join("<tr>" + "".join(f"<td>{cell(c.figures[n])}</td>" for n in shown) + "</tr>"
                    for c in comparisons)
