@@ -138,7 +138,8 @@ def main() -> int:
                     "dashjs_version": DASHJS_VERSION, "model": model.name,
                     "load1_min": min(loads), "load1_max": max(loads),
                     "elapsed_s": round(time.monotonic() - started, 1), "report": str(out / "index.html")})
-    print(json.dumps(summary))
+    print(json.dumps({key: (None if isinstance(value, float) and not np.isfinite(value) else value)
+                      for key, value in summary.items()}))
     return 0
 
 
