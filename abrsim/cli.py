@@ -192,9 +192,9 @@ def traces_generate(out: Path, seed: int) -> None:
 
 def _register_commands() -> None:
     """Add the commands that live in their own modules (each has ``register(group)``)."""
-    from abrsim import cli_data, cli_des, cli_policies, cli_report, cli_sweep
+    from abrsim import cli_data, cli_des, cli_policies, cli_report, cli_sweep, cli_validate
 
-    for module in (cli_sweep, cli_des, cli_report, cli_data, cli_policies):
+    for module in (cli_sweep, cli_des, cli_report, cli_data, cli_policies, cli_validate):
         module.register(cli)
 
 

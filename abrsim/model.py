@@ -20,7 +20,7 @@ from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder
 from abrsim.trace import Trace
 
-__all__ = ["ESTIMATORS", "PENSIEVE", "PRESETS", "SABRE", "PlayerModel", "get_preset"]
+__all__ = ["DASHJS", "ESTIMATORS", "PENSIEVE", "PRESETS", "SABRE", "PlayerModel", "get_preset"]
 
 #: Throughput estimators a player can use, by name.
 ESTIMATORS = ("ewma", "sliding")
@@ -363,9 +363,31 @@ PENSIEVE = PlayerModel(
                         ("fastmpc.compat_pensieve_lookahead", True)),
 )
 
+#: dash.js v5.1.1's player around the ``dashjs`` rule set (docs/real_player.md), measured against
+#: dash.js in Chromium through Mahimahi (``abrsim validate real-player``): ScheduleController asks
+#: for the next segment while buffer + one segment < the target (``bufferTimeDefault``, 18 s; the
+#: real player is given the same target at the top quality, abrsim has one) and re-checks a full
+#: buffer every 500 ms (``scheduling.defaultTimeout``); playback starts and resumes with the first
+#: segment appended; the first segment at dash.js's 1000 kbit/s initial bitrate (``first_rung = -1``
+#: lets the rule set choose it); AbandonRequestsRule on XHR progress events (~50 ms apart); the
+#: download over one persistent connection with the ``tcp`` model (BBR here: no idle restart) and
+#: the emulated path's round trip as seen from the page (40 ms base + ~10 ms of tun and XHR).
+DASHJS = PlayerModel(
+    name="dashjs",
+    request_latency_s=0.05,
+    max_buffer_s=18.0,
+    first_rung=-1,
+    wait_step_s=0.5,
+    abandonment=True,
+    abandon_check_bits=0.0,
+    abandon_check_s=0.05,
+    network="tcp",
+    tcp_idle_restart=False,
+)
+
 #: Built-in presets, by name: abrsim's own model and the peers' models, all of one dataclass.
 PRESETS: Mapping[str, PlayerModel] = MappingProxyType(
-    {"abrsim": PlayerModel(), "sabre": SABRE, "pensieve": PENSIEVE})
+    {"abrsim": PlayerModel(), "sabre": SABRE, "pensieve": PENSIEVE, "dashjs": DASHJS})
 
 
 def get_preset(name: str) -> PlayerModel:

@@ -148,7 +148,8 @@ def main() -> None:
     result.update(bola_figures(args.repeat))
     print(f"bola through run_batch: {result['bola_run_batch_segments_per_s']:,.0f} segments/s; bare loop "
           f"{result['bola_bare_loop_segments_per_s']:,.0f} segments/s (run_batch at "
-          f"{result['bola_run_batch_over_bare']:.2f} of the bare loop's speed; both on the throughput network); "
+          f"{result['bola_run_batch_over_bare']:.2f} of the bare loop's speed; both on the throughput "
+          "network); "
           f"with abrsim's default tcp network {result['bola_run_batch_tcp_segments_per_s']:,.0f} segments/s")
     result.update(mpc_figures(args.repeat))
     print(f"robustmpc: {result['robustmpc_ms_per_session']:.3f} ms per 48-chunk session")

@@ -193,7 +193,7 @@ TRACES = '[[traces]]\npath = "links"\n'
     ('name = "x"\nalgorithms = "some"\n' + TRACES, "algorithms", 'expected "all"'),
     ('name = "x"\nalgorithms = [{ name = "bola", params = { buffer_target_s = 2.0 } }]\n' + TRACES,
      "algorithms[0]", "ladder 'hls'"),
-    ('name = "x"\nmodels = ["dashjs"]\n' + TRACES, "models[0].preset", "unknown player model 'dashjs'"),
+    ('name = "x"\nmodels = ["nosuchplayer"]\n' + TRACES, "models[0].preset", "unknown player model 'nosuchplayer'"),
     ('name = "x"\nmodels = [{ fields = { max_bufer_s = 9.0 } }]\n' + TRACES,
      "models[0].fields.max_bufer_s", "unknown player model field"),
     ('name = "x"\nmodels = [{ grid = { max_buffer_s = [-1.0] } }]\n' + TRACES,

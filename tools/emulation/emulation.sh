@@ -19,6 +19,10 @@
 #   4. net.ipv4.ip_forward=1 (Mahimahi will not start without it); the old value is recorded.
 #   5. A FORWARD rule rejecting traffic from Mahimahi's 100.64.0.0/10 to any address outside it:
 #      emulated traffic stays on this host.
+#   6. The real player's tools (issue 16, docs/real_player.md): ffmpeg (the DASH asset), npm (dash.js
+#      with `npm pack`) and chromium (the browser), from Debian, when absent; the packages newly
+#      installed are recorded and purged by "down" (KEEP_PACKAGES=1 keeps them). PLAYER_TOOLS=0
+#      skips this step.
 set -euo pipefail
 
 STATE_DIR=${ABRSIM_EMULATION_STATE:-/var/lib/abrsim-emulation}
@@ -124,6 +128,23 @@ step_forward() {
     fi
 }
 
+step_player_tools() {
+    [ "${PLAYER_TOOLS:-1}" = 1 ] || return 0
+    local wanted=() tool package
+    for tool in ffmpeg:ffmpeg npm:npm chromium:chromium; do
+        package=${tool#*:}
+        command -v "${tool%%:*}" >/dev/null || wanted+=("$package")
+    done
+    [ ${#wanted[@]} -gt 0 ] || return 0
+    installed_packages > "$STATE_DIR/player_packages.before"
+    log "installing the real player's tools: ${wanted[*]}"
+    apt-get -qq update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
+    installed_packages | comm -13 "$STATE_DIR/player_packages.before" - >> "$STATE_DIR/player_packages.installed"
+    rm -f "$STATE_DIR/player_packages.before"
+    log "installed $(wc -l < "$STATE_DIR/player_packages.installed") packages for the player (recorded)"
+}
+
 up() {
     need_root
     [ -c /dev/net/tun ] || die "/dev/net/tun is missing: Mahimahi needs it"
@@ -133,6 +154,7 @@ up() {
     step_wrapper
     step_user
     step_forward
+    step_player_tools
     touch "$STATE_DIR/up"
     log "ready: mm-delay $(command -v mm-delay), user $EMU_USER, ip_forward=1, FORWARD reject for $SHELL_NET"
 }
@@ -163,6 +185,14 @@ down() {
         fi
         rm -f "$STATE_DIR/wrapper.done" "$STATE_DIR/iptables.previous"
     fi
+    if recorded player_packages.installed && [ "${KEEP_PACKAGES:-0}" != 1 ]; then
+        if [ -s "$STATE_DIR/player_packages.installed" ]; then
+            log "purging the $(wc -l < "$STATE_DIR/player_packages.installed") player packages 'up' installed"
+            # shellcheck disable=SC2046
+            DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $(cat "$STATE_DIR/player_packages.installed") >/dev/null
+        fi
+        rm -f "$STATE_DIR/player_packages.installed"
+    fi
     if recorded packages.installed && [ "${KEEP_PACKAGES:-0}" != 1 ]; then
         if [ -s "$STATE_DIR/packages.installed" ]; then
             log "purging the $(wc -l < "$STATE_DIR/packages.installed") packages 'up' installed"
@@ -184,6 +214,7 @@ status() {
     echo "state dir: $STATE_DIR $( [ -e "$STATE_DIR/up" ] && echo '(up)' || echo '(not up)')"
     [ -d "$STATE_DIR" ] && ls "$STATE_DIR"
     echo "mm-delay: $(command -v mm-delay || echo absent)"
+    echo "player tools: ffmpeg $(command -v ffmpeg || echo absent), npm $(command -v npm || echo absent), chromium $(command -v chromium || echo absent)"
     echo "ip_forward: $(sysctl -n net.ipv4.ip_forward)"
     echo "iptables alternative: $(update-alternatives --query iptables 2>/dev/null | awk '/^Value:/{print $2}')"
     echo "user $EMU_USER: $(id "$EMU_USER" 2>/dev/null || echo absent)"
