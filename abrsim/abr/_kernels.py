@@ -332,6 +332,16 @@ def _bola_abandon(params, state, obs, bitrates_bps):
 
 
 @kernel
+def _first_root_s(g0, g1, curvature):
+    """The first ``t > 0`` at which ``g0 + g1 t - curvature t^2`` (``g0 < 0 < g1``) reaches 0, or
+    inf if it never does: the smaller root, in the form that does not cancel."""
+    discriminant = g1 * g1 + 4.0 * curvature * g0
+    if discriminant < 0.0:
+        return math.inf
+    return -2.0 * g0 / (g1 + math.sqrt(discriminant))
+
+
+@kernel
 def _bola_abandon_after(params, state, obs, bitrates_bps, rate_bps):
     """The earliest elapsed time at which :func:`_bola_abandon` could answer a rung while bits arrive
     at ``rate_bps`` (np.inf: not at that rate; the checkpoint's own time: cannot tell).
@@ -375,10 +385,7 @@ def _bola_abandon_after(params, state, obs, bitrates_bps, rate_bps):
         g1 = left_bits - rate_bps * rung_gap - other_bits
         if g1 <= 0.0:
             continue
-        discriminant = g1 * g1 + 4.0 * rate_bps * g0
-        if discriminant < 0.0:
-            continue
-        first_s = min(first_s, -2.0 * g0 / (g1 + math.sqrt(discriminant)))
+        first_s = min(first_s, _first_root_s(g0, g1, rate_bps))
     return elapsed_s + first_s * (1.0 - 1e-9)
 
 
@@ -596,10 +603,7 @@ def _bolae_abandon_after(params, state, obs, bitrates_bps, rate_bps):
         g1 = 1000.0 * (left_bits - other_bits) - rate_bps * rung_gap
         if g1 <= 0.0:
             continue
-        discriminant = g1 * g1 + 4000.0 * rate_bps * g0
-        if discriminant < 0.0:
-            continue
-        first_s = min(first_s, -2.0 * g0 / (g1 + math.sqrt(discriminant)))
+        first_s = min(first_s, _first_root_s(g0, g1, 1000.0 * rate_bps))
     return elapsed_s + first_s * (1.0 - 1e-9)
 
 

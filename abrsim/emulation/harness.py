@@ -172,6 +172,18 @@ def tcp_settings() -> dict[str, str]:
     return {name: _sysctl(name) for name in names}
 
 
+def delay_milliseconds(one_way_delay_s: float) -> int:
+    """``mm-delay``'s argument: the one-way delay in whole milliseconds.
+
+    Raises:
+        ValueError: if ``one_way_delay_s`` is not whole milliseconds >= 0.
+    """
+    delay_ms = round(one_way_delay_s * 1000)
+    if delay_ms < 0 or abs(delay_ms - one_way_delay_s * 1000) > 1e-6:
+        raise ValueError(f'"one_way_delay_s" must be whole milliseconds >= 0, got {one_way_delay_s!r}')
+    return delay_ms
+
+
 def _wait_for(path: Path, process: subprocess.Popen[bytes], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not path.exists():
@@ -233,9 +245,7 @@ def run_downloads(
     reason = emulation_unavailable()
     if reason:
         raise EmulationError(reason)
-    delay_ms = round(one_way_delay_s * 1000)
-    if delay_ms < 0 or abs(delay_ms - one_way_delay_s * 1000) > 1e-6:
-        raise ValueError(f'"one_way_delay_s" must be whole milliseconds >= 0, got {one_way_delay_s!r}')
+    delay_ms = delay_milliseconds(one_way_delay_s)
     if int(queue_packets) < 1:
         raise ValueError(f'"queue_packets" must be >= 1, got {queue_packets!r}')
     if not isinstance(trace, Trace):

@@ -49,6 +49,7 @@ from abrsim.emulation.harness import (
     EmulationError,
     _end_group,
     _wait_for,
+    delay_milliseconds,
     emulation_unavailable,
 )
 from abrsim.emulation.linklog import read_link_log
@@ -450,9 +451,7 @@ def run_player(
     reason = player_unavailable()
     if reason:
         raise EmulationError(reason)
-    delay_ms = round(one_way_delay_s * 1000)
-    if delay_ms < 0 or abs(delay_ms - one_way_delay_s * 1000) > 1e-6:
-        raise ValueError(f'"one_way_delay_s" must be whole milliseconds >= 0, got {one_way_delay_s!r}')
+    delay_ms = delay_milliseconds(one_way_delay_s)
     if not start_offset_s >= 1.0:
         raise ValueError(f'"start_offset_s" must be >= 1 s, got {start_offset_s!r}')
     script = dashjs_script or fetch_dashjs()
