@@ -945,12 +945,7 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
         previous = last if depth == 0 else choice[depth - 1]
         buffer_s = buffer_at[depth]
         rebuffer_s = rebuffer_at[depth]
-        time_s = download_s[depth, rung]
-        if buffer_s < time_s:
-            rebuffer_s += time_s - buffer_s
-            buffer_s = 0.0
-        else:
-            buffer_s -= time_s
+        buffer_s, rebuffer_s = _drain(buffer_s, rebuffer_s, download_s[depth, rung])
         buffer_at[depth + 1] = buffer_s + segment_duration_s
         rebuffer_at[depth + 1] = rebuffer_s
         bitrate_at[depth + 1] = bitrate_at[depth] + kbps[rung]
@@ -968,6 +963,15 @@ def _mpc_choose(params, state, obs, bitrates_bps, size_bits):
     return best_first
 
 
+@kernel
+def _drain(buffer_s, rebuffer_s, time_s):
+    """A download of ``time_s`` against ``buffer_s`` of buffer, in the MPC plan: ``(buffer_s,
+    rebuffer_s)`` after it (the shortfall adds to the rebuffering)."""
+    if buffer_s < time_s:
+        return 0.0, rebuffer_s + (time_s - buffer_s)
+    return buffer_s - time_s, rebuffer_s
+
+
 @njit(cache=True)
 def _mpc_constant_bar(download_s, kbps, rungs, leaf, buffer_s0, segment_duration_s, last, penalty):
     """The best reward of the constant sequences, each scored with :func:`_mpc_choose`'s operations in
@@ -980,12 +984,7 @@ def _mpc_constant_bar(download_s, kbps, rungs, leaf, buffer_s0, segment_duration
         smooth_sum = 0.0
         previous = last
         for depth in range(leaf):
-            time_s = download_s[depth, rung]
-            if buffer_s < time_s:
-                rebuffer_s += time_s - buffer_s
-                buffer_s = 0.0
-            else:
-                buffer_s -= time_s
+            buffer_s, rebuffer_s = _drain(buffer_s, rebuffer_s, download_s[depth, rung])
             buffer_s = buffer_s + segment_duration_s
             bitrate_sum = bitrate_sum + kbps[rung]
             smooth_sum = smooth_sum + abs(kbps[rung] - kbps[previous])

@@ -184,6 +184,20 @@ def delay_milliseconds(one_way_delay_s: float) -> int:
     return delay_ms
 
 
+def mahimahi_command(delay_ms: int, uplink: Path, downlink: Path, queue_packets: int, down_log: Path,
+                     up_log: Path, program: list[str]) -> list[str]:
+    """``program`` run as the emulation user in ``mm-delay`` + ``mm-link`` (a droptail downlink
+    queue of ``queue_packets``, both directions logged)."""
+    return [
+        "runuser", "-u", EMULATION_USER, "--",
+        "mm-delay", str(delay_ms),
+        "mm-link", str(uplink), str(downlink),
+        "--downlink-queue=droptail", f"--downlink-queue-args=packets={int(queue_packets)}",
+        f"--downlink-log={down_log}", f"--uplink-log={up_log}",
+        "--", *program,
+    ]
+
+
 def _wait_for(path: Path, process: subprocess.Popen[bytes], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not path.exists():
@@ -269,14 +283,9 @@ def run_downloads(
         (work / "plan.json").write_text(json.dumps({
             "start_link_s": start_link_s, "downlink_log": str(down_log),
             "requests": [request._asdict() for request in plan]}))
-        command = [
-            "runuser", "-u", EMULATION_USER, "--",
-            "mm-delay", str(delay_ms),
-            "mm-link", str(work / "uplink.trace"), str(downlink.path),
-            "--downlink-queue=droptail", f"--downlink-queue-args=packets={int(queue_packets)}",
-            f"--downlink-log={down_log}", f"--uplink-log={up_log}",
-            "--", "python3", str(work / "client.py"), str(work / "plan.json"), str(work),
-        ]
+        client = ["python3", str(work / "client.py"), str(work / "plan.json"), str(work)]
+        command = mahimahi_command(delay_ms, work / "uplink.trace", downlink.path, queue_packets, down_log,
+                                   up_log, client)
         with open(work / "shell.out", "wb") as output:
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=work)

@@ -51,6 +51,7 @@ from abrsim.emulation.harness import (
     _wait_for,
     delay_milliseconds,
     emulation_unavailable,
+    mahimahi_command,
 )
 from abrsim.emulation.linklog import read_link_log
 from abrsim.emulation.linktrace import write_link_trace
@@ -473,14 +474,8 @@ def run_player(
         (work / "uplink.trace").write_text(_UPLINK_LINES)
         shutil.copyfile(_BROWSER, work / "browser.py")
         down_log, up_log = work / "downlink.log", work / "uplink.log"
-        command = [
-            "runuser", "-u", EMULATION_USER, "--",
-            "mm-delay", str(delay_ms),
-            "mm-link", str(work / "uplink.trace"), str(downlink.path),
-            "--downlink-queue=droptail", f"--downlink-queue-args=packets={int(queue_packets)}",
-            f"--downlink-log={down_log}", f"--uplink-log={up_log}",
-            "--", "python3", str(work / "browser.py"), str(work),
-        ]
+        command = mahimahi_command(delay_ms, work / "uplink.trace", downlink.path, queue_packets, down_log,
+                                   up_log, ["python3", str(work / "browser.py"), str(work)])
         with open(work / "shell.out", "wb") as output:
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=work)
