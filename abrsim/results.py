@@ -112,19 +112,21 @@ def _json_value(name: str, value: Any) -> Any:
     return value
 
 
-def format_rows(rows: Sequence[Row], fmt: str, summary: Iterable[Row] = ()) -> str:
+def format_rows(rows: Sequence[Row], fmt: str, summary: Iterable[Row] = (),
+                fields: Sequence[str] = RESULT_FIELDS) -> str:
     """Render rows as ``table`` (with a per-policy summary), ``json`` or ``csv``.
 
     JSON is a list of result objects with the field names of :data:`RESULT_FIELDS`; NaN
     becomes ``null`` and ``params`` is a nested object. CSV has one header line and one line
-    per session, ``params`` in it as compact JSON text.
+    per session, ``params`` in it as compact JSON text; ``fields`` are its columns (the results
+    schema, or that schema and a caller's own columns after it).
     """
     if fmt == "json":
         clean = [{k: _json_value(k, v) for k, v in r.items()} for r in rows]
         return json.dumps(clean, indent=2) + "\n"
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=RESULT_FIELDS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})

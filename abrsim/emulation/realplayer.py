@@ -54,7 +54,7 @@ from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
 from abrsim.model import DASHJS, PlayerModel
 from abrsim.qoe import METRICS, metrics_table
-from abrsim.results import INTEGER_METRICS, RESULT_FIELDS
+from abrsim.results import INTEGER_METRICS, RESULT_FIELDS, format_rows
 from abrsim.trace import Trace, load_traces
 
 __all__ = [
@@ -426,7 +426,7 @@ def validate_real_player(
             "path": f"RTT {2 * one_way_delay_s * 1000:g} ms, drop-tail queue {queue_packets} packets",
             "start_offset_s": start_offset_s, "abrsim_version": __version__,
             "failed_runs": "; ".join(failures) or "none"}
-    _write_csv(out / "results.csv", rows, (*RESULT_FIELDS, "source", "repeat"))
+    (out / "results.csv").write_text(format_rows(rows, "csv", fields=(*RESULT_FIELDS, "source", "repeat")))
     _write_csv(out / "comparison.csv", [c.figures for c in comparisons], COMPARISON_FIELDS)
     (out / "summary.json").write_text(json.dumps({"summary": summary, "info": info}, indent=1))
     _write_html(out, comparisons, summary, info)
