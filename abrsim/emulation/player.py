@@ -45,6 +45,7 @@ import numpy as np
 from abrsim.emulation._client import link_zero_realtime_s
 from abrsim.emulation.asset import ASSET_CACHE, Asset
 from abrsim.emulation.harness import (
+    _UPLINK_LINES,
     EMULATION_USER,
     EmulationError,
     _end_group,
@@ -73,7 +74,6 @@ DASHJS_VERSION = "5.1.1"
 """The dash.js release the real player runs (the ``dashjs`` rule set models v5.1.1)."""
 _PAGE = Path(__file__).with_name("player.html")
 _BROWSER = Path(__file__).with_name("_browser.py")
-_UPLINK_LINES = "1\n1\n1\n1\n"
 _CHUNK = re.compile(r"chunk-(\d+)-(\d+)\.m4s")
 
 

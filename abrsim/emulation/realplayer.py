@@ -23,7 +23,6 @@ event log), ``figures/`` and ``index.html``.
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 import math
@@ -54,6 +53,7 @@ from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
 from abrsim.model import DASHJS, PlayerModel
 from abrsim.qoe import METRICS, metrics_table
+from abrsim.report import buffer_curve, stall_intervals
 from abrsim.results import INTEGER_METRICS, RESULT_FIELDS, format_rows
 from abrsim.trace import Trace, load_traces
 
@@ -151,24 +151,25 @@ def _compare(trace: Trace, runs: list[PlayerRun], ladder: Ladder, model: PlayerM
     startups = np.array([m[col("startup_s")] for m in real])
     stalls = np.array([m[col("rebuffer_s")] for m in real])
     bitrates = np.array([m[col("mean_bitrate_bps")] for m in real])
-    sim_stall = float(sim[col("rebuffer_s")])
-    sim_startup = float(sim[col("startup_s")])
-    stall_error = abs(sim_stall - float(np.mean(stalls)))
+    sim_stall, real_stall = float(sim[col("rebuffer_s")]), float(np.mean(stalls))
+    sim_startup, real_startup = float(sim[col("startup_s")]), float(np.mean(startups))
+    sim_bitrate, real_bitrate = float(sim[col("mean_bitrate_bps")]), float(np.mean(bitrates))
+    stall_error = abs(sim_stall - real_stall)
     figures = {
         "trace": trace.name, "repeats": len(runs), "preroll_s": preroll,
         "rung_agreement": agreement, "real_rung_agreement": float(np.mean(pairs)) if pairs else math.nan,
-        "startup_real_s": float(np.mean(startups)), "startup_real_spread_s": float(np.ptp(startups)),
-        "startup_abrsim_s": float(sim[col("startup_s")]),
-        "startup_abs_error_s": abs(float(sim[col("startup_s")]) - float(np.mean(startups))),
-        "startup_ok": bool(abs(sim_startup - float(np.mean(startups))) <= 0.3
+        "startup_real_s": real_startup, "startup_real_spread_s": float(np.ptp(startups)),
+        "startup_abrsim_s": sim_startup,
+        "startup_abs_error_s": abs(sim_startup - real_startup),
+        "startup_ok": bool(abs(sim_startup - real_startup) <= 0.3
                            or np.min(startups) - 1e-9 <= sim_startup <= np.max(startups) + 1e-9),
-        "stall_real_s": float(np.mean(stalls)), "stall_real_min_s": float(np.min(stalls)),
+        "stall_real_s": real_stall, "stall_real_min_s": float(np.min(stalls)),
         "stall_real_max_s": float(np.max(stalls)), "stall_abrsim_s": sim_stall,
         "stall_abs_error_s": stall_error,
         "stall_ok": bool(stall_error <= 0.5 or np.min(stalls) - 1e-9 <= sim_stall <= np.max(stalls) + 1e-9),
-        "bitrate_real_bps": float(np.mean(bitrates)),
-        "bitrate_abrsim_bps": float(sim[col("mean_bitrate_bps")]),
-        "bitrate_rel_error": abs(float(sim[col("mean_bitrate_bps")]) / float(np.mean(bitrates)) - 1),
+        "bitrate_real_bps": real_bitrate,
+        "bitrate_abrsim_bps": sim_bitrate,
+        "bitrate_rel_error": abs(sim_bitrate / real_bitrate - 1),
         "abandoned_real": float(np.mean([sum(d["abandoned"] for d in r.downloads) for r in runs])),
         "unplayed_real": float(np.mean([m[col("abandoned_downloads")] for m in real])),
         "abandoned_abrsim": float(sim[col("abandoned_downloads")]),
@@ -246,20 +247,11 @@ def _figure(comparison: TraceComparison, ladder: Ladder, path: Path) -> None:
     completed = ~log.abandoned
     rung.step(log.request_s[completed] + shift, log.rung[completed], where="post", color=colors[0], lw=2,
               label="abrsim")
-    # abrsim's buffer: after each download, and drained until the next request
-    times, levels = [shift], [0.0]
-    for k in range(log.download_count):
-        times += [log.request_s[k] + shift, log.done_s[k] + shift, log.done_s[k] + shift]
-        levels += [log.buffer_before_s[k], max(log.buffer_after_s[k] - ladder.segment_duration_s * (
-            0 if log.abandoned[k] else 1), 0.0), log.buffer_after_s[k]]
-    end_level = float(log.buffer_after_s[-1]) if log.download_count else 0.0
-    times.append(max(log.end_s + shift, times[-1]))
-    levels.append(0.0 if end_level > 0 else levels[-1])
-    buffer.plot(times, levels, color=colors[0], lw=2, label="abrsim")
+    times, levels = buffer_curve(log, ladder.segment_duration_s)  # the session's exact buffer level
+    buffer.plot(times + shift, levels, color=colors[0], lw=2, label="abrsim")
     buffer.axvline(log.startup_s + shift, color=colors[0], ls=":", lw=1)
-    stall_times = log.done_s[log.stall_s > 0] + shift
-    for end, length in zip(stall_times, log.stall_s[log.stall_s > 0], strict=True):
-        buffer.axvspan(end - length, end, color=colors[0], alpha=0.25)
+    for begin, end in stall_intervals(log) + shift:
+        buffer.axvspan(begin, end, color=colors[0], alpha=0.25)
     rung.set_ylabel("rung")
     rung.set_yticks(range(ladder.rung_count))
     rung.legend(loc="lower right", fontsize=7)
@@ -269,14 +261,6 @@ def _figure(comparison: TraceComparison, ladder: Ladder, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)
-
-
-def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> None:
-    with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(fields), extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
 def _write_html(out: Path, comparisons: Sequence[TraceComparison], summary: Mapping[str, Any],
@@ -427,7 +411,8 @@ def validate_real_player(
             "start_offset_s": start_offset_s, "abrsim_version": __version__,
             "failed_runs": "; ".join(failures) or "none"}
     (out / "results.csv").write_text(format_rows(rows, "csv", fields=(*RESULT_FIELDS, "source", "repeat")))
-    _write_csv(out / "comparison.csv", [c.figures for c in comparisons], COMPARISON_FIELDS)
+    (out / "comparison.csv").write_text(format_rows([c.figures for c in comparisons], "csv",
+                                                    fields=COMPARISON_FIELDS))
     (out / "summary.json").write_text(json.dumps({"summary": summary, "info": info}, indent=1))
     _write_html(out, comparisons, summary, info)
     return comparisons, summary

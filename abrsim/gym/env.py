@@ -54,7 +54,7 @@ from abrsim.gym import _kernels
 from abrsim.ladder import Ladder
 from abrsim.log import SessionLog
 from abrsim.model import PENSIEVE, PlayerModel, get_preset
-from abrsim.qoe import qoe_utility
+from abrsim.qoe import REBUFFER_PENALTY_LIN, qoe_utility
 from abrsim.trace import Trace, load_traces
 
 __all__ = ["PENSIEVE_REWARD", "AbrEnv", "Reward"]
@@ -108,7 +108,7 @@ class Reward:
         if isinstance(self.utility, str):
             utility, penalty = qoe_utility(self.utility, ladder.bitrates_bps)
         else:
-            utility, penalty = np.array(self.utility, dtype=np.float64), 4.3
+            utility, penalty = np.array(self.utility, dtype=np.float64), REBUFFER_PENALTY_LIN
             if utility.shape != (ladder.rung_count,) or not np.isfinite(utility).all():
                 raise ValueError(f'"utility" must hold {ladder.rung_count} finite values (one per rung of '
                                  f"ladder {ladder.name!r}), got {len(utility)}")
@@ -275,11 +275,9 @@ class Scenario:
     def trace_arrays(self, trace: Trace | int) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, bool, float]:
         """``(name, start_s, bandwidth_bps, latency_s, has_latency, duration_s)`` of a drawn trace."""
         if isinstance(trace, Trace):
-            bandwidth = trace.bandwidth_bps
-            if trace.measures != "capacity" and self.model.goodput_to_capacity != 1.0:
-                bandwidth = bandwidth * self.model.goodput_to_capacity
+            trace = self.model.link_trace(trace)  # as the model's download walk reads it
             latency = trace.latency_s if trace.latency_s is not None else np.zeros(trace.start_s.size)
-            return (trace.name, trace.start_s, bandwidth, latency, trace.latency_s is not None,
+            return (trace.name, trace.start_s, trace.bandwidth_bps, latency, trace.latency_s is not None,
                     float(trace.duration_s))
         pool = self.pool
         assert pool is not None
