@@ -1402,15 +1402,11 @@ class _ParquetSink:
         self.writer.close()
 
 
-def _assemble(out: Path, plan: SweepPlan, write_csv: bool) -> tuple[tuple[Path, ...], tuple[Row, ...]]:
-    """Write results.parquet (with pyarrow) and results.csv (if ``write_csv``) from the chunk files, in
-    chunk order, one chunk in memory at a time; return the files and the per-configuration summary."""
-    try:
-        import pyarrow.parquet  # noqa: F401
-        parquet = True
-    except ImportError:
-        parquet = False
-    write_csv = write_csv or not parquet
+def _assemble(out: Path, plan: SweepPlan, parquet: bool,
+              write_csv: bool) -> tuple[tuple[Path, ...], tuple[Row, ...]]:
+    """Write results.parquet (if ``parquet``: pyarrow is there) and results.csv (if ``write_csv``) from
+    the chunk files, in chunk order, one chunk in memory at a time; return the files and the
+    per-configuration summary."""
     csv_path, parquet_path = out / "results.csv", out / "results.parquet"
     csv_tmp, parquet_tmp = csv_path.with_name(csv_path.name + ".tmp"), parquet_path.with_name(
         parquet_path.name + ".tmp")
@@ -1527,11 +1523,11 @@ def run_sweep(
     clock = time.perf_counter()
     plan = plan_sweep(spec)
     out = Path(out_dir)
-    csv_wanted = plan.sessions <= CSV_AUTO_SESSIONS if write_csv is None else write_csv
+    parquet = _have_pyarrow()
+    csv_wanted = (plan.sessions <= CSV_AUTO_SESSIONS if write_csv is None else write_csv) or not parquet
     with _locked(out, notice) as lock_fd:
         started, previous = _prepare(out, plan, resume)
-        wanted = ["results.parquet"] if _have_pyarrow() else []
-        wanted += ["results.csv"] if csv_wanted or not wanted else []
+        wanted = ["results.parquet"] * parquet + ["results.csv"] * csv_wanted
         if previous.get("status") == "complete" and all((out / name).is_file() for name in wanted):
             _remove_chunks(out)  # (a sweep killed while it deleted them)
             if progress is not None:
@@ -1563,7 +1559,7 @@ def run_sweep(
             for leftover in (out / "chunks").glob("*.tmp"):
                 leftover.unlink(missing_ok=True)
             raise
-        files, summary = _assemble(out, plan, csv_wanted)
+        files, summary = _assemble(out, plan, parquet, csv_wanted)
         _write_atomic(out / "meta.json", _meta(plan, started, _now(), executor, jobs, files, summary))
         _remove_chunks(out)
     return SweepReport(
