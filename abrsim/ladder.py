@@ -175,6 +175,11 @@ class Ladder:
         bitrates.flags.writeable = False
         object.__setattr__(self, "_bitrates_bps", bitrates)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled through the constructor, so that a copy's tables are read-only too (and checked)."""
+        return (Ladder, (self.rungs, self.segment_duration_s, self.size_bits, self.quality, self.name,
+                         self.description))
+
     @property
     def bitrates_bps(self) -> np.ndarray:
         """Nominal bitrate of each rung, bit/s (read-only array)."""

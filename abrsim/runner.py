@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from abrsim._ahead import Job, compile_ahead
+from abrsim._ahead import enabled as ahead_enabled
 from abrsim.abr import KernelPolicy, PythonPolicy, make
 from abrsim.abr import available as available_algorithms
-from abrsim.engine.fast import pack_traces, run_batch
+from abrsim.engine.fast import compiled_loop, pack_traces, run_batch
 from abrsim.errors import InputError, UnknownNameError
 from abrsim.ladder import Ladder
 from abrsim.model import PlayerModel
@@ -159,14 +161,37 @@ def run(
     report = progress or (lambda done, total: None)
     report(done, total)
     rows: list[Row] = []
-    for policy in runs:
-        rows += rows_from_batch(run_batch(packed, ladder, policy, model, seed), scenario)
-        done += per_session * len(traces)
-        report(done, total)
+    with compile_ahead(_compile_jobs(runs, ladder, model)) as ahead:
+        for index, policy in enumerate(runs):
+            ahead.wait(f"loop {index}")
+            batch = run_batch(packed, ladder, policy, model, seed)
+            ahead.wait("metrics")
+            rows += rows_from_batch(batch, scenario)
+            done += per_session * len(traces)
+            report(done, total)
     if ORACLE in algorithms:
         rows += oracle_rows(traces, ladder, model, seed, scenario,
                             lambda oracle_done, _: report(done + oracle_done, total), **oracle_steps)
     return rows
+
+
+def _compile_jobs(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder,
+                  model: PlayerModel) -> list[Job]:
+    """What other processes can compile while this one compiles the first loop (:mod:`abrsim._ahead`):
+    the QoE kernel and the other compiled algorithms' loops, those not in numba's cache yet."""
+    if not ahead_enabled():
+        return []
+    from abrsim._jit import is_cached
+    from abrsim.qoe import _metrics_batch
+
+    jobs: list[Job] = []
+    if not is_cached(_metrics_batch):
+        jobs.append(("metrics", "metrics_job", (ladder,)))
+    for index, policy in enumerate(runs[1:], start=1):
+        if isinstance(policy, KernelPolicy) and not is_cached(compiled_loop(policy, ladder, model)):
+            explicit = {name: policy.params[name] for name in policy.explicit}
+            jobs.append((f"loop {index}", "loop_job", (policy.name, explicit, ladder, model)))
+    return jobs
 
 
 def _oracle_params(params: dict[str, Any], wanted: bool) -> dict[str, float]:

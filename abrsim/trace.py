@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,6 +160,11 @@ class Trace:
             return self
         return Trace(self.start_s, self.bandwidth_bps * packet_per_payload, self.duration_s, self.latency_s,
                      name=self.name, measures="capacity")
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled through the constructor, so that a copy's arrays are read-only too (and checked)."""
+        return (Trace, (self.start_s, self.bandwidth_bps, self.duration_s, self.latency_s, self.name,
+                        self.measures))
 
     @property
     def sample_duration_s(self) -> np.ndarray:

@@ -12,7 +12,9 @@ own player model, and prints:
   bar: within 10 %); and the numba example (``bb_numba``) next to ``bb``;
 - ``cold_run_s``: ``abrsim run --abr bola`` on the built-in traces in a fresh process with an
   empty numba cache (``NUMBA_CACHE_DIR`` in a temporary folder), and the same for the default
-  scenario (``abrsim run``: bola and throughput), and a warm run for comparison.
+  scenario (``abrsim run``: bola and throughput), and a warm run for comparison; the
+  ``_one_process`` figures are the same cold runs without compiling ahead
+  (``ABRSIM_COMPILE_AHEAD=0``: what a one-CPU machine sees).
 
 Rates are the best of ``--repeat`` timed runs (the machine is shared; the best is the least
 disturbed). The last line is one JSON object.
@@ -45,10 +47,11 @@ def best_rate(run, segments: int, repeat: int) -> float:
     return segments / best_s
 
 
-def cold_run_s(args: list[str]) -> float:
-    """Wall time of ``abrsim ARGS`` in a fresh process with an empty numba cache."""
+def cold_run_s(args: list[str], ahead: bool = True) -> float:
+    """Wall time of ``abrsim ARGS`` in a fresh process with an empty numba cache (``ahead``: with
+    helper processes compiling ahead, as by default)."""
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "ABRSIM_COMPILE_AHEAD": "1" if ahead else "0"}
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "abrsim", *args], env=env, check=True, capture_output=True)
         return time.perf_counter() - start
@@ -103,12 +106,14 @@ def main() -> None:
     print(f"Python policy: {result['python_policy_vs_builtin_bb']:.3f} of the built-in bb; user-registered "
           f"BOLA: {result['numba_user_policy_vs_builtin_bola']:.3f} of the built-in bola")
     if not args.no_cold:
-        result["cold_run_s"] = cold_run_s(["run", "--abr", "bola"])
-        result["cold_default_run_s"] = cold_run_s(["run"])
+        for ahead, suffix in ((True, ""), (False, "_one_process")):  # alternated: the machine is shared
+            result[f"cold_run{suffix}_s"] = cold_run_s(["run", "--abr", "bola"], ahead)
+            result[f"cold_default_run{suffix}_s"] = cold_run_s(["run"], ahead)
         result["warm_run_s"] = warm_run_s(["run", "--abr", "bola"])
-        print(f"abrsim run --abr bola: {result['cold_run_s']:.1f} s with an empty numba cache, "
+        print(f"abrsim run --abr bola: {result['cold_run_s']:.1f} s with an empty numba cache "
+              f"({result['cold_run_one_process_s']:.1f} s without compiling ahead), "
               f"{result['warm_run_s']:.1f} s warm; abrsim run (bola, throughput): "
-              f"{result['cold_default_run_s']:.1f} s cold")
+              f"{result['cold_default_run_s']:.1f} s cold ({result['cold_default_run_one_process_s']:.1f} s)")
     print(json.dumps({k: round(v, 3) for k, v in result.items()}))
 
 

@@ -31,13 +31,11 @@ import numpy as np
 from numba import njit
 
 from abrsim.abr._kernels import (
-    EST_STATE_SIZE,
     EVENT_ABANDONED,
     EVENT_DONE,
     EVENT_WAIT,
     OBS_SEGMENT_DURATION_S,
     OBS_SEGMENTS,
-    OBS_SIZE,
     OBS_WAIT_S,
 )
 from abrsim.engine import step
@@ -338,17 +336,17 @@ def policy_abandon_after(params, state, obs, bitrates_bps, rate_bps):  # pragma:
 
 def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s, trace_has_latency,
               trace_duration_s, size_bits, bitrates_bps, segment_duration_s, model_params, abr_params,
-              abr_state_size, est_params, log, rungs, sessions):
+              abr_state, est_state, obs, est_params, log, rungs, sessions):
     """Run one session per trace (traces concatenated, ``trace_offsets`` delimit them).
 
     Fills ``log`` (one row per download attempt) and ``sessions[index, SES_*]``. The step's rules
     with each session's player state in local variables (one function, not a call per session:
-    numba then optimises the loop once). Returns the number of log rows used, -1 if ``log`` is
-    too small, or ``BAD_RUNG`` if the policy chose a rung the ladder does not have.
+    numba then optimises the loop once). ``abr_state``, ``est_state`` (``EST_STATE_SIZE``) and
+    ``obs`` (``OBS_SIZE``) are scratch arrays the loop zeroes (given, not allocated: allocating
+    would compile numba's allocator into every copy). Returns the number of log rows used, -1 if
+    ``log`` is too small, or ``BAD_RUNG`` if the policy chose a rung the ladder does not have.
     """
-    abr_state = np.zeros(abr_state_size)
-    est_state = np.zeros(EST_STATE_SIZE)
-    obs = np.zeros(OBS_SIZE)
+    abr_state[:] = 0.0  # (as a fresh array would be)
     row = np.int64(0)
     for session_index in range(trace_offsets.shape[0] - 1):
         first = trace_offsets[session_index]

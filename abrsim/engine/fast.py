@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from abrsim import limits
 from abrsim.abr import KernelPolicy, PythonPolicy, estimator_arrays, make
-from abrsim.abr._kernels import EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
+from abrsim.abr._kernels import EST_STATE_SIZE, EVENT_ABANDONED, EVENT_DONE, EVENT_WAIT, OBS_SIZE
 from abrsim.engine import _session as kernel
 from abrsim.engine._sabre_ms import add_residue_stalls
 from abrsim.engine.step import model_array, session_log
@@ -27,7 +28,9 @@ from abrsim.model import PlayerModel
 from abrsim.qoe import metrics_table
 from abrsim.trace import Trace
 
-__all__ = ["BatchRun", "PackedTraces", "model_array", "pack_traces", "run_batch", "run_session"]
+__all__ = [
+    "BatchRun", "PackedTraces", "compiled_loop", "model_array", "pack_traces", "run_batch", "run_session",
+]
 
 
 #: The compiled loop runs a batch in slices of sessions of about this many seconds each, so that
@@ -186,8 +189,7 @@ def run_batch(
     sessions = len(packed)
     params = model_array(model, ladder)
     abr_params = policy.param_array(ladder)
-    # The downloads go in abandonment steps only when the model checks and the policy can abandon.
-    checking = model.abandonment and policy.can_abandon(ladder)
+    checking = checks_abandonment(policy, ladder, model)
     segments = model.segments_played(ladder)
     limits.check("sessions", sessions, "sessions in the batch", field="traces")
     limits.check("log_rows", sessions * segments,
@@ -220,6 +222,17 @@ def run_batch(
     return BatchRun(packed.names, ladder, policy, model, int(seed), log[:used], rungs[:used], session)
 
 
+def checks_abandonment(policy: KernelPolicy | PythonPolicy, ladder: Ladder, model: PlayerModel) -> bool:
+    """Whether downloads go in abandonment steps: only when the model checks and the policy can abandon."""
+    return model.abandonment and policy.can_abandon(ladder)
+
+
+def compiled_loop(policy: KernelPolicy, ladder: Ladder, model: PlayerModel) -> Any:
+    """The compiled session loop :func:`run_batch` runs ``policy`` with (not compiled by this call)."""
+    policy = policy.resolved(model)
+    return policy.spec.loops(checks_abandonment(policy, ladder, model))["run_batch"]
+
+
 def _run_compiled_batch(packed: PackedTraces, bandwidth_bps: np.ndarray, ladder: Ladder, segments: int,
                         policy: KernelPolicy, checking: bool, params: np.ndarray, abr_params: np.ndarray,
                         est_params: np.ndarray, log: np.ndarray, rungs: np.ndarray,
@@ -229,7 +242,9 @@ def _run_compiled_batch(packed: PackedTraces, bandwidth_bps: np.ndarray, ladder:
     each (Python sees Ctrl-C between them). Returns the log rows used, and the log (grown if it
     had to be)."""
     loop = policy.spec.loops(checking)["run_batch"]
-    state_size = int(policy.spec.state_size(ladder.rung_count))
+    abr_state = policy.state_array(ladder)
+    est_state = np.zeros(EST_STATE_SIZE)
+    obs = np.zeros(OBS_SIZE)
     sessions = len(packed)
     used = 0
     first = 0
@@ -240,7 +255,8 @@ def _run_compiled_batch(packed: PackedTraces, bandwidth_bps: np.ndarray, ladder:
         rows_used = loop(
             packed.offsets[first:last + 1], packed.start_s, bandwidth_bps, packed.latency_s,
             packed.has_latency[first:last], packed.duration_s[first:last], ladder.size_bits,
-            ladder.bitrates_bps, ladder.segment_duration_s, params, abr_params, state_size, est_params,
+            ladder.bitrates_bps, ladder.segment_duration_s, params, abr_params, abr_state, est_state, obs,
+            est_params,
             log[used:], rungs[used:], session[first:last],
         )
         if rows_used == kernel.BAD_RUNG:

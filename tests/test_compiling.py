@@ -1,0 +1,183 @@
+"""Issue 13's cold start: kernels without entry points for compiled callers, and compiling ahead.
+
+- :class:`abrsim._jit.Kernel`: Python calls and compiled calls reach the same function; compiled
+  callers get the copy without entry points; the copy's disk cache is flushed with the kernel's.
+- :mod:`abrsim._ahead`: the jobs compile exactly what the run then needs (same types, so nothing
+  is compiled twice), a run gives the same rows with or without it, and the helper processes
+  end whatever happens to them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from numba import config, njit
+
+from abrsim import _ahead
+from abrsim._jit import Kernel, kernel
+
+needs_jit = pytest.mark.skipif(config.DISABLE_JIT, reason="numba's JIT is off")
+
+
+@pytest.fixture
+def hls_ladder():
+    from abrsim.ladder import load_ladder
+
+    return load_ladder("hls")
+
+
+def _add(x, y):
+    return x + y
+
+
+@needs_jit
+def test_python_and_compiled_callers_reach_the_same_kernel_compiled_twice_differently():
+    add = kernel(_add)
+    assert isinstance(add, Kernel)
+
+    @njit
+    def caller(x):
+        return add(x, 2.0)
+
+    assert add(1.0, 2.0) == caller(1.0) == 3.0
+    assert add.signatures and add.compiled.signatures  # one overload each: Python's and the callers'
+    assert add.compiled.targetoptions["no_cpython_wrapper"] is True
+    assert "no_cpython_wrapper" not in add.targetoptions
+    assert add.compiled.py_func.__qualname__.endswith("__compiled")  # another name: another cache entry
+
+
+@needs_jit
+def test_the_copy_is_flushed_with_the_kernel_when_a_dependency_changes(tmp_path):
+    module = tmp_path / "dep_module.py"
+    module.write_text("VALUE = 1\n")
+    script = textwrap.dedent("""
+        import json, sys
+        sys.path.insert(0, sys.argv[1])
+        import dep_module
+        from numba import njit
+        from abrsim._jit import flush_if_dependencies_changed, kernel
+        import kernel_module
+        flush_if_dependencies_changed([kernel_module.value], [dep_module])
+        @njit
+        def caller():
+            return kernel_module.value()
+        print(json.dumps([caller(), kernel_module.value.compiled.stats.cache_hits.total()]))
+    """)
+    (tmp_path / "kernel_module.py").write_text(textwrap.dedent("""
+        from abrsim._jit import kernel
+        import dep_module
+
+        @kernel
+        def value():
+            return dep_module.VALUE
+    """))
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run() -> list[int]:
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True,
+                              text=True, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert run() == [1, 0]
+    assert run() == [1, 1]  # the next process loads the copy
+    module.write_text("VALUE = 2\n")  # the kernel's source is unchanged; its dependency changed
+    assert run() == [2, 0]
+
+
+def test_ladders_and_traces_pickle_through_their_constructors(hls_ladder, tiny_trace):
+    ladder = pickle.loads(pickle.dumps(hls_ladder))
+    trace = pickle.loads(pickle.dumps(tiny_trace))
+    # Read-only like the originals: numba types a read-only array apart from a writable one.
+    assert not ladder.size_bits.flags.writeable and not ladder.bitrates_bps.flags.writeable
+    assert not trace.start_s.flags.writeable and not trace.bandwidth_bps.flags.writeable
+    assert np.array_equal(ladder.size_bits, hls_ladder.size_bits) and ladder.name == hls_ladder.name
+    assert np.array_equal(trace.bandwidth_bps, tiny_trace.bandwidth_bps) and trace.name == tiny_trace.name
+
+
+@needs_jit
+def test_the_jobs_compile_the_types_the_run_uses(tmp_path):
+    # A job that compiled other types would leave the run compiling its own: in a fresh process,
+    # after the jobs, the run compiles no further overload of what they compiled.
+    script = textwrap.dedent("""
+        import json, pickle
+        from abrsim import _ahead
+        from abrsim._data import data_dir
+        from abrsim.abr import make
+        from abrsim.engine.fast import compiled_loop
+        from abrsim.ladder import load_ladder
+        from abrsim.model import SABRE, PlayerModel
+        from abrsim.qoe import _metrics_batch
+        from abrsim.runner import run
+        from abrsim.trace import load_traces
+
+        ladder = load_ladder("hls")
+        counts = []
+        for model, names in ((PlayerModel(), ("bola", "throughput")), (SABRE, ("bola", "dynamic"))):
+            copy = pickle.loads(pickle.dumps(ladder))  # as a helper process receives it
+            _ahead.metrics_job(copy)
+            _ahead.loop_job(names[1], {}, copy, model)
+            loop = compiled_loop(make(names[1]), ladder, model)
+            run(load_traces([data_dir("traces")])[:2], ladder, names, model=model)
+            counts.append([len(_metrics_batch.signatures), len(loop.signatures)])
+        print(json.dumps(counts))
+    """)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "ABRSIM_COMPILE_AHEAD": "0"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=600, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[1, 1], [1, 1]]
+
+
+def test_a_helper_reports_every_job_even_one_that_fails(monkeypatch):
+    monkeypatch.setattr(_ahead, "_cpus", lambda: 2)
+    monkeypatch.delenv("ABRSIM_COMPILE_AHEAD", raising=False)
+    if not _ahead.enabled():
+        pytest.skip("compiling ahead is off without the JIT")
+    with _ahead.compile_ahead([("one", "no_such_job", ()), ("two", "no_such_job", ())]) as ahead:
+        started = time.monotonic()
+        ahead.wait("two")
+        ahead.wait("one")
+        ahead.wait("not a job")
+        assert time.monotonic() - started < 60
+        processes = list(ahead._processes)
+    assert all(process.poll() is not None for process in processes)
+
+
+def test_a_helper_that_dies_or_hangs_is_not_waited_for(monkeypatch):
+    ahead = _ahead.CompileAhead(())
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE)
+    ahead._processes.append(sleeper)
+    ahead._owner["slow"] = sleeper
+    monkeypatch.setattr(_ahead, "JOB_TIMEOUT_S", 0.5)
+    started = time.monotonic()
+    ahead.wait("slow")  # hangs: given up after the timeout, and ended
+    assert time.monotonic() - started < 10
+    assert sleeper.poll() is not None
+    ahead.close()
+
+
+def test_compiling_ahead_is_off_when_asked(monkeypatch):
+    monkeypatch.setenv("ABRSIM_COMPILE_AHEAD", "0")
+    assert not _ahead.enabled()
+    assert _ahead.compile_ahead([("one", "no_such_job", ())])._processes == []
+
+
+@needs_jit
+def test_a_cold_run_gives_the_same_rows_with_or_without_compiling_ahead(tmp_path):
+    # Two fresh numba caches: a default `abrsim run` (bola and throughput) with helpers and without.
+    outputs = []
+    for ahead in ("1", "0"):
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / f"cache{ahead}"),
+               "ABRSIM_COMPILE_AHEAD": ahead}
+        done = subprocess.run([sys.executable, "-m", "abrsim", "run", "--format", "csv"], env=env,
+                              capture_output=True, text=True, timeout=600, check=True)
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0].splitlines()) > 2
