@@ -2,17 +2,23 @@
 
 A first run spends most of its time compiling, one function after another, on one core. While
 this process compiles its first session loop, :class:`CompileAhead` has other processes compile
-the QoE kernel and the other algorithms' loops into numba's disk cache; when this process gets
-to them, it waits for the job if it is still running and loads the result instead of compiling
-it again. The jobs run the real code on a tiny session (the same types, so the same compiled
-code). Nothing depends on them: a job that fails or a process that dies only means this process
+into numba's disk cache:
+
+- the session step's rules as that loop calls them: the same loop bound to a trivial policy
+  (the policy's own functions are this process's part), so that the helper runs ahead of this
+  process through the rules both need and this process loads them instead;
+- the QoE metrics kernel;
+- the other algorithms' loops.
+
+When this process gets to a job a helper has started, it waits for it and loads the result; a
+job not started yet it does itself (and the helper then finds it cached). The jobs run the real
+code on a tiny session of the same types, so they compile the very code this process needs.
+Nothing depends on them: a job that fails or a helper that dies only means this process
 compiles that piece itself, as it would have anyway.
 
 It is off with one CPU, with numba's JIT off, when everything is already cached, and when the
-environment sets ``ABRSIM_COMPILE_AHEAD=0``.
-
-The helper processes are this process's children in their own session (Ctrl-C does not reach
-them); :meth:`CompileAhead.close` ends those still running.
+environment sets ``ABRSIM_COMPILE_AHEAD=0``. The helpers are this process's children in their
+own session (Ctrl-C does not reach them); :meth:`CompileAhead.close` ends those still running.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class CompileAhead:
 
     def __init__(self, jobs: Sequence[Job], processes: int = 1) -> None:
         self._owner: dict[str, subprocess.Popen[bytes]] = {}
+        self._started: set[str] = set()
         self._finished: set[str] = set()
         self._processes: list[subprocess.Popen[bytes]] = []
         processes = max(1, min(processes, len(jobs)))
@@ -76,19 +83,33 @@ class CompileAhead:
                 self._owner[key] = process
 
     def wait(self, key: str) -> None:
-        """Return once job ``key`` has ended (done or failed), its process has died, or after
-        :data:`JOB_TIMEOUT_S`; at once for a key no helper has."""
+        """Return once job ``key`` has ended (done or failed), its helper has died, or after
+        :data:`JOB_TIMEOUT_S`; at once if no helper has started it (the caller does it then)."""
         process = self._owner.get(key)
+        if process is None:
+            return
+        self._read(process, block=False)
         deadline = time.monotonic() + JOB_TIMEOUT_S
-        while process is not None and key not in self._finished:
-            assert process.stdout is not None
-            left_s = deadline - time.monotonic()
-            ready, _, _ = select.select([process.stdout], [], [], max(0.0, left_s))
-            line = process.stdout.readline() if ready else b""
-            if not line:  # the helper died, closed its output, or took too long
-                self._stop(process)
+        while key in self._started and key not in self._finished:
+            if not self._read(process, block=True, timeout_s=deadline - time.monotonic()):
+                self._stop(process)  # the helper died, closed its output, or took too long
                 return
-            self._finished.add(line.decode(errors="replace").split(" ", 1)[-1].strip())
+
+    def _read(self, process: subprocess.Popen[bytes], block: bool, timeout_s: float = 0.0) -> bool:
+        """Take in the helper's reports (``start KEY`` / ``done KEY`` lines): all that are ready, or
+        (``block``) at least one. False if the helper's output ended or the wait timed out."""
+        if process.stdout is None or process.stdout.closed:
+            return False
+        while True:
+            ready, _, _ = select.select([process.stdout], [], [], max(0.0, timeout_s) if block else 0.0)
+            if not ready:
+                return not block
+            line = process.stdout.readline()
+            if not line:
+                return False
+            what, _, key = line.decode(errors="replace").strip().partition(" ")
+            (self._started if what == "start" else self._finished).add(key)
+            block = False
 
     def _stop(self, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is None:
@@ -128,12 +149,38 @@ def compile_ahead(jobs: Sequence[Job]) -> CompileAhead:
 # ----------------------------------------------------------------------------------------------
 
 
+def _first_rung(params, state, obs, bitrates_bps, size_bits):  # type: ignore[no-untyped-def]
+    """The trivial policy of :func:`engine_job`: always the lowest rung."""
+    return 0, 0.0
+
+
+def engine_job(name: str, params: dict[str, Any], ladder: Any, model: Any) -> None:
+    """Compile the session step's rules as the loop of algorithm ``name`` calls them for ``ladder``
+    and ``model``: that loop bound to a trivial policy (the algorithm's choose, reset and event
+    left out), run over a short constant trace."""
+    import dataclasses
+
+    from abrsim._jit import kernel
+    from abrsim.abr import KernelPolicy, make
+    from abrsim.abr._kernels import no_event, no_reset
+
+    policy = make(name, **params).resolved(model)
+    spec = dataclasses.replace(policy.spec, name=f"{name}_rules", reset=no_reset, event=no_event,
+                               choose=kernel(_first_rung), sources=(__file__,))
+    _run_tiny(KernelPolicy(spec, **{key: policy.params[key] for key in policy.explicit}), ladder, model)
+
+
 def metrics_job(ladder: Any) -> None:
     """Compile the QoE metrics kernel for results of ``ladder`` (two sessions of one download)."""
     import numpy as np
 
+    from abrsim._jit import is_cached
     from abrsim.engine import _session as kernel
     from abrsim.engine.fast import BatchRun
+    from abrsim.qoe import _metrics_batch
+
+    if is_cached(_metrics_batch):
+        return
 
     session = np.zeros((2, kernel.SESSION_COLUMNS))
     session[:, kernel.SES_FIRST_RECORD] = (0, 1)
@@ -145,19 +192,29 @@ def metrics_job(ladder: Any) -> None:
 def loop_job(name: str, params: dict[str, Any], ladder: Any, model: Any) -> None:
     """Compile the fast engine's loop of algorithm ``name`` for ``ladder`` and ``model`` by running
     it over a short constant trace."""
+    from abrsim.abr import make
+
+    _run_tiny(make(name, **params), ladder, model)
+
+
+def _run_tiny(policy: Any, ladder: Any, model: Any) -> None:
+    """``policy``'s loop over a short constant trace, unless numba's cache has it already."""
     import numpy as np
 
-    from abrsim.abr import make
-    from abrsim.engine.fast import run_batch
+    from abrsim._jit import is_cached
+    from abrsim.engine.fast import compiled_loop, run_batch
     from abrsim.trace import Trace
 
-    trace = Trace(np.array([0.0, 1.0]), np.array([5e6, 5e6]), 2.0, name="ahead")
-    run_batch([trace], ladder, make(name, **params), model)
+    if not is_cached(compiled_loop(policy, ladder, model)):
+        trace = Trace(np.array([0.0, 1.0]), np.array([5e6, 5e6]), 2.0, name="ahead")
+        run_batch([trace], ladder, policy, model)
 
 
 def _main() -> None:
     jobs: list[Job] = pickle.loads(sys.stdin.buffer.read())
     for key, function, args in jobs:
+        sys.stdout.write(f"start {key}\n")
+        sys.stdout.flush()
         with contextlib.suppress(Exception):  # the parent compiles it itself
             globals()[function](*args)
         sys.stdout.write(f"done {key}\n")

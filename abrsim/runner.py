@@ -177,20 +177,23 @@ def run(
 
 def _compile_jobs(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder,
                   model: PlayerModel) -> list[Job]:
-    """What other processes can compile while this one compiles the first loop (:mod:`abrsim._ahead`):
-    the QoE kernel and the other compiled algorithms' loops, those not in numba's cache yet."""
+    """What other processes can compile while this one compiles the first loop (:mod:`abrsim._ahead`),
+    of what numba's cache does not have yet: the step's rules as the first loop calls them, the
+    QoE kernel, the other compiled algorithms' loops."""
     if not ahead_enabled():
         return []
     from abrsim._jit import is_cached
     from abrsim.qoe import _metrics_batch
 
     jobs: list[Job] = []
-    if not is_cached(_metrics_batch):
-        jobs.append(("metrics", "metrics_job", (ladder,)))
-    for index, policy in enumerate(runs[1:], start=1):
+    for index, policy in enumerate(runs):
         if isinstance(policy, KernelPolicy) and not is_cached(compiled_loop(policy, ladder, model)):
             explicit = {name: policy.params[name] for name in policy.explicit}
-            jobs.append((f"loop {index}", "loop_job", (policy.name, explicit, ladder, model)))
+            # The first loop's rules (this process does not wait for them), then the others' loops.
+            key, job = ("rules", "engine_job") if index == 0 else (f"loop {index}", "loop_job")
+            jobs.append((key, job, (policy.name, explicit, ladder, model)))
+    if not is_cached(_metrics_batch):
+        jobs.insert(1 if jobs and jobs[0][0] == "rules" else 0, ("metrics", "metrics_job", (ladder,)))
     return jobs
 
 

@@ -118,21 +118,32 @@ def test_the_jobs_compile_the_types_the_run_uses(tmp_path):
         from abrsim.runner import run
         from abrsim.trace import load_traces
 
+        from abrsim.engine import step
+        from abrsim._jit import Kernel
+
+        def compiled_rules():
+            return {name: len(value._compiled.signatures) for name, value in vars(step).items()
+                    if isinstance(value, Kernel) and value._compiled is not None}
+
         ladder = load_ladder("hls")
         counts = []
         for model, names in ((PlayerModel(), ("bola", "throughput")), (SABRE, ("bola", "dynamic"))):
             copy = pickle.loads(pickle.dumps(ladder))  # as a helper process receives it
             _ahead.metrics_job(copy)
+            _ahead.engine_job(names[0], {}, copy, model)
             _ahead.loop_job(names[1], {}, copy, model)
             loop = compiled_loop(make(names[1]), ladder, model)
+            rules = compiled_rules()
             run(load_traces([data_dir("traces")])[:2], ladder, names, model=model)
-            counts.append([len(_metrics_batch.signatures), len(loop.signatures)])
+            # The first loop's rules: the run compiled no other types of them than the job did.
+            again = {name: count for name, count in compiled_rules().items() if count != rules.get(name)}
+            counts.append([len(_metrics_batch.signatures), len(loop.signatures), again])
         print(json.dumps(counts))
     """)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "ABRSIM_COMPILE_AHEAD": "0"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                           timeout=600, check=True)
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[1, 1], [1, 1]]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[1, 1, {}], [1, 1, {}]]
 
 
 def test_a_helper_reports_every_job_even_one_that_fails(monkeypatch):
@@ -141,13 +152,26 @@ def test_a_helper_reports_every_job_even_one_that_fails(monkeypatch):
     if not _ahead.enabled():
         pytest.skip("compiling ahead is off without the JIT")
     with _ahead.compile_ahead([("one", "no_such_job", ()), ("two", "no_such_job", ())]) as ahead:
-        started = time.monotonic()
-        ahead.wait("two")
-        ahead.wait("one")
+        (process,) = ahead._processes
+        deadline = time.monotonic() + 60
+        while ahead._finished != {"one", "two"} and time.monotonic() < deadline:
+            ahead._read(process, block=True, timeout_s=1.0)
+        assert ahead._started == ahead._finished == {"one", "two"}
+        ahead.wait("two")  # done: at once
         ahead.wait("not a job")
-        assert time.monotonic() - started < 60
-        processes = list(ahead._processes)
-    assert all(process.poll() is not None for process in processes)
+    assert process.poll() is not None
+
+
+def test_a_job_not_started_is_not_waited_for():
+    ahead = _ahead.CompileAhead(())
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE)
+    ahead._processes.append(sleeper)
+    ahead._owner["later"] = sleeper
+    started = time.monotonic()
+    ahead.wait("later")  # the helper has not said "start later": the caller does the work itself
+    assert time.monotonic() - started < 5
+    ahead.close()
+    assert sleeper.poll() is not None
 
 
 def test_a_helper_that_dies_or_hangs_is_not_waited_for(monkeypatch):
@@ -155,6 +179,7 @@ def test_a_helper_that_dies_or_hangs_is_not_waited_for(monkeypatch):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE)
     ahead._processes.append(sleeper)
     ahead._owner["slow"] = sleeper
+    ahead._started.add("slow")
     monkeypatch.setattr(_ahead, "JOB_TIMEOUT_S", 0.5)
     started = time.monotonic()
     ahead.wait("slow")  # hangs: given up after the timeout, and ended
