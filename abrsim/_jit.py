@@ -46,8 +46,9 @@ class Kernel(CPUDispatcher):  # type: ignore[misc]
     function, it hands numba its copy (:attr:`compiled`): the same function under another name
     (numba's disk cache tells overloads apart by name and types, not by options), compiled
     without numba's Python and C entry points, which cost about a third of a small function's
-    compile time and which no compiled caller uses. So a run compiles each kernel once, the way
-    its callers call it. The copy is flushed along with the kernel when the kernel's dependency
+    compile time and which no compiled caller uses. Each is compiled only if used: the session
+    loop compiles only copies, the discrete-event player (which calls the step's rules from
+    Python) only kernels. The copy is flushed along with the kernel when the kernel's dependency
     modules change.
     """
 
@@ -98,14 +99,14 @@ def kernel(function: Any) -> Any:
 
 def flush_if_dependencies_changed(dispatchers: Iterable[Any], dependencies: Iterable[ModuleType]) -> None:
     """Flush the disk cache of each numba dispatcher whose dependency modules changed since it was filled."""
+    dependencies = tuple(dependencies)
     digest = hashlib.sha256()
     for module in dependencies:
         digest.update(Path(str(module.__file__)).read_bytes())
     stamp_text = digest.hexdigest()
-    dependencies = tuple(dependencies)
     for dispatcher in dispatchers:
         if isinstance(dispatcher, Kernel):  # and its compiled callers' copy, now or when it is made
-            dispatcher._dependencies = (*dispatcher._dependencies, *dependencies)
+            dispatcher._dependencies = tuple(dict.fromkeys((*dispatcher._dependencies, *dependencies)))
             if dispatcher._compiled is not None:
                 flush_if_dependencies_changed([dispatcher._compiled], dependencies)
         cache = getattr(dispatcher, "_cache", None)
