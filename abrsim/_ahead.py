@@ -65,6 +65,7 @@ class CompileAhead:
         self._owner: dict[str, subprocess.Popen[bytes]] = {}
         self._started: set[str] = set()
         self._finished: set[str] = set()
+        self._partial: dict[int, bytes] = {}  # by helper pid: the start of a report line not ended yet
         self._processes: list[subprocess.Popen[bytes]] = []
         processes = max(1, min(processes, len(jobs)))
         for index in range(processes if jobs else 0):
@@ -97,18 +98,21 @@ class CompileAhead:
 
     def _read(self, process: subprocess.Popen[bytes], block: bool, timeout_s: float = 0.0) -> bool:
         """Take in the helper's reports (``start KEY`` / ``done KEY`` lines): all that are ready, or
-        (``block``) at least one. False if the helper's output ended or the wait timed out."""
+        (``block``) at least one read. False if the helper's output ended or the wait timed out.
+        (Unbuffered reads: a buffered reader could hold a report back until the next one.)"""
         if process.stdout is None or process.stdout.closed:
             return False
         while True:
             ready, _, _ = select.select([process.stdout], [], [], max(0.0, timeout_s) if block else 0.0)
             if not ready:
                 return not block
-            line = process.stdout.readline()
-            if not line:
+            data = os.read(process.stdout.fileno(), 65536)
+            if not data:
                 return False
-            what, _, key = line.decode(errors="replace").strip().partition(" ")
-            (self._started if what == "start" else self._finished).add(key)
+            *lines, self._partial[process.pid] = (self._partial.get(process.pid, b"") + data).split(b"\n")
+            for line in lines:
+                what, _, key = line.decode(errors="replace").partition(" ")
+                (self._started if what == "start" else self._finished).add(key)
             block = False
 
     def _stop(self, process: subprocess.Popen[bytes]) -> None:
