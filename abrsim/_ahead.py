@@ -18,7 +18,15 @@ compiles that piece itself, as it would have anyway.
 
 It is off with one CPU, with numba's JIT off, when everything is already cached, and when the
 environment sets ``ABRSIM_COMPILE_AHEAD=0``. The helpers are this process's children in their
-own session (Ctrl-C does not reach them); :meth:`CompileAhead.close` ends those still running.
+own session (Ctrl-C does not reach them); :meth:`CompileAhead.close` ends those still running
+(never in the middle of a save to the cache).
+
+Two processes may compile the same function at once only with the same types: numba's cache
+tells a function's overloads apart in one index, and two processes saving different overloads
+of one function at the same time can leave an entry pointing at the other's data. The jobs
+compile exactly what this process compiles next (``tests/test_compiling.py`` checks it), and
+this process closes the helpers before it compiles anything else (a Python policy's driver,
+the oracle).
 """
 
 from __future__ import annotations
@@ -214,7 +222,29 @@ def _run_tiny(policy: Any, ladder: Any, model: Any) -> None:
         run_batch([trace], ladder, policy, model)
 
 
+def _saves_whole() -> None:
+    """Hold back SIGTERM while numba saves to its cache (an index entry, then its data file), so
+    that :meth:`CompileAhead.close` never leaves an entry without its data."""
+    import signal
+
+    from numba.core import caching
+
+    save = getattr(getattr(caching, "IndexDataCacheFile", None), "save", None)
+    if save is None or not hasattr(signal, "pthread_sigmask"):
+        return
+
+    def whole_save(self: Any, key: Any, data: Any) -> Any:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            return save(self, key, data)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    caching.IndexDataCacheFile.save = whole_save  # type: ignore[method-assign]
+
+
 def _main() -> None:
+    _saves_whole()
     jobs: list[Job] = pickle.loads(sys.stdin.buffer.read())
     for key, function, args in jobs:
         sys.stdout.write(f"start {key}\n")

@@ -206,3 +206,48 @@ def test_a_cold_run_gives_the_same_rows_with_or_without_compiling_ahead(tmp_path
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1]
     assert len(outputs[0].splitlines()) > 2
+
+
+def test_a_helper_cannot_be_ended_in_the_middle_of_a_save_to_the_cache(monkeypatch):
+    import signal
+
+    from numba.core import caching
+
+    masks = []
+
+    def save(self, key, data):  # numba's own, as the helper wraps it
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+
+    monkeypatch.setattr(caching.IndexDataCacheFile, "save", save)
+    _ahead._saves_whole()
+    caching.IndexDataCacheFile.save(None, "key", b"data")
+    assert signal.SIGTERM in masks[0]
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())  # held only meanwhile
+
+
+def test_the_helpers_are_closed_before_a_python_policy_runs(monkeypatch, tiny_trace, tiny_ladder):
+    # A Python policy's driver is compiled by this process alone (see abrsim._ahead).
+    from pathlib import Path
+
+    from abrsim import runner
+    from abrsim.abr import load_policy
+
+    calls: list[str] = []
+
+    class Recorder:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+
+        def wait(self, key):
+            calls.append(f"wait {key}")
+
+        def close(self):
+            calls.append("close")
+
+    monkeypatch.setattr(runner, "compile_ahead", lambda jobs: Recorder())
+    example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "buffer_based.py"
+    runner.run([tiny_trace], tiny_ladder, ("bola",), policies=[load_policy(f"{example}:BufferBased")])
+    assert calls == ["wait loop 0", "wait metrics", "close", "wait loop 1", "wait metrics", "close"]
