@@ -8,7 +8,10 @@
   (``_noabandon``), the limits abandonment is measured against;
 - BOLA through ``run_batch`` (abrsim's model, 142 HSDPA traces, the 10-rung bbb ladder, traces
   packed once) against a bare compiled loop over the same traces: BOLA's rule, the same trace
-  walk and buffer, no logs, no observation, no estimator;
+  walk and buffer, no logs, no observation, no estimator. Two BOLAs: the default (BOLA-U, whose
+  guard reads the throughput and latency estimates, so the estimator runs) and the bare loop's
+  own rule (``guard="none"``, ``scale_v=False``: basic BOLA with a fixed V, which reads no
+  estimate, so run_batch skips the estimator), like for like;
 - RobustMPC on Pensieve's inputs (``pensieve`` preset, 48 chunks), milliseconds per session.
 
 Each figure is the best of N runs in CPU time (compilation excluded). The last line is one JSON object.
@@ -108,6 +111,8 @@ def bola_figures(repeat: int) -> dict[str, float]:
     default = PlayerModel()
     segments = len(traces) * ladder.segment_count
     run_s = best_s(lambda: run_batch(packed, ladder, "bola", model), repeat)
+    basic = make("bola", guard="none", scale_v=False)
+    basic_s = best_s(lambda: run_batch(packed, ladder, basic, model), repeat)
     default_s = best_s(lambda: run_batch(packed, ladder, "bola", default), repeat)
     params = make("bola").param_array(ladder)
     top = float(np.log(ladder.bitrates_bps[-1] / ladder.bitrates_bps[0]))
@@ -116,6 +121,7 @@ def bola_figures(repeat: int) -> dict[str, float]:
                                       ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
                                       model.max_buffer_s, model.request_latency_s, v_s, params[1]), repeat)
     return {"bola_run_batch_segments_per_s": segments / run_s,
+            "bola_basic_run_batch_segments_per_s": segments / basic_s,
             "bola_run_batch_tcp_segments_per_s": segments / default_s,
             "bola_bare_loop_segments_per_s": segments / bare_s, "bola_run_batch_over_bare": bare_s / run_s}
 
@@ -151,6 +157,8 @@ def main() -> None:
           f"{result['bola_run_batch_over_bare']:.2f} of the bare loop's speed; both on the throughput "
           "network); "
           f"with abrsim's default tcp network {result['bola_run_batch_tcp_segments_per_s']:,.0f} segments/s")
+    print(f"basic bola (no guard, fixed V: the bare loop's rule) through run_batch: "
+          f"{result['bola_basic_run_batch_segments_per_s']:,.0f} segments/s")
     result.update(mpc_figures(args.repeat))
     print(f"robustmpc: {result['robustmpc_ms_per_session']:.3f} ms per 48-chunk session")
     print(f"load average (1 min) at the start: {load:.2f}")
