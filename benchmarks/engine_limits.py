@@ -15,6 +15,21 @@
 - RobustMPC on Pensieve's inputs (``pensieve`` preset, 48 chunks), milliseconds per session.
 
 Each figure is the best of N runs in CPU time (compilation excluded). The last line is one JSON object.
+
+Where the compiled time goes (issue 18; copies of the session loop with one part removed, timed
+in one process, so only the ratios mean something):
+
+- BOLA-U through run_batch, throughput network: the estimator is about half of it (without
+  reading the estimates 68-69 %, without the latency estimate alone 87-89 %, without the
+  estimator at all 49-53 %); the log rows 2-5 %; fill_request/fill_download nothing
+  measurable; Python around the compiled loop about 7 % (0.2 of 2.8 ms). BOLA-U's guard reads
+  both estimates (about 55 % of its decisions move up), so only policies that read none skip it.
+- ``sabre`` preset, bola, without the ms replay: per segment 5.9 walked abandonment steps (2.7
+  of them crossing a trace sample), 3.7 skips replaying 49 steps as float additions, 5
+  ``abandon`` and 5 ``abandon_after`` calls. Skipping the policy calls where the trace's rate
+  changes too (a bound valid at any rate: 2.2 ``abandon`` calls per segment) changed the time
+  by -3 % to +8 %, so it is not done; the walk and the replayed additions are the cost. The
+  ms replay is about 30 % of the preset's time.
 """
 
 from __future__ import annotations
