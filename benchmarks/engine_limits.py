@@ -8,10 +8,28 @@
   (``_noabandon``), the limits abandonment is measured against;
 - BOLA through ``run_batch`` (abrsim's model, 142 HSDPA traces, the 10-rung bbb ladder, traces
   packed once) against a bare compiled loop over the same traces: BOLA's rule, the same trace
-  walk and buffer, no logs, no observation, no estimator;
+  walk and buffer, no logs, no observation, no estimator. Two BOLAs: the default (BOLA-U, whose
+  guard reads the throughput and latency estimates, so the estimator runs) and the bare loop's
+  own rule (``guard="none"``, ``scale_v=False``: basic BOLA with a fixed V, which reads no
+  estimate, so run_batch skips the estimator), like for like;
 - RobustMPC on Pensieve's inputs (``pensieve`` preset, 48 chunks), milliseconds per session.
 
 Each figure is the best of N runs in CPU time (compilation excluded). The last line is one JSON object.
+
+Where the compiled time goes (issue 18; copies of the session loop with one part removed, timed
+in one process, so only the ratios mean something):
+
+- BOLA-U through run_batch, throughput network: the estimator is about half of it (without
+  reading the estimates 68-69 %, without the latency estimate alone 87-89 %, without the
+  estimator at all 49-53 %); the log rows 2-5 %; fill_request/fill_download nothing
+  measurable; Python around the compiled loop about 7 % (0.2 of 2.8 ms). BOLA-U's guard reads
+  both estimates (about 55 % of its decisions move up), so only policies that read none skip it.
+- ``sabre`` preset, bola, without the ms replay: per segment 5.9 walked abandonment steps (2.7
+  of them crossing a trace sample), 3.7 skips replaying 49 steps as float additions, 5
+  ``abandon`` and 5 ``abandon_after`` calls. Skipping the policy calls where the trace's rate
+  changes too (a bound valid at any rate: 2.2 ``abandon`` calls per segment) changed the time
+  by -3 % to +8 %, so it is not done; the walk and the replayed additions are the cost. The
+  ms replay is about 30 % of the preset's time.
 """
 
 from __future__ import annotations
@@ -108,6 +126,8 @@ def bola_figures(repeat: int) -> dict[str, float]:
     default = PlayerModel()
     segments = len(traces) * ladder.segment_count
     run_s = best_s(lambda: run_batch(packed, ladder, "bola", model), repeat)
+    basic = make("bola", guard="none", scale_v=False)
+    basic_s = best_s(lambda: run_batch(packed, ladder, basic, model), repeat)
     default_s = best_s(lambda: run_batch(packed, ladder, "bola", default), repeat)
     params = make("bola").param_array(ladder)
     top = float(np.log(ladder.bitrates_bps[-1] / ladder.bitrates_bps[0]))
@@ -116,6 +136,7 @@ def bola_figures(repeat: int) -> dict[str, float]:
                                       ladder.size_bits, ladder.bitrates_bps, ladder.segment_duration_s,
                                       model.max_buffer_s, model.request_latency_s, v_s, params[1]), repeat)
     return {"bola_run_batch_segments_per_s": segments / run_s,
+            "bola_basic_run_batch_segments_per_s": segments / basic_s,
             "bola_run_batch_tcp_segments_per_s": segments / default_s,
             "bola_bare_loop_segments_per_s": segments / bare_s, "bola_run_batch_over_bare": bare_s / run_s}
 
@@ -151,6 +172,8 @@ def main() -> None:
           f"{result['bola_run_batch_over_bare']:.2f} of the bare loop's speed; both on the throughput "
           "network); "
           f"with abrsim's default tcp network {result['bola_run_batch_tcp_segments_per_s']:,.0f} segments/s")
+    print(f"basic bola (no guard, fixed V: the bare loop's rule) through run_batch: "
+          f"{result['bola_basic_run_batch_segments_per_s']:,.0f} segments/s")
     result.update(mpc_figures(args.repeat))
     print(f"robustmpc: {result['robustmpc_ms_per_session']:.3f} ms per 48-chunk session")
     print(f"load average (1 min) at the start: {load:.2f}")

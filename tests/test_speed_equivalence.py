@@ -1,5 +1,6 @@
-"""Shortcuts of the compiled engine that must not change a single bit: MPC's pruned search, and
-abandonment checkpoints skipped where the policy's rule cannot fire."""
+"""Shortcuts of the compiled engine that must not change a single bit: MPC's pruned search,
+abandonment checkpoints skipped where the policy's rule cannot fire, and the estimator skipped for
+policies that read no estimate."""
 
 from __future__ import annotations
 
@@ -186,3 +187,63 @@ def test_ewma_estimator_is_its_formula_to_the_bit():
             kernels.estimator_update(est_params, est_state, samples[k, 0], samples[k, 1], samples[k, 2])
             assert kernels.estimator_throughput_bps(est_params, est_state) == expected[k, 0], (half_lives, k)
             assert kernels.estimator_latency_s(est_params, est_state) == expected[k, 1], (half_lives, k)
+
+
+@pytest.fixture
+def estimating_twin():
+    """A registered policy again, declared to read the estimates (the estimator runs)."""
+
+    def make_twin(name: str) -> str:
+        spec = ALGORITHMS[name]
+        register(f"{name}_estimating", choose=spec.choose, reset=spec.reset, event=spec.event,
+                 abandon=spec.abandon, can_abandon=spec.can_abandon, abandon_after=spec.abandon_after,
+                 state_size=spec.state_size, params=spec.params, check_ladder=spec.check_ladder,
+                 reads_estimates=kernels.always_reads_estimates, replace=True)
+        return f"{name}_estimating"
+
+    return make_twin
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("bb", {}), ("bba0", {}), ("robustmpc", {}), ("fastmpc", {}), ("dashjs", {}), ("bola", {}),
+    ("bola", {"guard": "none"}), ("bola", {"guard": "none", "scale_v": False}),
+], ids=["bb", "bba0", "robustmpc", "fastmpc", "dashjs", "bola", "bola-basic", "bola-basic-fixed-v"])
+@pytest.mark.parametrize("model", [
+    PlayerModel(), PlayerModel(network="throughput"), PlayerModel(abandonment=True), SABRE,
+    PlayerModel(estimator="sliding", session_time_limit_factor=1.3),
+], ids=["abrsim", "throughput", "abandon", "sabre", "sliding-time-limit"])
+def test_policies_that_read_no_estimate_run_without_the_estimator_to_the_bit(name, params, model,
+                                                                             estimating_twin):
+    rng = np.random.default_rng(13)
+    rates = np.array([300e3, 750e3, 1200e3, 2400e3, 4800e3])
+    sizes = rates * 4.0 * rng.uniform(0.6, 1.5, (30, 5))
+    ladder = Ladder(tuple(Rung(b) for b in rates), 4.0, sizes, name="vbr")
+    packed = pack_traces(_traces(rng))
+    twin = estimating_twin(name)
+    skipped = run_batch(packed, ladder, abr.make(name, **params), model)
+    estimated = run_batch(packed, ladder, abr.make(twin, **params), model)
+    assert skipped.log.tobytes() == estimated.log.tobytes()
+    assert skipped.rungs.tobytes() == estimated.rungs.tobytes()
+    assert skipped.session.tobytes() == estimated.session.tobytes()
+
+
+@njit(cache=True)
+def _climb_on_estimate(params, state, obs, bitrates_bps, size_bits):
+    return (1 if obs[kernels.OBS_THROUGHPUT_BPS] > 0.0 and obs[kernels.OBS_LATENCY_S] > 0.0 else 0), 0.0
+
+
+def test_a_policy_declared_not_to_read_the_estimates_sees_none():
+    """The declaration is what skips the estimator: a policy that reads the estimates after declaring
+    it does not sees 0 (so the equivalence test above fails for a wrong declaration)."""
+    rng = np.random.default_rng(2)
+    rates = np.array([300e3, 750e3])
+    ladder = Ladder(tuple(Rung(b) for b in rates), 4.0, rates * 4.0 * np.ones((20, 2)), name="cbr")
+    packed = pack_traces(_traces(rng))
+    register("estimate_reader", choose=_climb_on_estimate)  # (conftest unregisters them)
+    register("estimate_reader_blind", choose=_climb_on_estimate,
+             reads_estimates=kernels.never_reads_estimates)
+    reading = run_batch(packed, ladder, "estimate_reader", PlayerModel())
+    blind = run_batch(packed, ladder, "estimate_reader_blind", PlayerModel())
+    assert reading.rungs.sum() > 0
+    assert blind.rungs.sum() == 0
+

@@ -140,6 +140,7 @@ class AlgorithmSpec:
     abandon: Any = None
     can_abandon: Any = None
     abandon_after: Any = None
+    reads_estimates: Any = None
     sources: tuple[str, ...] = ()
 
     def param(self, name: str) -> ParamSpec:
@@ -166,8 +167,8 @@ class AlgorithmSpec:
             entry = _LOOPS[id(self), checking] = (self, specialise(
                 self.name, {"reset": self.reset, "choose": self.choose, "event": self.event,
                             "abandon": self.abandon, "can_abandon": self.can_abandon,
-                            "abandon_after": self.abandon_after}, self.sources,
-                checking))
+                            "abandon_after": self.abandon_after, "reads_estimates": self.reads_estimates},
+                self.sources, checking))
         return entry[1]
 
 
@@ -190,6 +191,7 @@ def register(
     abandon: Any = None,
     can_abandon: Any = None,
     abandon_after: Any = None,
+    reads_estimates: Any = None,
     state_size: int | Callable[[int], int] = 1,
     params: tuple[ParamSpec, ...] = (),
     summary: str = "",
@@ -218,7 +220,11 @@ def register(
       ``OBS_ELAPSED_S`` scale) at which ``abandon`` could answer a rung while the download goes on
       at ``rate_bps`` and the buffer drains (``np.inf``: not at that rate). It must never be late:
       the fast engine skips the checkpoints before it (results stay identical to the bit). Without
-      it, or when it answers a time already past, every checkpoint is checked.
+      it, or when it answers a time already past, every checkpoint is checked;
+    - ``reads_estimates(params) -> bool``: whether any of the functions reads the player's
+      estimates, ``OBS_THROUGHPUT_BPS`` or ``OBS_LATENCY_S`` (default: true). When it is false
+      the fast engine leaves both at 0 and skips the estimator (results stay identical to the
+      bit, provided no function reads them).
 
     ``state_size`` is the length of the state array, or a function of the ladder's rung count.
     The session loop is compiled for the policy on its first use and cached on disk under a
@@ -241,6 +247,7 @@ def register(
         "abandon": _kernels.no_abandon if abandon is None else abandon,
         "can_abandon": can_abandon if can_abandon is not None else (
             _kernels.never_abandons if abandon is None else _kernels.always_abandons),
+        "reads_estimates": _kernels.always_reads_estimates if reads_estimates is None else reads_estimates,
     }
     if abandon_after is not None:
         functions["abandon_after"] = abandon_after

@@ -21,7 +21,9 @@ are registered per algorithm with :func:`abrsim.abr.register`):
   to, or -1.
 
 What the player knows is passed in ``obs``, a float64 array indexed by the
-``OBS_*`` constants. Units: seconds, bits, bit/s.
+``OBS_*`` constants. A policy whose ``reads_estimates(params)`` is false reads
+neither estimate (``OBS_THROUGHPUT_BPS``, ``OBS_LATENCY_S``): the fast engine
+then leaves them at 0 and does not run the estimator. Units: seconds, bits, bit/s.
 """
 
 from __future__ import annotations
@@ -1042,6 +1044,18 @@ def always_abandons(params):
 
 
 @kernel
+def always_reads_estimates(params):
+    """The policy may read the player's estimates (``OBS_THROUGHPUT_BPS``, ``OBS_LATENCY_S``)."""
+    return True
+
+
+@kernel
+def never_reads_estimates(params):
+    """None of the policy's functions reads the player's estimates: the fast engine skips them."""
+    return False
+
+
+@kernel
 def bola_reset(params, state, bitrates_bps, segment_duration_s):
     state[:] = 0.0
     _bola_reset(params, state, bitrates_bps, segment_duration_s)
@@ -1070,6 +1084,12 @@ def bola_abandon_after(params, state, obs, bitrates_bps, rate_bps):
 @kernel
 def bola_can_abandon(params):
     return params[4] != 0.0
+
+
+@kernel
+def bola_reads_estimates(params):
+    """Only BOLA's oscillation guards read the estimates (basic BOLA reads neither)."""
+    return int(params[2]) != GUARD_NONE
 
 
 @kernel

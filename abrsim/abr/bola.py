@@ -65,6 +65,7 @@ register(
     abandon=_kernels.bola_abandon,
     abandon_after=_kernels.bola_abandon_after,
     can_abandon=_kernels.bola_can_abandon,
+    reads_estimates=_kernels.bola_reads_estimates,
 )
 
 register(

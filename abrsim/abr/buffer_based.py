@@ -17,6 +17,7 @@ register(
             ParamSpec("cushion_s", 10.0, "buffer span over which the rung rises to the top",
                       minimum=1e-9)),
     choose=_kernels.bb_choose,
+    reads_estimates=_kernels.never_reads_estimates,
 )
 
 register(
@@ -28,4 +29,5 @@ register(
     params=(ParamSpec("reservoir_s", 5.0, "buffer below which the lowest rung is used", minimum=0.0),
             ParamSpec("cushion_s", 10.0, "buffer span of the rate map", minimum=1e-9)),
     choose=_kernels.bba0_choose,
+    reads_estimates=_kernels.never_reads_estimates,
 )

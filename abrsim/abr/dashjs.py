@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abrsim._jit import kernel
-from abrsim.abr import ParamSpec, _dashjs, register
+from abrsim.abr import ParamSpec, _dashjs, _kernels, register
 
 
 @kernel
@@ -28,5 +28,6 @@ register(
     event=_dashjs.dashjs_event,
     abandon=_dashjs.dashjs_abandon,
     can_abandon=_dashjs.dashjs_can_abandon,
+    reads_estimates=_kernels.never_reads_estimates,  # dash.js's own estimator
     modules=(_dashjs,),
 )

@@ -28,6 +28,7 @@ register(
     state_size=_state_size,
     choose=_kernels.mpc_choose,
     event=_kernels.mpc_event,
+    reads_estimates=_kernels.never_reads_estimates,  # its own samples
 )
 
 register(
@@ -38,4 +39,5 @@ register(
     state_size=_state_size,
     choose=_kernels.mpc_choose,
     event=_kernels.mpc_event,
+    reads_estimates=_kernels.never_reads_estimates,  # its own samples
 )

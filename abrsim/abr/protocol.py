@@ -7,8 +7,9 @@ A compiled policy's functions read the player's observation array ``obs`` by the
 ``OBS_SEGMENTS``           segments in the session
 ``OBS_BUFFER_S``           buffer level (at a checkpoint: at the request minus the time elapsed, >= 0)
 ``OBS_LAST_RUNG``          rung of the last completed download, -1 before the first
-``OBS_THROUGHPUT_BPS``     the player's throughput estimate (0 before the first download)
-``OBS_LATENCY_S``          the player's latency estimate (0 before the first download)
+``OBS_THROUGHPUT_BPS``     the player's throughput estimate (0 before the first download; always 0
+                           in the fast engine for a policy whose ``reads_estimates`` is false)
+``OBS_LATENCY_S``          the player's latency estimate (the same)
 ``OBS_SEGMENT_DURATION_S`` media per segment
 ``OBS_RUNG``               rung of the download in flight, or of the last one
 ``OBS_SIZE_BITS``          its full size

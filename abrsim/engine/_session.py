@@ -334,6 +334,10 @@ def policy_abandon_after(params, state, obs, bitrates_bps, rate_bps):  # pragma:
     raise NotImplementedError
 
 
+def policy_reads_estimates(params):  # pragma: no cover
+    raise NotImplementedError
+
+
 def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s, trace_has_latency,
               trace_duration_s, size_bits, bitrates_bps, segment_duration_s, model_params, abr_params,
               abr_state, est_state, obs, est_params, log, rungs, sessions):
@@ -359,6 +363,8 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
         first_record = row
         segments = session_segments(size_bits.shape[0], model_params)
         checking = CHECKING and model_params[MP_ABANDONMENT] != 0.0 and policy_can_abandon(abr_params)
+        # A policy that reads neither estimate is not given them, and the estimator does not run.
+        estimating = policy_reads_estimates(abr_params)
         progress_bits = model_params[MP_PROGRESS_BITS]
         progress_s = model_params[MP_PROGRESS_S]
         policy_reset(abr_params, abr_state, bitrates_bps, segment_duration_s)
@@ -399,7 +405,8 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
             if over_time(time_s, model_params):  # (after a download, or a wait)
                 timed_out = np.bool_(True)
                 break
-            fill_observation(obs, index, buffer_s, last_rung, time_s, rebuffer_s, est_params, est_state)
+            fill_observation(obs, index, buffer_s, last_rung, time_s, rebuffer_s, est_params, est_state,
+                             estimating)
             rung = player_rung(index, row - first_record, pending_rung, model_params)
             pending_rung = np.int64(NO_RUNG)
             pause_s = 0.0
@@ -488,7 +495,8 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
                 break
             fill_download(obs, rung, bits, sent_bits, clock_s - request_s, latency, buffer_s, abandon_to)
             if completed:
-                record_download(est_params, est_state, bits, first_byte_s, clock_s, latency)
+                if estimating:
+                    record_download(est_params, est_state, bits, first_byte_s, clock_s, latency)
                 policy_event(abr_params, abr_state, obs, np.int64(EVENT_DONE), bitrates_bps)
                 last_rung = np.int64(rung)
                 index += 1
@@ -518,7 +526,8 @@ def specialise(name: str, functions: dict[str, Callable[..., Any]], sources: Ite
     """The compiled session loop (``run_batch``) bound to one policy's functions.
 
     ``functions`` maps ``can_abandon``, ``reset``, ``choose``, ``event`` and ``abandon`` (and
-    optionally ``abandon_after``: the checkpoints before it are skipped) to numba functions. Each
+    optionally ``abandon_after``: the checkpoints before it are skipped; and ``reads_estimates``:
+    when it answers false the estimator is skipped) to numba functions. Each
     copy has its own name, made of ``name`` and a digest of ``sources`` (the policy's source
     files) and of the engine's, so numba's disk cache keeps one per policy and
     version and a changed policy or engine compiles anew; the cache files of the policy's older
@@ -539,6 +548,8 @@ def specialise(name: str, functions: dict[str, Callable[..., Any]], sources: Ite
     for key in ("can_abandon", "reset", "choose", "event", "abandon"):
         namespace[f"policy_{key}"] = functions[key]
     namespace["policy_abandon_after"] = functions.get("abandon_after", abr_kernels.no_abandon_after)
+    namespace["policy_reads_estimates"] = (functions.get("reads_estimates")
+                                           or abr_kernels.always_reads_estimates)
     loops = {}
     for template in _TEMPLATES:
         copy = types.FunctionType(template.__code__, namespace, template.__name__, template.__defaults__,

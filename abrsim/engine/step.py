@@ -689,13 +689,16 @@ def record_download(est_params, est_state, size_bits, first_byte_s, done_s, late
 
 
 @kernel
-def fill_observation(obs, index, buffer_s, last_rung, time_s, rebuffer_s, est_params, est_state):
-    """What the policy sees before it chooses."""
+def fill_observation(obs, index, buffer_s, last_rung, time_s, rebuffer_s, est_params, est_state,
+                     estimating):
+    """What the policy sees before it chooses; the estimates only if ``estimating`` (a policy that
+    reads neither, see ``reads_estimates`` in :func:`abrsim.abr.register`, is not given them)."""
     obs[protocol.OBS_SEGMENT] = index
     obs[protocol.OBS_BUFFER_S] = buffer_s
     obs[protocol.OBS_LAST_RUNG] = last_rung
-    obs[protocol.OBS_THROUGHPUT_BPS] = estimator_throughput_bps(est_params, est_state)
-    obs[protocol.OBS_LATENCY_S] = estimator_latency_s(est_params, est_state)
+    if estimating:
+        obs[protocol.OBS_THROUGHPUT_BPS] = estimator_throughput_bps(est_params, est_state)
+        obs[protocol.OBS_LATENCY_S] = estimator_latency_s(est_params, est_state)
     obs[protocol.OBS_TIME_S] = time_s
     obs[protocol.OBS_REBUFFER_S] = rebuffer_s
 
@@ -824,7 +827,7 @@ def observe(ps):
     """Phase 2: what the policy sees before it chooses (:func:`fill_observation`); then the rung the
     player sets itself (:func:`player_rung`), or NO_RUNG: the policy's turn."""
     fill_observation(ps[PS_OBS:PS_OBS_END], ps[PS_INDEX], ps[PS_BUFFER_S], ps[PS_LAST_RUNG], ps[PS_TIME_S],
-                     ps[PS_REBUFFER_S], ps[PS_EST_PARAMS:PS_EST_STATE], ps[PS_EST_STATE:PS_OBS])
+                     ps[PS_REBUFFER_S], ps[PS_EST_PARAMS:PS_EST_STATE], ps[PS_EST_STATE:PS_OBS], True)
     pending = ps[PS_PENDING_RUNG]
     ps[PS_PENDING_RUNG] = NO_RUNG
     return player_rung(ps[PS_INDEX], ps[PS_ATTEMPTS], pending, ps[PS_MODEL:PS_MODEL_END])

@@ -25,10 +25,16 @@ def choose(params, state, obs, bitrates_bps, size_bits):
     return int(top * (buffer_s - reservoir_s) / cushion_s), 0.0
 
 
+@njit(cache=True)
+def reads_estimates(params):
+    """BB reads the buffer only: the fast engine need not run its throughput estimator."""
+    return False
+
+
 PARAMS = (
     ParamSpec("reservoir_s", 5.0, "buffer below which the lowest rung is used", minimum=0.0),
     ParamSpec("cushion_s", 10.0, "buffer span over which the rung rises to the top", minimum=1e-9),
 )
 
-register("bb_numba", choose=choose, params=PARAMS, replace=True,
+register("bb_numba", choose=choose, reads_estimates=reads_estimates, params=PARAMS, replace=True,
          summary="Pensieve's buffer-based baseline, as a user's compiled policy (docs/examples).")
