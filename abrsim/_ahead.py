@@ -1,44 +1,47 @@
-"""Compile ahead: on a cold numba cache, other processes compile what a run will need next.
+"""Compile ahead: on a cold numba cache, another process compiles what a run will need next.
 
 A first run spends most of its time compiling, one function after another, on one core. While
-this process compiles its first session loop, :class:`CompileAhead` has other processes compile
-into numba's disk cache:
+this process compiles its first session loop, :class:`CompileAhead` has a helper process (a
+fork of this one, on a spare CPU) compile into numba's disk cache:
 
-- the session step's rules as that loop calls them: the same loop bound to a trivial policy
-  (the policy's own functions are this process's part), so that the helper runs ahead of this
-  process through the rules both need and this process loads them instead;
+- the kernels that loop calls, in the reverse of the order this process needs them: numba
+  types the loop without compiling it, noting each kernel call and its types, then the helper
+  compiles them from the last, while this process compiles from the first; each loads what the
+  other has saved;
 - the QoE metrics kernel;
 - the other algorithms' loops.
 
-When this process gets to a job a helper has started, it waits for it and loads the result; a
+When this process gets to a job the helper has started, it waits for it and loads the result; a
 job not started yet it does itself (and the helper then finds it cached). The jobs run the real
 code on a tiny session of the same types, so they compile the very code this process needs.
 Nothing depends on them: a job that fails or a helper that dies only means this process
 compiles that piece itself, as it would have anyway.
 
-It is off with one CPU, with numba's JIT off, when everything is already cached, and when the
-environment sets ``ABRSIM_COMPILE_AHEAD=0``. The helpers are this process's children in their
-own session (Ctrl-C does not reach them); :meth:`CompileAhead.close` ends those still running
-(never in the middle of a save to the cache).
+It is off with one CPU, with numba's JIT off, where there is no ``fork`` (not Linux) or this
+process runs other threads (forking those is unsafe), when everything is already cached, and
+when the environment sets ``ABRSIM_COMPILE_AHEAD=0``. The helper runs in its own session
+(Ctrl-C does not reach it), says nothing, and ends without running this process's exit code;
+:meth:`CompileAhead.close` ends it if it is still running (never in the middle of a save to the
+cache).
 
 Two processes may compile the same function at once only with the same types: numba's cache
 tells a function's overloads apart in one index, and two processes saving different overloads
 of one function at the same time can leave an entry pointing at the other's data. The jobs
 compile exactly what this process compiles next (``tests/test_compiling.py`` checks it), and
-this process closes the helpers before it compiles anything else (a Python policy's driver,
-the oracle).
+this process closes the helper before it compiles anything else (a Python policy's driver, the
+oracle).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import select
-import subprocess
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -47,8 +50,8 @@ __all__ = ["CompileAhead", "compile_ahead"]
 #: Longest wait for one job before this process compiles the piece itself, seconds.
 JOB_TIMEOUT_S = 120.0
 
-#: A job: (key, name of a function of this module, its arguments).
-Job = tuple[str, str, tuple[Any, ...]]
+#: A job: (key, what to call).
+Job = tuple[str, Callable[[], None]]
 
 
 def _cpus() -> int:
@@ -59,87 +62,79 @@ def _cpus() -> int:
 
 
 def enabled() -> bool:
-    """Whether compiling ahead can help here (more than one CPU, the JIT on, not switched off)."""
+    """Whether compiling ahead can help here and is safe (see the module's notes)."""
     from numba import config
 
     return (os.environ.get("ABRSIM_COMPILE_AHEAD", "1") != "0" and not config.DISABLE_JIT
-            and _cpus() > 1)
+            and sys.platform.startswith("linux") and threading.active_count() == 1 and _cpus() > 1)
 
 
 class CompileAhead:
-    """Jobs running in helper processes (none if ``jobs`` is empty); :meth:`wait` for one by key."""
+    """``jobs`` running, one after the other, in a helper process (none if ``jobs`` is empty);
+    :meth:`wait` for one by key."""
 
-    def __init__(self, jobs: Sequence[Job], processes: int = 1) -> None:
-        self._owner: dict[str, subprocess.Popen[bytes]] = {}
+    def __init__(self, jobs: Sequence[Job]) -> None:
+        self._keys = {key for key, _ in jobs}
         self._started: set[str] = set()
         self._finished: set[str] = set()
-        self._partial: dict[int, bytes] = {}  # by helper pid: the start of a report line not ended yet
-        self._processes: list[subprocess.Popen[bytes]] = []
-        processes = max(1, min(processes, len(jobs)))
-        for index in range(processes if jobs else 0):
-            share = list(jobs[index::processes])
-            try:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "abrsim._ahead"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL, start_new_session=True)
-                assert process.stdin is not None
-                process.stdin.write(pickle.dumps(share))
-                process.stdin.close()
-            except (OSError, pickle.PicklingError, AttributeError, TypeError):
-                continue  # no helper: this process compiles everything, as without one
-            self._processes.append(process)
-            for key, _, _ in share:
-                self._owner[key] = process
+        self._partial = b""  # the start of a report line not ended yet
+        self._pid = 0
+        self._reports = -1
+        if not jobs:
+            return
+        reports, report = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the helper
+            os.close(reports)
+            _helper(jobs, report)  # never returns
+        os.close(report)
+        self._pid = pid
+        self._reports = reports
 
     def wait(self, key: str) -> None:
-        """Return once job ``key`` has ended (done or failed), its helper has died, or after
-        :data:`JOB_TIMEOUT_S`; at once if no helper has started it (the caller does it then)."""
-        process = self._owner.get(key)
-        if process is None:
+        """Return once job ``key`` has ended (done or failed), the helper has died, or after
+        :data:`JOB_TIMEOUT_S`; at once if the helper has not started it (the caller does it then)."""
+        if key not in self._keys:
             return
-        self._read(process, block=False)
+        self._read(block=False)
         deadline = time.monotonic() + JOB_TIMEOUT_S
         while key in self._started and key not in self._finished:
-            if not self._read(process, block=True, timeout_s=deadline - time.monotonic()):
-                self._stop(process)  # the helper died, closed its output, or took too long
+            if not self._read(block=True, timeout_s=deadline - time.monotonic()):
+                self.close()  # the helper died, or took too long
                 return
 
-    def _read(self, process: subprocess.Popen[bytes], block: bool, timeout_s: float = 0.0) -> bool:
+    def _read(self, block: bool, timeout_s: float = 0.0) -> bool:
         """Take in the helper's reports (``start KEY`` / ``done KEY`` lines): all that are ready, or
-        (``block``) at least one read. False if the helper's output ended or the wait timed out.
-        (Unbuffered reads: a buffered reader could hold a report back until the next one.)"""
-        if process.stdout is None or process.stdout.closed:
+        (``block``) at least one read. False if the helper's output ended or the wait timed out."""
+        if self._reports < 0:
             return False
         while True:
-            ready, _, _ = select.select([process.stdout], [], [], max(0.0, timeout_s) if block else 0.0)
+            ready, _, _ = select.select([self._reports], [], [], max(0.0, timeout_s) if block else 0.0)
             if not ready:
                 return not block
-            data = os.read(process.stdout.fileno(), 65536)
+            data = os.read(self._reports, 65536)
             if not data:
                 return False
-            *lines, self._partial[process.pid] = (self._partial.get(process.pid, b"") + data).split(b"\n")
+            *lines, self._partial = (self._partial + data).split(b"\n")
             for line in lines:
                 what, _, key = line.decode(errors="replace").partition(" ")
                 (self._started if what == "start" else self._finished).add(key)
             block = False
 
-    def _stop(self, process: subprocess.Popen[bytes]) -> None:
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-        self._finished.update(key for key, owner in self._owner.items() if owner is process)
-
     def close(self) -> None:
-        """End the helper processes still running (their half-compiled work is simply lost)."""
-        for process in self._processes:
-            self._stop(process)
-        self._processes = []
+        """End the helper if it is still running (its half-compiled work is simply lost)."""
+        if self._pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGTERM)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self._pid, 0)
+            self._pid = 0
+        if self._reports >= 0:
+            os.close(self._reports)
+            self._reports = -1
+        self._finished |= self._keys
 
     def __enter__(self) -> CompileAhead:
         return self
@@ -150,40 +145,163 @@ class CompileAhead:
 
 
 def compile_ahead(jobs: Sequence[Job]) -> CompileAhead:
-    """Start ``jobs`` in helper processes (one per spare CPU) when :func:`enabled`."""
-    if not jobs or not enabled():
-        return CompileAhead(())
-    return CompileAhead(jobs, processes=_cpus() - 1)
+    """Start ``jobs`` in a helper process when :func:`enabled`."""
+    return CompileAhead(jobs if jobs and enabled() else ())
+
+
+def _helper(jobs: Sequence[Job], report: int) -> None:
+    """The helper's life: its own session, quiet, each job reported, then out without this
+    process's exit code (``os._exit``)."""
+    status = 0
+    try:
+        os.setsid()
+        quiet = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(quiet, fd)
+        _saves_whole()
+        for key, job in jobs:
+            os.write(report, f"start {key}\n".encode())
+            with contextlib.suppress(Exception):  # the parent compiles it itself
+                job()
+            os.write(report, f"done {key}\n".encode())
+    except BaseException:  # whatever happens, never return into the parent's code
+        status = 1
+    finally:
+        os._exit(status)
+
+
+def _saves_whole() -> None:
+    """Hold back SIGTERM while numba saves to its cache (an index entry, then its data file), so
+    that :meth:`CompileAhead.close` never leaves an entry without its data."""
+    from numba.core import caching
+
+    save = getattr(getattr(caching, "IndexDataCacheFile", None), "save", None)
+    if save is None or not hasattr(signal, "pthread_sigmask"):
+        return
+
+    def whole_save(self: Any, key: Any, data: Any) -> Any:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            return save(self, key, data)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    caching.IndexDataCacheFile.save = whole_save  # type: ignore[method-assign]
 
 
 # ----------------------------------------------------------------------------------------------
-# The jobs (run in the helper process)
+# The jobs (run in the helper)
 # ----------------------------------------------------------------------------------------------
 
 
-def _first_rung(params, state, obs, bitrates_bps, size_bits):  # type: ignore[no-untyped-def]
-    """The trivial policy of :func:`engine_job`: always the lowest rung."""
-    return 0, 0.0
+def engine_job(policy: Any, ladder: Any, model: Any) -> None:
+    """Compile what the loop of ``policy`` calls for ``ladder`` and ``model``, in the reverse of
+    the order the parent needs it: numba types the loop (without compiling it, which is the
+    parent's part), noting each kernel it calls with the types it calls it with; then the kernels
+    are compiled, those met last first, while the parent compiles from the start."""
+    import numba
+
+    from abrsim._jit import is_cached
+    from abrsim.engine import fast
+
+    policy = policy.resolved(model)
+    loops = policy.spec.loops(fast.checks_abandonment(policy, ladder, model))
+    loop = loops["run_batch"]
+    if is_cached(loop):
+        return
+
+    def compile_backwards(*args: Any) -> int:
+        for kernel, types in reversed(_kernel_calls(loop, tuple(numba.typeof(value) for value in args))):
+            with contextlib.suppress(Exception):  # the parent compiles it itself
+                kernel.compile(types)
+        raise _CompiledSignal  # the batch did not run: nothing after the loop may read its results
+
+    loops["run_batch"] = compile_backwards  # the loop's arguments, as the engine passes them
+    try:
+        _run_tiny(policy, ladder, model)
+    except _CompiledSignal:
+        pass
+    finally:
+        loops["run_batch"] = loop
 
 
-def engine_job(name: str, params: dict[str, Any], ladder: Any, model: Any) -> None:
-    """Compile the session step's rules as the loop of algorithm ``name`` calls them for ``ladder``
-    and ``model``: that loop bound to a trivial policy (the algorithm's choose, reset and event
-    left out), run over a short constant trace."""
-    import dataclasses
+class _CompiledSignal(Exception):  # noqa: N818 - a signal, not an error
+    """:func:`engine_job` got the loop's arguments and compiled what the loop calls."""
 
-    from abrsim._jit import kernel
-    from abrsim.abr import KernelPolicy, make
-    from abrsim.abr._kernels import no_event, no_reset
 
-    policy = make(name, **params).resolved(model)
-    spec = dataclasses.replace(policy.spec, name=f"{name}_rules", reset=no_reset, event=no_event,
-                               choose=kernel(_first_rung), sources=(__file__,))
-    _run_tiny(KernelPolicy(spec, **{key: policy.params[key] for key in policy.explicit}), ladder, model)
+def _kernel_calls(dispatcher: Any, types: tuple[Any, ...]) -> list[tuple[Any, tuple[Any, ...]]]:
+    """The calls to kernels (:class:`abrsim._jit.Kernel`) that typing ``dispatcher``'s function
+    for argument ``types`` meets, in the order it meets them: (the kernel's compiled callers' copy,
+    argument types), each once. Nothing is compiled: a kernel's return type comes from typing it
+    the same way."""
+    from numba.core import compiler, typing
+    from numba.core.typing.templates import make_concrete_template
+
+    from abrsim._jit import Kernel
+
+    type_only_pipeline = _type_only_pipeline()
+    calls: list[tuple[Any, tuple[Any, ...]]] = []
+    returns: dict[tuple[Any, tuple[Any, ...]], Any] = {}
+
+    def type_only(target: Any, arg_types: tuple[Any, ...]) -> Any:
+        flags = compiler.Flags()
+        target.targetdescr.options.parse_as_flags(flags, target.targetoptions)
+        return compiler.compile_extra(target.targetdescr.typing_context, target.targetdescr.target_context,
+                                      target.py_func, args=arg_types, return_type=None, flags=flags,
+                                      locals=target.locals, pipeline_class=type_only_pipeline)
+
+    def call_template(self: Any, args: Any, kws: Any) -> Any:
+        copy = self.compiled
+        pysig, args = copy.fold_argument_types(args, kws)
+        key = (copy, tuple(args))
+        if key not in returns:
+            calls.append(key)
+            returns[key] = type_only(copy, key[1])
+        name = copy.py_func.__name__
+        template = make_concrete_template(f"CallTemplate({name})", key=name,
+                                          signatures=[typing.signature(returns[key], *key[1])])
+        return template, pysig, key[1], {}
+
+    saved = Kernel.get_call_template
+    Kernel.get_call_template = call_template  # type: ignore[method-assign]
+    try:
+        type_only(dispatcher, types)
+    finally:
+        Kernel.get_call_template = saved  # type: ignore[method-assign]
+    return calls
+
+
+def _type_only_pipeline() -> Any:
+    """A numba compiler that stops after typing (made on first use: numba's pipeline classes)."""
+    from numba.core.compiler import CompilerBase, DefaultPassBuilder, _EarlyPipelineCompletion
+    from numba.core.compiler_machinery import FunctionPass, PassManager, register_pass
+    from numba.core.typed_passes import NopythonTypeInference
+
+    @register_pass(mutates_CFG=False, analysis_only=True)
+    class StopAfterTyping(FunctionPass):  # type: ignore[misc]
+        _name = "abrsim_stop_after_typing"
+
+        def __init__(self) -> None:
+            FunctionPass.__init__(self)
+
+        def run_pass(self, state: Any) -> bool:
+            raise _EarlyPipelineCompletion(state.return_type)
+
+    class TypeOnly(CompilerBase):  # type: ignore[misc]
+        def define_pipelines(self) -> list[Any]:
+            manager = PassManager("abrsim_type_only")
+            for pass_class, description in DefaultPassBuilder.define_untyped_pipeline(self.state).passes:
+                manager.add_pass(pass_class, description)
+            manager.add_pass(NopythonTypeInference, "nopython frontend")
+            manager.add_pass(StopAfterTyping, "stop after typing")
+            manager.finalize()
+            return [manager]
+
+    return TypeOnly
 
 
 def metrics_job(ladder: Any) -> None:
-    """Compile the QoE metrics kernel for results of ``ladder`` (two sessions of one download)."""
+    """Compile the QoE metrics kernel for results of ``ladder`` (two sessions of one download each)."""
     import numpy as np
 
     from abrsim._jit import is_cached
@@ -201,60 +319,23 @@ def metrics_job(ladder: Any) -> None:
              np.zeros(2, dtype=np.int64), session).metrics()
 
 
-def loop_job(name: str, params: dict[str, Any], ladder: Any, model: Any) -> None:
-    """Compile the fast engine's loop of algorithm ``name`` for ``ladder`` and ``model`` by running
-    it over a short constant trace."""
-    from abrsim.abr import make
+def loop_job(policy: Any, ladder: Any, model: Any) -> None:
+    """Compile the fast engine's loop of ``policy`` for ``ladder`` and ``model`` by running it over
+    a short constant trace."""
+    from abrsim._jit import is_cached
+    from abrsim.engine.fast import compiled_loop
 
-    _run_tiny(make(name, **params), ladder, model)
+    if not is_cached(compiled_loop(policy, ladder, model)):
+        _run_tiny(policy, ladder, model)
 
 
 def _run_tiny(policy: Any, ladder: Any, model: Any) -> None:
-    """``policy``'s loop over a short constant trace, unless numba's cache has it already."""
+    """``policy``'s loop over a short constant trace."""
     import numpy as np
 
-    from abrsim._jit import is_cached
-    from abrsim.engine.fast import compiled_loop, run_batch
+    from abrsim.engine.fast import run_batch
     from abrsim.trace import Trace
 
-    if not is_cached(compiled_loop(policy, ladder, model)):
-        trace = Trace(np.array([0.0, 1.0]), np.array([5e6, 5e6]), 2.0, name="ahead")
-        run_batch([trace], ladder, policy, model)
+    run_batch([Trace(np.array([0.0, 1.0]), np.array([5e6, 5e6]), 2.0, name="ahead")], ladder, policy, model)
 
 
-def _saves_whole() -> None:
-    """Hold back SIGTERM while numba saves to its cache (an index entry, then its data file), so
-    that :meth:`CompileAhead.close` never leaves an entry without its data."""
-    import signal
-
-    from numba.core import caching
-
-    save = getattr(getattr(caching, "IndexDataCacheFile", None), "save", None)
-    if save is None or not hasattr(signal, "pthread_sigmask"):
-        return
-
-    def whole_save(self: Any, key: Any, data: Any) -> Any:
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        try:
-            return save(self, key, data)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-    caching.IndexDataCacheFile.save = whole_save  # type: ignore[method-assign]
-
-
-def _main() -> None:
-    _saves_whole()
-    jobs: list[Job] = pickle.loads(sys.stdin.buffer.read())
-    for key, function, args in jobs:
-        sys.stdout.write(f"start {key}\n")
-        sys.stdout.flush()
-        with contextlib.suppress(Exception):  # the parent compiles it itself
-            globals()[function](*args)
-        sys.stdout.write(f"done {key}\n")
-        sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
-        _main()

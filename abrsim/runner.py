@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from abrsim._ahead import Job, compile_ahead
@@ -179,23 +180,23 @@ def run(
 
 def _compile_jobs(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder,
                   model: PlayerModel) -> list[Job]:
-    """What other processes can compile while this one compiles the first loop (:mod:`abrsim._ahead`),
-    of what numba's cache does not have yet: the step's rules as the first loop calls them, the
-    QoE kernel, the other compiled algorithms' loops."""
+    """What a helper process can compile while this one compiles the first loop (:mod:`abrsim._ahead`),
+    of what numba's cache does not have yet: the first loop's kernels (this process does not wait
+    for them), the QoE kernel, the other compiled algorithms' loops."""
     if not ahead_enabled():
         return []
+    from abrsim import _ahead
     from abrsim._jit import is_cached
     from abrsim.qoe import _metrics_batch
 
     jobs: list[Job] = []
     for index, policy in enumerate(runs):
         if isinstance(policy, KernelPolicy) and not is_cached(compiled_loop(policy, ladder, model)):
-            explicit = {name: policy.params[name] for name in policy.explicit}
-            # The first loop's rules (this process does not wait for them), then the others' loops.
-            key, job = ("rules", "engine_job") if index == 0 else (f"loop {index}", "loop_job")
-            jobs.append((key, job, (policy.name, explicit, ladder, model)))
-    if not is_cached(_metrics_batch):
-        jobs.insert(1 if jobs and jobs[0][0] == "rules" else 0, ("metrics", "metrics_job", (ladder,)))
+            job = _ahead.engine_job if index == 0 else _ahead.loop_job
+            jobs.append(("rules" if index == 0 else f"loop {index}", partial(job, policy, ladder, model)))
+    if not is_cached(_metrics_batch):  # after the first loop's kernels: needed after them
+        first = 1 if jobs and jobs[0][0] == "rules" else 0
+        jobs.insert(first, ("metrics", partial(_ahead.metrics_job, ladder)))
     return jobs
 
 

@@ -3,8 +3,8 @@
 - :class:`abrsim._jit.Kernel`: Python calls and compiled calls reach the same function; compiled
   callers get the copy without entry points; the copy's disk cache is flushed with the kernel's.
 - :mod:`abrsim._ahead`: the jobs compile exactly what the run then needs (same types, so nothing
-  is compiled twice), a run gives the same rows with or without it, and the helper processes
-  end whatever happens to them.
+  is compiled twice), a run gives the same rows with or without it, and the helper ends whatever
+  happens to it, never in the middle of a save to the cache.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -93,6 +94,7 @@ def test_the_copy_is_flushed_with_the_kernel_when_a_dependency_changes(tmp_path)
 
 
 def test_ladders_and_traces_pickle_through_their_constructors(hls_ladder, tiny_trace):
+    # (As Dask and the sweep's workers receive them.)
     ladder = pickle.loads(pickle.dumps(hls_ladder))
     trace = pickle.loads(pickle.dumps(tiny_trace))
     # Read-only like the originals: numba types a read-only array apart from a writable one.
@@ -107,10 +109,13 @@ def test_the_jobs_compile_the_types_the_run_uses(tmp_path):
     # A job that compiled other types would leave the run compiling its own: in a fresh process,
     # after the jobs, the run compiles no further overload of what they compiled.
     script = textwrap.dedent("""
-        import json, pickle
+        import json
         from abrsim import _ahead
         from abrsim._data import data_dir
+        from abrsim._jit import Kernel
         from abrsim.abr import make
+        from abrsim.abr import _kernels
+        from abrsim.engine import step
         from abrsim.engine.fast import compiled_loop
         from abrsim.ladder import load_ladder
         from abrsim.model import SABRE, PlayerModel
@@ -118,25 +123,21 @@ def test_the_jobs_compile_the_types_the_run_uses(tmp_path):
         from abrsim.runner import run
         from abrsim.trace import load_traces
 
-        from abrsim.engine import step
-        from abrsim._jit import Kernel
-
-        def compiled_rules():
-            return {name: len(value._compiled.signatures) for name, value in vars(step).items()
+        def copies():
+            return {f"{module.__name__}.{name}": len(value._compiled.signatures)
+                    for module in (step, _kernels) for name, value in vars(module).items()
                     if isinstance(value, Kernel) and value._compiled is not None}
 
         ladder = load_ladder("hls")
         counts = []
         for model, names in ((PlayerModel(), ("bola", "throughput")), (SABRE, ("bola", "dynamic"))):
-            copy = pickle.loads(pickle.dumps(ladder))  # as a helper process receives it
-            _ahead.metrics_job(copy)
-            _ahead.engine_job(names[0], {}, copy, model)
-            _ahead.loop_job(names[1], {}, copy, model)
+            _ahead.engine_job(make(names[0]), ladder, model)
+            _ahead.metrics_job(ladder)
+            _ahead.loop_job(make(names[1]), ladder, model)
             loop = compiled_loop(make(names[1]), ladder, model)
-            rules = compiled_rules()
+            compiled = copies()
             run(load_traces([data_dir("traces")])[:2], ladder, names, model=model)
-            # The first loop's rules: the run compiled no other types of them than the job did.
-            again = {name: count for name, count in compiled_rules().items() if count != rules.get(name)}
+            again = {name: count for name, count in copies().items() if count != compiled.get(name)}
             counts.append([len(_metrics_batch.signatures), len(loop.signatures), again])
         print(json.dumps(counts))
     """)
@@ -146,52 +147,58 @@ def test_the_jobs_compile_the_types_the_run_uses(tmp_path):
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [[1, 1, {}], [1, 1, {}]]
 
 
-def test_a_helper_reports_every_job_even_one_that_fails(monkeypatch):
-    monkeypatch.setattr(_ahead, "_cpus", lambda: 2)
-    monkeypatch.delenv("ABRSIM_COMPILE_AHEAD", raising=False)
-    if not _ahead.enabled():
-        pytest.skip("compiling ahead is off without the JIT")
-    with _ahead.compile_ahead([("one", "no_such_job", ()), ("two", "no_such_job", ())]) as ahead:
-        (process,) = ahead._processes
+def _fail() -> None:
+    raise RuntimeError("a job that fails")
+
+
+def _sleep() -> None:
+    time.sleep(60)
+
+
+forking = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="compiling ahead forks (Linux)")
+
+
+def single_threaded() -> None:
+    if threading.active_count() > 1:
+        pytest.skip("another test left threads running: forking now would be unsafe")
+
+
+@forking
+def test_a_helper_reports_every_job_even_one_that_fails():
+    single_threaded()
+    with _ahead.CompileAhead([("one", _fail), ("two", _fail)]) as ahead:
         deadline = time.monotonic() + 60
         while ahead._finished != {"one", "two"} and time.monotonic() < deadline:
-            ahead._read(process, block=True, timeout_s=1.0)
+            ahead._read(block=True, timeout_s=1.0)
         assert ahead._started == ahead._finished == {"one", "two"}
         ahead.wait("two")  # done: at once
         ahead.wait("not a job")
-    assert process.poll() is not None
+        pid = ahead._pid
+    with pytest.raises(ChildProcessError):  # ended and reaped
+        os.waitpid(pid, os.WNOHANG)
 
 
-def test_a_job_not_started_is_not_waited_for():
-    ahead = _ahead.CompileAhead(())
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE)
-    ahead._processes.append(sleeper)
-    ahead._owner["later"] = sleeper
-    started = time.monotonic()
-    ahead.wait("later")  # the helper has not said "start later": the caller does the work itself
-    assert time.monotonic() - started < 5
-    ahead.close()
-    assert sleeper.poll() is not None
-
-
-def test_a_helper_that_dies_or_hangs_is_not_waited_for(monkeypatch):
-    ahead = _ahead.CompileAhead(())
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdout=subprocess.PIPE)
-    ahead._processes.append(sleeper)
-    ahead._owner["slow"] = sleeper
-    ahead._started.add("slow")
+@forking
+def test_a_job_not_started_is_not_waited_for_and_a_hung_one_is_given_up(monkeypatch):
+    single_threaded()
     monkeypatch.setattr(_ahead, "JOB_TIMEOUT_S", 0.5)
+    ahead = _ahead.CompileAhead([("slow", _sleep), ("later", _sleep)])
     started = time.monotonic()
-    ahead.wait("slow")  # hangs: given up after the timeout, and ended
-    assert time.monotonic() - started < 10
-    assert sleeper.poll() is not None
+    while "slow" not in ahead._started and time.monotonic() - started < 30:
+        ahead._read(block=True, timeout_s=1.0)
+    ahead.wait("later")  # not started: the caller does the work itself
+    assert time.monotonic() - started < 30
+    waited = time.monotonic()
+    ahead.wait("slow")  # started and hung: given up after the timeout, and the helper ended
+    assert time.monotonic() - waited < 10
+    assert ahead._pid == 0
     ahead.close()
 
 
 def test_compiling_ahead_is_off_when_asked(monkeypatch):
     monkeypatch.setenv("ABRSIM_COMPILE_AHEAD", "0")
     assert not _ahead.enabled()
-    assert _ahead.compile_ahead([("one", "no_such_job", ())])._processes == []
+    assert _ahead.compile_ahead([("one", _fail)])._pid == 0
 
 
 @needs_jit
