@@ -125,13 +125,13 @@ def progress(items: Iterable[T], label: str) -> Iterable[T]:
 def compile_notice(*dispatchers: Any) -> None:
     """On a terminal, say so when the compiled kernels are not in numba's cache yet (the first run).
 
-    Compiling takes tens of seconds, during which nothing else moves.
+    Compiling takes 5 to 25 seconds, during which nothing else moves.
     """
     from abrsim._jit import is_cached
 
     if sys.stderr.isatty() and not all(is_cached(d) for d in dispatchers):
         click.echo("abrsim: first run: compiling the simulation kernels into numba's cache "
-                   "(10 s or so; later runs load them)", err=True)
+                   "(5 to 25 s; later runs load them)", err=True)
 
 
 def prepare_output(out: Path | None) -> None:

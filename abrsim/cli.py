@@ -59,8 +59,8 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
     """
     from abrsim._data import data_dir
     from abrsim.abr import PythonPolicy, load_policy
-    from abrsim.engine import _session as session_kernel
     from abrsim.model import get_preset
+    from abrsim.qoe import _metrics_batch
     from abrsim.results import format_rows, summarize_rows
     from abrsim.runner import DEFAULT_ALGORITHMS, load_any_ladder, parse_params
     from abrsim.runner import run as run_traces
@@ -87,7 +87,7 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
         params["network"] = "throughput"
         click.echo("abrsim: --abr oracle plans with the throughput network; this run uses "
                    "network=throughput for every algorithm", err=True)
-    compile_notice(session_kernel.advance)
+    compile_notice(_metrics_batch)  # every run computes metrics: not cached, nothing was ever run
     with WorkBar("simulating", "segments") as bar:
         rows = run_traces(
             traces,

@@ -95,7 +95,7 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
     --resume. See docs/sweeps.md.
     """
     from abrsim._jit import is_cached
-    from abrsim.engine import _session as session_kernel
+    from abrsim.qoe import _metrics_batch
     from abrsim.results import format_table as align_table
     from abrsim.sweep import load_spec, run_sweep
 
@@ -104,8 +104,8 @@ def sweep(spec_path: Path, out: Path | None, jobs: int | None, executor: str, sc
     spec = load_spec(spec_path, traces_root=traces_root)
     out = out if out is not None else Path("results") / spec.name
     prepare_output(out / "results.parquet")  # before the sweep, not after it
-    compile_notice(session_kernel.advance)
-    bar = _SessionBar(f"sweep {spec.name}", compiling=not is_cached(session_kernel.advance))
+    compile_notice(_metrics_batch)  # every sweep computes metrics: not cached, nothing was ever run
+    bar = _SessionBar(f"sweep {spec.name}", compiling=not is_cached(_metrics_batch))
     try:
         report = run_sweep(spec, out, jobs=jobs or _default_jobs(), executor=executor,
                            scheduler=scheduler, resume=resume, write_csv=write_csv, progress=bar,
