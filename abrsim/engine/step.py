@@ -638,7 +638,8 @@ def wait_rule(time_s, buffer_s, started, stalled, startup_s, model_params, segme
     wait_step_s = model_params[MP_WAIT_STEP_S]
     if wait_step_s > 0.0:
         wait_s = math.ceil(excess_s / wait_step_s) * wait_step_s
-    buffer_s, stall_s, stalled, new = play(buffer_s, wait_s, started, False)
+    # np.bool_, not a literal False: numba would compile play once more for the literal
+    buffer_s, stall_s, stalled, new = play(buffer_s, wait_s, started, np.bool_(False))
     return wait_s, time_s + wait_s, buffer_s, started, startup_s, stall_s, stalled, new
 
 
