@@ -5,6 +5,7 @@ policies that read no estimate."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -93,23 +94,15 @@ def test_pruned_mpc_search_decides_as_the_exhaustive_one():
         assert kernels._mpc_choose(params, state.copy(), obs, bitrates_bps, size_bits) == expected, case
 
 
-@pytest.fixture
-def without_skipping():
-    """A registered policy again without its abandon_after (every checkpoint checked), unregistered after."""
-    names = []
-
-    def make_twin(name: str) -> str:
-        spec = ALGORITHMS[name]
-        register(f"{name}_walked", choose=spec.choose, reset=spec.reset, event=spec.event,
-                 abandon=spec.abandon, can_abandon=spec.can_abandon, state_size=spec.state_size,
-                 params=spec.params, check_ladder=spec.check_ladder, summary=spec.summary,
-                 citation=spec.citation, replace=True)
-        names.append(f"{name}_walked")
-        return names[-1]
-
-    yield make_twin
-    for name in names:
-        abr._REGISTRY.pop(name, None)
+def register_twin(name: str, suffix: str, **changes: Any) -> str:
+    """Register the policy ``name`` again as ``NAME_SUFFIX`` with some of its functions changed
+    (the conftest fixture unregisters it after the test)."""
+    spec = ALGORITHMS[name]
+    functions = {key: getattr(spec, key) for key in (
+        "choose", "reset", "event", "abandon", "can_abandon", "abandon_after", "reads_estimates")}
+    register(f"{name}_{suffix}", **{**functions, **changes}, state_size=spec.state_size, params=spec.params,
+             check_ladder=spec.check_ladder, summary=spec.summary, citation=spec.citation, replace=True)
+    return f"{name}_{suffix}"
 
 
 def _traces(rng: np.random.Generator) -> list[Trace]:
@@ -132,14 +125,14 @@ def _traces(rng: np.random.Generator) -> list[Trace]:
     PlayerModel(abandonment=True, abandon_check_bits=200000.0, abandon_check_s=0.01, goodput_factor=0.9,
                 session_time_limit_factor=1.3),
 ], ids=["sabre", "sabre-tcp", "abandon", "abandon-tcp", "bits-steps-time-limit"])
-def test_skipped_checkpoints_change_nothing(name, model, without_skipping):
+def test_skipped_checkpoints_change_nothing(name, model):
     rng = np.random.default_rng(4)
     rates = np.array([300e3, 750e3, 1200e3, 2400e3, 4800e3])
     sizes = rates * 4.0 * rng.uniform(0.6, 1.5, (30, 5))
     ladder = Ladder(tuple(Rung(b) for b in rates), 4.0, sizes, name="vbr")
     packed = pack_traces(_traces(rng))
     skipped = run_batch(packed, ladder, name, model)
-    walked = run_batch(packed, ladder, without_skipping(name), model)
+    walked = run_batch(packed, ladder, register_twin(name, "walked", abandon_after=None), model)
     assert skipped.log.tobytes() == walked.log.tobytes()
     assert skipped.rungs.tobytes() == walked.rungs.tobytes()
     assert skipped.session.tobytes() == walked.session.tobytes()
@@ -189,21 +182,6 @@ def test_ewma_estimator_is_its_formula_to_the_bit():
             assert kernels.estimator_latency_s(est_params, est_state) == expected[k, 1], (half_lives, k)
 
 
-@pytest.fixture
-def estimating_twin():
-    """A registered policy again, declared to read the estimates (the estimator runs)."""
-
-    def make_twin(name: str) -> str:
-        spec = ALGORITHMS[name]
-        register(f"{name}_estimating", choose=spec.choose, reset=spec.reset, event=spec.event,
-                 abandon=spec.abandon, can_abandon=spec.can_abandon, abandon_after=spec.abandon_after,
-                 state_size=spec.state_size, params=spec.params, check_ladder=spec.check_ladder,
-                 reads_estimates=kernels.always_reads_estimates, replace=True)
-        return f"{name}_estimating"
-
-    return make_twin
-
-
 @pytest.mark.parametrize(("name", "params"), [
     ("bb", {}), ("bba0", {}), ("robustmpc", {}), ("fastmpc", {}), ("dashjs", {}), ("bola", {}),
     ("bola", {"guard": "none"}), ("bola", {"guard": "none", "scale_v": False}),
@@ -212,14 +190,13 @@ def estimating_twin():
     PlayerModel(), PlayerModel(network="throughput"), PlayerModel(abandonment=True), SABRE,
     PlayerModel(estimator="sliding", session_time_limit_factor=1.3),
 ], ids=["abrsim", "throughput", "abandon", "sabre", "sliding-time-limit"])
-def test_policies_that_read_no_estimate_run_without_the_estimator_to_the_bit(name, params, model,
-                                                                             estimating_twin):
+def test_policies_that_read_no_estimate_run_without_the_estimator_to_the_bit(name, params, model):
     rng = np.random.default_rng(13)
     rates = np.array([300e3, 750e3, 1200e3, 2400e3, 4800e3])
     sizes = rates * 4.0 * rng.uniform(0.6, 1.5, (30, 5))
     ladder = Ladder(tuple(Rung(b) for b in rates), 4.0, sizes, name="vbr")
     packed = pack_traces(_traces(rng))
-    twin = estimating_twin(name)
+    twin = register_twin(name, "estimating", reads_estimates=kernels.always_reads_estimates)
     skipped = run_batch(packed, ladder, abr.make(name, **params), model)
     estimated = run_batch(packed, ladder, abr.make(twin, **params), model)
     assert skipped.log.tobytes() == estimated.log.tobytes()
