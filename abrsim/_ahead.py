@@ -24,12 +24,10 @@ when the environment sets ``ABRSIM_COMPILE_AHEAD=0``. The helper runs in its own
 :meth:`CompileAhead.close` ends it if it is still running (never in the middle of a save to the
 cache).
 
-Two processes may compile the same function at once only with the same types: numba's cache
-tells a function's overloads apart in one index, and two processes saving different overloads
-of one function at the same time can leave an entry pointing at the other's data. The jobs
-compile exactly what this process compiles next (``tests/test_compiling.py`` checks it), and
-this process closes the helper before it compiles anything else (a Python policy's driver, the
-oracle).
+While the helper lives, numba's cache saves and loads take a file lock in both processes
+(:func:`_lock_the_cache`): numba keeps a function's overloads in one index, and two processes
+saving overloads of one function at the same time could otherwise leave an entry pointing at
+the other's data.
 """
 
 from __future__ import annotations
@@ -49,6 +47,8 @@ __all__ = ["CompileAhead", "compile_ahead"]
 
 #: Longest wait for one job before this process compiles the piece itself, seconds.
 JOB_TIMEOUT_S = 120.0
+#: How long the helper has to end after SIGTERM (it may be saving to the cache) before SIGKILL, seconds.
+GRACE_S = 5.0
 
 #: A job: (key, what to call).
 Job = tuple[str, Callable[[], None]]
@@ -80,8 +80,10 @@ class CompileAhead:
         self._partial = b""  # the start of a report line not ended yet
         self._pid = 0
         self._reports = -1
+        self._unlock: Callable[[], None] = lambda: None
         if not jobs:
             return
+        self._unlock = _lock_the_cache()
         reports, report = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -124,16 +126,25 @@ class CompileAhead:
             block = False
 
     def close(self) -> None:
-        """End the helper if it is still running (its half-compiled work is simply lost)."""
+        """End the helper if it is still running (its half-compiled work is simply lost): SIGTERM,
+        which it holds back while it saves to the cache, then SIGKILL after a grace period."""
         if self._pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGTERM)
+            deadline = time.monotonic() + GRACE_S
             with contextlib.suppress(ChildProcessError):
-                os.waitpid(self._pid, 0)
+                while os.waitpid(self._pid, os.WNOHANG) == (0, 0):
+                    if time.monotonic() > deadline:
+                        os.kill(self._pid, signal.SIGKILL)
+                        os.waitpid(self._pid, 0)
+                        break
+                    time.sleep(0.01)
             self._pid = 0
         if self._reports >= 0:
             os.close(self._reports)
             self._reports = -1
+        self._unlock()
+        self._unlock = lambda: None
         self._finished |= self._keys
 
     def __enter__(self) -> CompileAhead:
@@ -145,7 +156,8 @@ class CompileAhead:
 
 
 def compile_ahead(jobs: Sequence[Job]) -> CompileAhead:
-    """Start ``jobs`` in a helper process when :func:`enabled`."""
+    """Start ``jobs`` in a helper process when :func:`enabled` (a spare CPU: more than one in this
+    process's affinity)."""
     return CompileAhead(jobs if jobs and enabled() else ())
 
 
@@ -155,6 +167,9 @@ def _helper(jobs: Sequence[Job], report: int) -> None:
     status = 0
     try:
         os.setsid()
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # whatever this process set
+            signal.signal(number, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         quiet = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(quiet, fd)
@@ -168,6 +183,51 @@ def _helper(jobs: Sequence[Job], report: int) -> None:
         status = 1
     finally:
         os._exit(status)
+
+
+def _lock_the_cache() -> Callable[[], None]:
+    """Make numba's cache saves and loads take a file lock next to the index they touch (exclusive
+    to save, shared to load), in this process and in the helper it forks; returns the undo.
+
+    numba saves an entry as: read the index, write it with the new entry, then write the data file.
+    Two processes saving overloads of one function at once could both pick the same data file, and
+    a load between the two writes could read another entry's data. With the lock a save is whole
+    to every other process.
+    """
+    import fcntl
+
+    from numba.core import caching
+
+    cls = getattr(caching, "IndexDataCacheFile", None)
+    if cls is None or not all(hasattr(cls, name) for name in ("save", "load", "flush")):
+        return lambda: None  # another numba: without the lock, as numba itself runs
+    originals = {name: getattr(cls, name) for name in ("save", "load", "flush")}
+
+    def locked(name: str, mode: int) -> Callable[..., Any]:
+        original = originals[name]
+
+        def call(self: Any, *args: Any) -> Any:
+            try:
+                lock = os.open(f"{self._index_path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            except (OSError, AttributeError):  # a read-only cache (nothing is saved there), another numba
+                return original(self, *args)
+            try:
+                fcntl.flock(lock, mode)
+                return original(self, *args)
+            finally:
+                os.close(lock)
+
+        return call
+
+    cls.save = locked("save", fcntl.LOCK_EX)
+    cls.flush = locked("flush", fcntl.LOCK_EX)
+    cls.load = locked("load", fcntl.LOCK_SH)
+
+    def undo() -> None:
+        for name, original in originals.items():
+            setattr(cls, name, original)
+
+    return undo
 
 
 def _saves_whole() -> None:
@@ -202,10 +262,9 @@ def engine_job(policy: Any, ladder: Any, model: Any) -> None:
     import numba
 
     from abrsim._jit import is_cached
-    from abrsim.engine import fast
+    from abrsim.engine.fast import compiled_loops
 
-    policy = policy.resolved(model)
-    loops = policy.spec.loops(fast.checks_abandonment(policy, ladder, model))
+    loops = compiled_loops(policy, ladder, model)
     loop = loops["run_batch"]
     if is_cached(loop):
         return

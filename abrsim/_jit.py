@@ -19,6 +19,7 @@ from types import FunctionType, ModuleType
 from typing import Any
 
 from numba import config, njit
+from numba.core import sigutils
 from numba.core.registry import CPUDispatcher
 
 __all__ = ["Kernel", "flush_if_dependencies_changed", "is_cached", "kernel"]
@@ -43,7 +44,8 @@ class Kernel(CPUDispatcher):  # type: ignore[misc]
     """A numba dispatcher whose compiled callers call a copy of it compiled without entry points.
 
     Called from Python it is an ordinary dispatcher. Typed as the callee of another compiled
-    function, it hands numba its copy (:attr:`compiled`): the same function under another name
+    function, it hands numba its copy (:attr:`compiled`; also what :meth:`get_overload` returns,
+    an entry point Python cannot call): the same function under another name
     (numba's disk cache tells overloads apart by name and types, not by options), compiled
     without numba's Python and C entry points, which cost about a third of a small function's
     compile time and which no compiled caller uses. Each is compiled only if used: the session
@@ -74,8 +76,12 @@ class Kernel(CPUDispatcher):  # type: ignore[misc]
     def get_call_template(self, args: Any, kws: Any) -> Any:  # numba types a compiled caller's call
         return self.compiled.get_call_template(args, kws)
 
-    def get_overload(self, sig: Any) -> Any:  # ... and lowers it
-        return self.compiled.get_overload(sig)
+    def get_overload(self, sig: Any) -> Any:  # ... and lowers it (so it is the copy's entry point)
+        compiled = self.compiled
+        args, _ = sigutils.normalize_signature(sig)
+        if tuple(args) not in compiled.overloads:  # typed, not compiled yet (abrsim._ahead types alone)
+            compiled.compile(tuple(args))
+        return compiled.get_overload(sig)
 
 
 def kernel(function: Any) -> Any:

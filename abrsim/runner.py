@@ -164,8 +164,6 @@ def run(
     rows: list[Row] = []
     with compile_ahead(_compile_jobs(runs, ladder, model)) as ahead:
         for index, policy in enumerate(runs):
-            if isinstance(policy, PythonPolicy):
-                ahead.close()  # its driver is not theirs to compile (see abrsim._ahead)
             ahead.wait(f"loop {index}")
             batch = run_batch(packed, ladder, policy, model, seed)
             ahead.wait("metrics")

@@ -130,7 +130,9 @@ def test_the_jobs_compile_the_types_the_run_uses(tmp_path):
 
         ladder = load_ladder("hls")
         counts = []
-        for model, names in ((PlayerModel(), ("bola", "throughput")), (SABRE, ("bola", "dynamic"))):
+        cases = ((PlayerModel(), ("bola", "throughput")), (SABRE, ("bola", "dynamic")),
+                 (PlayerModel(), ("robustmpc", "bb")))  # (MPC: plain numba functions calling kernels)
+        for model, names in cases:
             _ahead.engine_job(make(names[0]), ladder, model)
             _ahead.metrics_job(ladder)
             _ahead.loop_job(make(names[1]), ladder, model)
@@ -144,7 +146,7 @@ def test_the_jobs_compile_the_types_the_run_uses(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "ABRSIM_COMPILE_AHEAD": "0"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                           timeout=600, check=True)
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[1, 1, {}], [1, 1, {}]]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [[1, 1, {}]] * 3
 
 
 def _fail() -> None:
@@ -152,6 +154,13 @@ def _fail() -> None:
 
 
 def _sleep() -> None:
+    time.sleep(60)
+
+
+def _deaf() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(60)
 
 
@@ -215,6 +224,7 @@ def test_a_cold_run_gives_the_same_rows_with_or_without_compiling_ahead(tmp_path
     assert len(outputs[0].splitlines()) > 2
 
 
+@forking
 def test_a_helper_cannot_be_ended_in_the_middle_of_a_save_to_the_cache(monkeypatch):
     import signal
 
@@ -232,29 +242,45 @@ def test_a_helper_cannot_be_ended_in_the_middle_of_a_save_to_the_cache(monkeypat
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())  # held only meanwhile
 
 
-def test_the_helpers_are_closed_before_a_python_policy_runs(monkeypatch, tiny_trace, tiny_ladder):
-    # A Python policy's driver is compiled by this process alone (see abrsim._ahead).
-    from pathlib import Path
+@forking
+def test_saves_and_loads_lock_the_index_while_a_helper_lives(monkeypatch, tmp_path):
+    import fcntl
 
-    from abrsim import runner
-    from abrsim.abr import load_policy
+    from numba.core import caching
 
-    calls: list[str] = []
+    held = []
 
-    class Recorder:
-        def __enter__(self):
-            return self
+    def save(self, key, data):  # numba's own, as the lock wraps it
+        probe = os.open(f"{self._index_path}.lock", os.O_RDWR)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        finally:
+            os.close(probe)
 
-        def __exit__(self, *exc):
-            self.close()
+    monkeypatch.setattr(caching.IndexDataCacheFile, "save", save)
+    undo = _ahead._lock_the_cache()
+    cache_file = caching.IndexDataCacheFile(str(tmp_path), "f-1.py311", ("stamp", 1))
+    cache_file.save("key", b"data")
+    undo()
+    cache_file.save("key", b"data")  # the lock undone
+    assert held == [True, False]
+    assert caching.IndexDataCacheFile.save is save
 
-        def wait(self, key):
-            calls.append(f"wait {key}")
 
-        def close(self):
-            calls.append("close")
-
-    monkeypatch.setattr(runner, "compile_ahead", lambda jobs: Recorder())
-    example = Path(__file__).resolve().parents[1] / "docs" / "examples" / "buffer_based.py"
-    runner.run([tiny_trace], tiny_ladder, ("bola",), policies=[load_policy(f"{example}:BufferBased")])
-    assert calls == ["wait loop 0", "wait metrics", "close", "wait loop 1", "wait metrics", "close"]
+@forking
+def test_a_helper_that_ignores_sigterm_is_killed(monkeypatch):
+    single_threaded()
+    monkeypatch.setattr(_ahead, "GRACE_S", 0.5)
+    ahead = _ahead.CompileAhead([("deaf", _deaf)])
+    started = time.monotonic()
+    while "deaf" not in ahead._started and time.monotonic() - started < 30:
+        ahead._read(block=True, timeout_s=1.0)
+    time.sleep(0.2)  # (the job has set SIGTERM aside)
+    pid = ahead._pid
+    ahead.close()
+    assert time.monotonic() - started < 30
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)

@@ -346,9 +346,11 @@ def run_batch(trace_offsets, trace_start_s, trace_bandwidth_bps, trace_latency_s
     Fills ``log`` (one row per download attempt) and ``sessions[index, SES_*]``. The step's rules
     with each session's player state in local variables (one function, not a call per session:
     numba then optimises the loop once). ``abr_state``, ``est_state`` (``EST_STATE_SIZE``) and
-    ``obs`` (``OBS_SIZE``) are scratch arrays the loop zeroes (given, not allocated: allocating
-    would compile numba's allocator into every copy). Returns the number of log rows used, -1 if
-    ``log`` is too small, or ``BAD_RUNG`` if the policy chose a rung the ladder does not have.
+    ``obs`` (``OBS_SIZE``) are scratch arrays (given, not allocated: allocating would compile
+    numba's allocator into every copy): ``abr_state`` is zeroed once per call, as a fresh array
+    was, and the policy's ``reset`` sets it up per session; the others are zeroed per session.
+    Returns the number of log rows used, -1 if ``log`` is too small, or ``BAD_RUNG`` if the policy
+    chose a rung the ladder does not have.
     """
     abr_state[:] = 0.0  # (as a fresh array would be)
     row = np.int64(0)

@@ -227,10 +227,16 @@ def checks_abandonment(policy: KernelPolicy | PythonPolicy, ladder: Ladder, mode
     return model.abandonment and policy.can_abandon(ladder)
 
 
+def compiled_loops(policy: KernelPolicy, ladder: Ladder, model: PlayerModel) -> dict[str, Any]:
+    """The compiled session loops of ``policy`` that :func:`run_batch` runs for ``ladder`` and
+    ``model`` (not compiled by this call): ``policy.spec.loops``' entry for them."""
+    policy = policy.resolved(model)
+    return policy.spec.loops(checks_abandonment(policy, ladder, model))
+
+
 def compiled_loop(policy: KernelPolicy, ladder: Ladder, model: PlayerModel) -> Any:
     """The compiled session loop :func:`run_batch` runs ``policy`` with (not compiled by this call)."""
-    policy = policy.resolved(model)
-    return policy.spec.loops(checks_abandonment(policy, ladder, model))["run_batch"]
+    return compiled_loops(policy, ladder, model)["run_batch"]
 
 
 def _run_compiled_batch(packed: PackedTraces, bandwidth_bps: np.ndarray, ladder: Ladder, segments: int,

@@ -828,7 +828,8 @@ def observe(ps):
     """Phase 2: what the policy sees before it chooses (:func:`fill_observation`); then the rung the
     player sets itself (:func:`player_rung`), or NO_RUNG: the policy's turn."""
     fill_observation(ps[PS_OBS:PS_OBS_END], ps[PS_INDEX], ps[PS_BUFFER_S], ps[PS_LAST_RUNG], ps[PS_TIME_S],
-                     ps[PS_REBUFFER_S], ps[PS_EST_PARAMS:PS_EST_STATE], ps[PS_EST_STATE:PS_OBS], True)
+                     ps[PS_REBUFFER_S], ps[PS_EST_PARAMS:PS_EST_STATE], ps[PS_EST_STATE:PS_OBS],
+                     np.bool_(True))  # (not a literal: one compile of fill_observation)
     pending = ps[PS_PENDING_RUNG]
     ps[PS_PENDING_RUNG] = NO_RUNG
     return player_rung(ps[PS_INDEX], ps[PS_ATTEMPTS], pending, ps[PS_MODEL:PS_MODEL_END])
