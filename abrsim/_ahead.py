@@ -87,7 +87,13 @@ class CompileAhead:
         reports, report = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no helper (e.g. a process limit): this process compiles everything
+            os.close(reports)
+            os.close(report)
+            self.close()
+            return
         if pid == 0:  # the helper
             os.close(reports)
             _helper(jobs, report)  # never returns
