@@ -179,7 +179,6 @@ def _helper(jobs: Sequence[Job], report: int) -> None:
         quiet = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(quiet, fd)
-        _saves_whole()
         for key, job in jobs:
             os.write(report, f"start {key}\n".encode())
             with contextlib.suppress(Exception):  # the parent compiles it itself
@@ -198,7 +197,8 @@ def _lock_the_cache() -> Callable[[], None]:
     numba saves an entry as: read the index, write it with the new entry, then write the data file.
     Two processes saving overloads of one function at once could both pick the same data file, and
     a load between the two writes could read another entry's data. With the lock a save is whole
-    to every other process.
+    to every other process; and SIGTERM is held back during a save, so that
+    :meth:`CompileAhead.close` never leaves an entry without its data.
     """
     import fcntl
 
@@ -217,11 +217,13 @@ def _lock_the_cache() -> Callable[[], None]:
                 lock = os.open(f"{self._index_path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
             except (OSError, AttributeError):  # a read-only cache (nothing is saved there), another numba
                 return original(self, *args)
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM} if name == "save" else set())
             try:
                 fcntl.flock(lock, mode)
                 return original(self, *args)
             finally:
                 os.close(lock)
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
         return call
 
@@ -234,25 +236,6 @@ def _lock_the_cache() -> Callable[[], None]:
             setattr(cls, name, original)
 
     return undo
-
-
-def _saves_whole() -> None:
-    """Hold back SIGTERM while numba saves to its cache (an index entry, then its data file), so
-    that :meth:`CompileAhead.close` never leaves an entry without its data."""
-    from numba.core import caching
-
-    save = getattr(getattr(caching, "IndexDataCacheFile", None), "save", None)
-    if save is None or not hasattr(signal, "pthread_sigmask"):
-        return
-
-    def whole_save(self: Any, key: Any, data: Any) -> Any:
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        try:
-            return save(self, key, data)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-    caching.IndexDataCacheFile.save = whole_save  # type: ignore[method-assign]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -225,19 +225,21 @@ def test_a_cold_run_gives_the_same_rows_with_or_without_compiling_ahead(tmp_path
 
 
 @forking
-def test_a_helper_cannot_be_ended_in_the_middle_of_a_save_to_the_cache(monkeypatch):
+def test_a_helper_cannot_be_ended_in_the_middle_of_a_save_to_the_cache(monkeypatch, tmp_path):
     import signal
 
     from numba.core import caching
 
     masks = []
 
-    def save(self, key, data):  # numba's own, as the helper wraps it
+    def save(self, key, data):  # numba's own, as the lock wraps it
         masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, set()))
 
     monkeypatch.setattr(caching.IndexDataCacheFile, "save", save)
-    _ahead._saves_whole()
-    caching.IndexDataCacheFile.save(None, "key", b"data")
+    undo = _ahead._lock_the_cache()
+    cache_file = caching.IndexDataCacheFile(str(tmp_path), "f-1.py311", ("stamp", 1))
+    cache_file.save("key", b"data")
+    undo()
     assert signal.SIGTERM in masks[0]
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())  # held only meanwhile
 

@@ -29,7 +29,8 @@ from abrsim.qoe import metrics_table
 from abrsim.trace import Trace
 
 __all__ = [
-    "BatchRun", "PackedTraces", "compiled_loop", "model_array", "pack_traces", "run_batch", "run_session",
+    "BatchRun", "PackedTraces", "checks_abandonment", "compiled_loop", "compiled_loops", "model_array",
+    "pack_traces", "run_batch", "run_session",
 ]
 
 
