@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from pathlib import Path
 
 import click
 
 from abrsim import __version__
-from abrsim._cli_util import WorkBar, abrsim_command, compile_notice, prepare_output, write_output
+from abrsim._cli_util import (
+    EXIT_INTERRUPTED,
+    WorkBar,
+    abrsim_command,
+    compile_notice,
+    prepare_output,
+    write_output,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -207,4 +216,13 @@ def main() -> None:
     # compiles the kernels about a fifth faster than the default 3 and ran them as fast in
     # benchmarks/fast_engine.py. An explicit NUMBA_OPT wins.
     os.environ.setdefault("NUMBA_OPT", "2")
-    cli(prog_name="abrsim")
+    try:
+        cli(prog_name="abrsim")
+    except KeyboardInterrupt:
+        # Ctrl-C outside a command's own handling: before it started, or just after it ended.
+        click.echo("\nabrsim: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        # The command is over (its outputs written whole, or not at all), so a Ctrl-C while
+        # Python shuts down changes nothing and must not turn into a traceback or a signal death.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
