@@ -12,7 +12,10 @@ fork of this one, on a spare CPU) compile into numba's disk cache:
 - the other algorithms' loops.
 
 When this process gets to a job the helper has started, it waits for it and loads the result; a
-job not started yet it does itself (and the helper then finds it cached). The jobs run the real
+job not started yet it does itself (and the helper then finds it cached). :func:`from_both_ends`
+is the same for work that must all be compiled before a run starts (``abrsim simulate``: a
+one-viewer run of the first group, then each algorithm's calls, then the QoE kernel): this
+process takes the jobs from the first, the helper from the last. The jobs run the real
 code on a tiny session of the same types, so they compile the very code this process needs.
 Nothing depends on them: a job that fails or a helper that dies only means this process
 compiles that piece itself, as it would have anyway.
@@ -43,7 +46,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-__all__ = ["CompileAhead", "compile_ahead"]
+__all__ = ["CompileAhead", "compile_ahead", "from_both_ends"]
 
 #: Longest wait for one job before this process compiles the piece itself, seconds.
 JOB_TIMEOUT_S = 120.0
@@ -159,6 +162,21 @@ class CompileAhead:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.close()
+
+
+def from_both_ends(jobs: Sequence[Job]) -> None:
+    """Run ``jobs`` in this process from the first, while a helper (when :func:`enabled`) runs them
+    from the last: the two meet in the middle.
+
+    Before each job this process waits for the helper if the helper has started it, then runs it
+    (a load from numba's cache when the helper has done it). A job that fails here is left to the
+    real run, which meets the same error and reports it.
+    """
+    with compile_ahead(list(reversed(jobs[1:]))) as ahead:
+        for key, job in jobs:
+            ahead.wait(key)
+            with contextlib.suppress(Exception):
+                job()
 
 
 def compile_ahead(jobs: Sequence[Job]) -> CompileAhead:
@@ -375,6 +393,15 @@ def loop_job(policy: Any, ladder: Any, model: Any) -> None:
 
     if not is_cached(compiled_loop(policy, ladder, model)):
         _run_tiny(policy, ladder, model)
+
+
+def decider_job(policy: Any, ladder: Any, model: Any) -> None:
+    """Compile the calls the discrete-event player makes to compiled ``policy`` for ``ladder`` and
+    ``model`` (:class:`abrsim.abr.KernelDecider`), without making them."""
+    import numpy as np
+
+    decider = policy.resolved(model).decider(ladder, model, np.random.default_rng(0))
+    decider.compile(abandon=model.abandonment and decider.can_abandon)
 
 
 def _run_tiny(policy: Any, ladder: Any, model: Any) -> None:

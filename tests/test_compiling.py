@@ -4,7 +4,8 @@
   callers get the copy without entry points; the copy's disk cache is flushed with the kernel's.
 - :mod:`abrsim._ahead`: the jobs compile exactly what the run then needs (same types, so nothing
   is compiled twice), a run gives the same rows with or without it, and the helper ends whatever
-  happens to it, never in the middle of a save to the cache.
+  happens to it, never in the middle of a save to the cache; the same for ``abrsim simulate``'s
+  jobs, taken from both ends.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,6 +224,89 @@ def test_a_cold_run_gives_the_same_rows_with_or_without_compiling_ahead(tmp_path
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1]
     assert len(outputs[0].splitlines()) > 2
+
+
+def _note(path, key, parent, sleep_s=0.0):
+    def job() -> None:
+        with open(path, "a") as notes:
+            notes.write(f"{'here' if os.getpid() == parent else 'helper'} {key}\n")
+        time.sleep(sleep_s)
+    return job
+
+
+@forking
+def test_jobs_from_both_ends_run_here_in_order_while_the_helper_starts_from_the_last(monkeypatch, tmp_path):
+    single_threaded()
+    monkeypatch.setattr(_ahead, "enabled", lambda: True)
+    notes = tmp_path / "notes"
+    parent = os.getpid()
+    jobs = [("a", _note(notes, "a", parent, sleep_s=1.0)), ("b", _fail), ("c", _note(notes, "c", parent)),
+            ("d", _note(notes, "d", parent, sleep_s=0.3))]
+    _ahead.from_both_ends(jobs)  # ("b" fails here: the next still runs)
+    lines = notes.read_text().splitlines()
+    assert [line for line in lines if line.startswith("here")] == ["here a", "here c", "here d"]
+    helper = [line for line in lines if line.startswith("helper")]
+    assert helper[:1] == ["helper d"] and "helper a" not in helper  # the first is this process's alone
+    # "d" was waited for (the helper had started it), then run here too (a load from the cache).
+    assert lines.index("helper d") < lines.index("here d")
+
+
+DES_SCENARIO = Path(__file__).resolve().parents[1] / "experiments" / "des_shared_bottleneck.toml"
+
+
+@needs_jit
+def test_the_simulation_jobs_compile_what_the_simulation_calls(tmp_path):
+    # In a fresh process and cache, after the jobs of `abrsim simulate`'s example scenario (five
+    # algorithms, a shared bottleneck, two kinds of access link), its run compiles nothing more.
+    script = textwrap.dedent(f"""
+        import json
+        from numba.core.registry import CPUDispatcher
+        from abrsim import _ahead, cdn, qoe
+        from abrsim.abr import _kernels
+        from abrsim.engine import des, link, step
+        from abrsim.scenario import load_scenario
+
+        _ahead.enabled = lambda: True  # the jobs, here, one after the other
+
+        def counts():
+            return {{f"{{module.__name__}}.{{name}}": len(value.signatures)
+                     for module in (step, _kernels, qoe, cdn, link) for name, value in vars(module).items()
+                     if isinstance(value, CPUDispatcher)}}
+
+        scenario = load_scenario({str(DES_SCENARIO)!r})
+        jobs = des._compile_jobs(scenario)
+        for key, job in jobs:
+            job()
+        before = counts()
+        des._simulate(scenario).rows()
+        again = {{name: count for name, count in counts().items() if count != before.get(name)}}
+        print(json.dumps([[key for key, _ in jobs], again, des._compile_jobs(scenario)]))
+    """)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "ABRSIM_COMPILE_AHEAD": "0"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=600, check=True)
+    keys, again, after = json.loads(done.stdout.strip().splitlines()[-1])
+    assert keys == ["first viewer", "policy throughput", "policy dynamic", "policy robustmpc", "policy bba0",
+                    "metrics"]
+    assert again == {}
+    assert after == []  # all cached now: no jobs (a warm run does not compile ahead)
+
+
+@needs_jit
+def test_a_cold_simulation_gives_the_same_rows_with_or_without_compiling_ahead(tmp_path):
+    text = DES_SCENARIO.read_text()
+    groups = text.split("[[players]]")
+    scenario = tmp_path / "two.toml"  # the example's first and third groups: bola and throughput
+    scenario.write_text(groups[0] + "[[players]]" + groups[1] + "[[players]]" + groups[3])
+    outputs = []
+    for ahead in ("1", "0"):
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / f"cache{ahead}"),
+               "ABRSIM_COMPILE_AHEAD": ahead}
+        done = subprocess.run([sys.executable, "-m", "abrsim", "simulate", str(scenario), "--format", "csv"],
+                              env=env, capture_output=True, text=True, timeout=600, check=True)
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0].splitlines()) == 1 + 3 + 3  # the header and six viewers
 
 
 @forking

@@ -435,6 +435,19 @@ class KernelDecider:
         self.can_abandon = bool(spec.can_abandon(self._params))
         spec.reset(self._params, self._state, self._bitrates_bps, self._segment_duration_s)
 
+    def compile(self, abandon: bool = True) -> None:
+        """Compile the calls :meth:`choose`, :meth:`event` and (with ``abandon``) :meth:`abandon` make,
+        without making them (numba's cache keeps them; see :mod:`abrsim._ahead`)."""
+        from numba import typeof
+
+        obs = np.zeros(_kernels.OBS_SIZE)
+        calls = [(self._choose, (self._params, self._state, obs, self._bitrates_bps, self._size_bits)),
+                 (self._event, (self._params, self._state, obs, _kernels.EVENT_DONE, self._bitrates_bps))]
+        if abandon:
+            calls.append((self._abandon, (self._params, self._state, obs, self._bitrates_bps)))
+        for function, args in calls:
+            function.compile(tuple(typeof(value) for value in args))
+
     def choose(self, obs: np.ndarray) -> tuple[int, float]:
         """The next segment's rung and a pause before its request.
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
 import math
 import time
@@ -44,7 +45,7 @@ from abrsim.log import SessionLog
 from abrsim.model import PlayerModel
 from abrsim.qoe import METRICS, metrics_table
 from abrsim.results import RESULT_FIELDS
-from abrsim.scenario import PlayerGroup, Scenario, SessionSetup
+from abrsim.scenario import Arrivals, Duration, PlayerGroup, Scenario, SessionSetup
 from abrsim.trace import Trace
 
 __all__ = [
@@ -100,7 +101,8 @@ class DesRun:
         sessions: the players' sessions, in arrival order.
         bottleneck: the shared link's :meth:`~abrsim.engine.link.Link.stats`, or None.
         simulated_s: simulation time when the last viewer finished watching (or left).
-        wall_s: wall-clock time the simulation took.
+        wall_s: wall-clock time the simulation took (not counting what :func:`simulate` compiled
+            before it started, on a cold cache).
         cdn: the run's CDN (caches, links, per-request log), or None.
         bin_s: width of the time bins of :meth:`tier_series`, seconds.
         faults: the CDN faults of the run (:class:`abrsim.scenario.CdnFault`).
@@ -416,6 +418,15 @@ def simulate(scenario: Scenario, seed: int | None = None,
         progress: called as ``progress(simulated_s, players_done, players)`` about every
             :data:`PROGRESS_INTERVAL_S` of wall time and at the end (``abrsim simulate`` shows it).
     """
+    from abrsim import _ahead
+
+    _ahead.from_both_ends(_compile_jobs(scenario))
+    return _simulate(scenario, seed, progress)
+
+
+def _simulate(scenario: Scenario, seed: int | None = None,
+              progress: Callable[[float, int, int], None] | None = None) -> DesRun:
+    """:func:`simulate`, without compiling ahead."""
     seed = scenario.seed if seed is None else int(seed)
     started = time.perf_counter()
     env = simpy.Environment()
@@ -451,6 +462,49 @@ def simulate(scenario: Scenario, seed: int | None = None,
                   time.perf_counter() - started, cdn,
                   scenario.cdn.bin_s if scenario.cdn is not None else 60.0,
                   scenario.cdn.faults if scenario.cdn is not None else ())
+
+
+def _compile_jobs(scenario: Scenario) -> list[tuple[str, Callable[[], None]]]:
+    """What a cold numba cache has :func:`simulate` compile, as jobs for
+    :func:`abrsim._ahead.from_both_ends` (this process from the first, a helper from the last):
+    a run of one viewer of the first group for three segments (the player's rules, the links, the
+    CDN, the group's algorithm), each other compiled algorithm's calls, the QoE kernel. None when
+    compiling ahead is off or numba's cache has them all. What they miss (another group's model
+    may call other rules) the run compiles as it goes, as it would have anyway."""
+    from abrsim._ahead import decider_job, metrics_job
+    from abrsim._ahead import enabled as ahead_enabled
+    from abrsim._jit import is_cached
+    from abrsim.engine.step import reset_player
+    from abrsim.qoe import _metrics_batch
+
+    if not scenario.groups or not ahead_enabled():
+        return []
+
+    def spec(group: PlayerGroup) -> Any:  # the compiled algorithm's functions, or None (Python)
+        return group.policy.resolved(group.model).spec if isinstance(group.policy, KernelPolicy) else None
+
+    first = scenario.groups[0]
+    seen = {spec(first).name if spec(first) is not None else None}
+    jobs: list[tuple[str, Callable[[], None]]] = []
+    for group in scenario.groups[1:]:
+        functions = spec(group)
+        if functions is not None and functions.name not in seen and not is_cached(functions.choose):
+            seen.add(functions.name)
+            jobs.append((f"policy {functions.name}",
+                         functools.partial(decider_job, group.policy, group.ladder, group.model)))
+    if not is_cached(_metrics_batch):
+        jobs.append(("metrics", functools.partial(metrics_job, first.ladder)))
+    if jobs or not is_cached(reset_player) or (spec(first) is not None and not is_cached(spec(first).choose)):
+        jobs.insert(0, ("first viewer", functools.partial(_one_viewer, scenario)))
+    return jobs
+
+
+def _one_viewer(scenario: Scenario) -> None:
+    """The scenario with one viewer of its first group, arriving at once and watching three segments."""
+    group = scenario.groups[0]
+    watch = Duration.constant(3.0 * group.ladder.segment_duration_s)
+    alone = dataclasses.replace(group, count=1, arrivals=Arrivals(), watch_s=watch)
+    _simulate(dataclasses.replace(scenario, groups=(alone,))).rows()
 
 
 #: Figures :func:`compare_fault` compares.
