@@ -36,6 +36,8 @@ Definitions (segment ``i`` played at rung ``q_i`` with nominal bitrate ``R_i``):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from abrsim._jit import kernel
@@ -232,10 +234,17 @@ def metrics_table(
     sessions = startup_s.shape[0]
     out = np.empty((sessions, len(METRICS)), dtype=np.float64)
     table = np.zeros((0, 0)) if quality is None else np.ascontiguousarray(quality, dtype=np.float64)
-    _metrics_batch(rungs, stall_s, size_bits, downloaded_bits, abandoned,
-                   np.asarray(first_record, np.float64), np.asarray(records, np.float64),
-                   np.asarray(startup_s, np.float64), np.asarray(rebuffer_count, np.float64),
-                   bitrates_bps, hd_scores(bitrates_bps), table, float(segment_duration_s), out)
+
+    def column(values: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
+        # Contiguous, whatever the caller has: a table's column is typed as strided by numba,
+        # except the column of a one-row table, so one session (or one download) would compile
+        # the kernel once more.
+        return np.ascontiguousarray(values, dtype=dtype)
+
+    _metrics_batch(column(rungs, np.int64), column(stall_s), column(size_bits), column(downloaded_bits),
+                   column(abandoned), column(first_record), column(records), column(startup_s),
+                   column(rebuffer_count), bitrates_bps, hd_scores(bitrates_bps), table,
+                   float(segment_duration_s), out)
     if timed_out is None:
         out[:, METRICS.index("timed_out")] = 0.0
     else:

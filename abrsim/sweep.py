@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from abrsim import __version__, limits, tracegen
+from abrsim import __version__, _ahead, limits, tracegen
 from abrsim._toml import TomlReader, unusable_path
 from abrsim.abr import available, load_policy, make
 from abrsim.engine.fast import PackedTraces, pack_traces, run_batch
@@ -935,8 +935,9 @@ def _run_local(
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     # One session of the first chunk runs here first: it loads the compiled kernels (and the
-    # modules drawing traces needs), which forked workers then inherit.
-    _warm_up(tasks[0].chunks[0], plan.groups[tasks[0].group])
+    # modules drawing traces needs), which forked workers then inherit; on a cold cache, the
+    # other loops too, with a helper (see _compile_jobs).
+    _ahead.from_both_ends(_compile_jobs(plan, tasks))
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_init_worker,
                                initargs=(os.getpid(), lock_fd))
     try:
@@ -952,6 +953,40 @@ def _run_local(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _compile_jobs(plan: SweepPlan, tasks: Sequence[_Task]) -> list[tuple[str, Callable[[], None]]]:
+    """What the parent does before it forks the workers, which inherit what it compiled or loaded:
+    one session of the first chunk; and where compiling ahead helps (:mod:`abrsim._ahead`: a cold
+    cache, a spare CPU), every other compiled loop the tasks run, which this process compiles from
+    the first and a helper from the last. (Else each worker compiles a loop when it meets it, and
+    the workers, taking chunks in order, all meet the same one at the same time.)"""
+    from abrsim._ahead import enabled, loop_job
+    from abrsim._jit import is_cached
+    from abrsim.abr import KernelPolicy
+    from abrsim.engine.fast import compiled_loop
+
+    first = tasks[0].chunks[0]
+    jobs: list[tuple[str, Callable[[], None]]] = [
+        ("first session", functools.partial(_warm_up, first, plan.groups[tasks[0].group]))]
+    if not enabled():
+        return jobs
+    seen: set[tuple[Any, ...]] = set()
+    loops: set[int] = set()
+    for chunk in (chunk for task in tasks for chunk in task.chunks):
+        key = (chunk.algorithm, chunk.policy, repr(sorted(chunk.params.items())), id(chunk.ladder),
+               id(chunk.model))
+        if chunk.policy or key in seen:  # (a Python policy compiles nothing of its own)
+            continue
+        seen.add(key)
+        policy = chunk.make()
+        if not isinstance(policy, KernelPolicy):
+            continue
+        loop = compiled_loop(policy, chunk.ladder, chunk.model)
+        if chunk is not first and id(loop) not in loops and not is_cached(loop):
+            jobs.append((f"loop {len(jobs)}", functools.partial(loop_job, policy, chunk.ladder, chunk.model)))
+        loops.add(id(loop))
+    return jobs
 
 
 def _warm_up(chunk: Chunk, group: TraceGroup) -> None:

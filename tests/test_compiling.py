@@ -309,6 +309,41 @@ def test_a_cold_simulation_gives_the_same_rows_with_or_without_compiling_ahead(t
     assert len(outputs[0].splitlines()) == 1 + 3 + 3  # the header and six viewers
 
 
+@needs_jit
+def test_the_sweep_jobs_compile_every_loop_its_workers_run(tmp_path):
+    # In a fresh process and cache, after the jobs of experiments/smoke.toml (two algorithms, two
+    # ladders, two models), running every task compiles no further loop or QoE overload.
+    spec = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
+    script = textwrap.dedent(f"""
+        import json
+        from abrsim import _ahead, sweep
+        from abrsim.engine import _session
+        from abrsim.qoe import _metrics_batch
+
+        _ahead.enabled = lambda: True  # the jobs, here, one after the other
+        plan = sweep.plan_sweep(sweep.load_spec({str(spec)!r}))
+        tasks = sweep._tasks(plan, plan.chunks)
+        jobs = sweep._compile_jobs(plan, tasks)
+        for key, job in jobs:
+            job()
+
+        def counts():
+            loops = {{tag: len(loop["run_batch"].signatures) for tag, loop in _session._LOOPS.items()}}
+            return {{**loops, "metrics": len(_metrics_batch.signatures)}}
+
+        before = counts()
+        for task in tasks:
+            sweep.run_task(task, plan.groups[task.group], None, plan.sha256)
+        print(json.dumps([[key for key, _ in jobs], before, counts()]))
+    """)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "ABRSIM_COMPILE_AHEAD": "0"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=600, check=True)
+    keys, before, after = json.loads(done.stdout.strip().splitlines()[-1])
+    assert keys == ["first session", "loop 1"]  # throughput first; then BOLA's loop (one for its grid)
+    assert before == after and set(before.values()) == {1}
+
+
 @forking
 def test_a_helper_cannot_be_ended_in_the_middle_of_a_save_to_the_cache(monkeypatch, tmp_path):
     import signal
