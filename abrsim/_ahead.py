@@ -14,8 +14,9 @@ fork of this one, on a spare CPU) compile into numba's disk cache:
 When this process gets to a job the helper has started, it waits for it and loads the result; a
 job not started yet it does itself (and the helper then finds it cached). :func:`from_both_ends`
 is the same for work that must all be compiled before a run starts (``abrsim simulate``: a
-one-viewer run of the first group, then each algorithm's calls, then the QoE kernel): this
-process takes the jobs from the first, the helper from the last. The jobs run the real
+one-viewer run of the first group, then each algorithm's calls, then the QoE kernel; ``abrsim
+sweep``: every loop its workers will run, before it forks them): this process takes the jobs
+from the first, the helper from the last. The jobs run the real
 code on a tiny session of the same types, so they compile the very code this process needs.
 Nothing depends on them: a job that fails or a helper that dies only means this process
 compiles that piece itself, as it would have anyway.
