@@ -47,7 +47,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-__all__ = ["CompileAhead", "compile_ahead", "from_both_ends"]
+__all__ = ["CompileAhead", "compile_ahead", "from_both_ends", "quietly"]
 
 #: Longest wait for one job before this process compiles the piece itself, seconds.
 JOB_TIMEOUT_S = 120.0
@@ -77,7 +77,7 @@ class CompileAhead:
     """``jobs`` running, one after the other, in a helper process (none if ``jobs`` is empty);
     :meth:`wait` for one by key."""
 
-    def __init__(self, jobs: Sequence[Job]) -> None:
+    def __init__(self, jobs: Sequence[Job], close_fds: Sequence[int] = ()) -> None:
         self._keys = {key for key, _ in jobs}
         self._started: set[str] = set()
         self._finished: set[str] = set()
@@ -100,6 +100,9 @@ class CompileAhead:
             return
         if pid == 0:  # the helper
             os.close(reports)
+            for fd in close_fds:  # (e.g. a lock this process holds: the helper must not hold it on)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             _helper(jobs, report)  # never returns
         os.close(report)
         self._pid = pid
@@ -165,25 +168,36 @@ class CompileAhead:
         self.close()
 
 
-def from_both_ends(jobs: Sequence[Job]) -> None:
+def from_both_ends(jobs: Sequence[Job], close_fds: Sequence[int] = ()) -> None:
     """Run ``jobs`` in this process from the first, while a helper (when :func:`enabled`) runs them
     from the last: the two meet in the middle.
 
     Before each job this process waits for the helper if the helper has started it, then runs it
-    (a load from numba's cache when the helper has done it). A job that fails here is left to the
-    real run, which meets the same error and reports it.
+    (a load from numba's cache when the helper has done it). A job's errors reach the caller
+    (wrap it in :func:`quietly` to leave them to the real run). ``close_fds``: descriptors
+    the helper closes (a lock this process holds).
     """
-    with compile_ahead(list(reversed(jobs[1:]))) as ahead:
+    with compile_ahead(list(reversed(jobs[1:])), close_fds) as ahead:
         for key, job in jobs:
             ahead.wait(key)
-            with contextlib.suppress(Exception):
-                job()
+            job()
 
 
-def compile_ahead(jobs: Sequence[Job]) -> CompileAhead:
+def quietly(job: Callable[[], None]) -> Callable[[], None]:
+    """``job``, with its errors left to the real run, which meets the same ones and reports them
+    (interrupts still stop it)."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            job()
+
+    return run
+
+
+def compile_ahead(jobs: Sequence[Job], close_fds: Sequence[int] = ()) -> CompileAhead:
     """Start ``jobs`` in a helper process when :func:`enabled` (a spare CPU: more than one in this
-    process's affinity)."""
-    return CompileAhead(jobs if jobs and enabled() else ())
+    process's affinity); the helper closes ``close_fds``."""
+    return CompileAhead(jobs if jobs and enabled() else (), close_fds)
 
 
 def _helper(jobs: Sequence[Job], report: int) -> None:

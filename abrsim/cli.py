@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -211,7 +212,7 @@ _register_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (the process's last act: it leaves Ctrl-C ignored)."""
     # The command line owns its process, so it may pick numba's optimisation level: level 2
     # compiles the kernels about a fifth faster than the default 3 and ran them as fast in
     # benchmarks/fast_engine.py. An explicit NUMBA_OPT wins.
@@ -219,10 +220,23 @@ def main() -> None:
     try:
         cli(prog_name="abrsim")
     except KeyboardInterrupt:
-        # Ctrl-C outside a command's own handling: before it started, or just after it ended.
+        # Ctrl-C in the moments outside both the command's own handling and click's (which
+        # says "Aborted!"): as the command leaves, or as click ends the process.
         click.echo("\nabrsim: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
         # The command is over (its outputs written whole, or not at all), so a Ctrl-C while
         # Python shuts down changes nothing and must not turn into a traceback or a signal death.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _ignore_ctrl_c()
+
+
+def _ignore_ctrl_c() -> None:
+    """Ignore SIGINT from now on (main thread only); a Ctrl-C already pending is dropped too."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for _ in range(3):  # signal.signal first delivers a pending signal, then changes the handler
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:
+            continue

@@ -36,8 +36,6 @@ Definitions (segment ``i`` played at rung ``q_i`` with nominal bitrate ``R_i``):
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from abrsim._jit import kernel
@@ -235,16 +233,15 @@ def metrics_table(
     out = np.empty((sessions, len(METRICS)), dtype=np.float64)
     table = np.zeros((0, 0)) if quality is None else np.ascontiguousarray(quality, dtype=np.float64)
 
-    def column(values: np.ndarray, dtype: Any = np.float64) -> np.ndarray:
-        # Contiguous, whatever the caller has: a table's column is typed as strided by numba,
-        # except the column of a one-row table, so one session (or one download) would compile
-        # the kernel once more.
-        return np.ascontiguousarray(values, dtype=dtype)
+    def column(values: np.ndarray) -> np.ndarray:
+        # A session table's column, contiguous: numba types a column as strided, except that of
+        # a one-row table, so a batch of one session would compile the kernel once more. (The
+        # log's columns, of one row only in a session of one download, are left as they are.)
+        return np.ascontiguousarray(values, dtype=np.float64)
 
-    _metrics_batch(column(rungs, np.int64), column(stall_s), column(size_bits), column(downloaded_bits),
-                   column(abandoned), column(first_record), column(records), column(startup_s),
-                   column(rebuffer_count), bitrates_bps, hd_scores(bitrates_bps), table,
-                   float(segment_duration_s), out)
+    _metrics_batch(rungs, stall_s, size_bits, downloaded_bits, abandoned, column(first_record),
+                   column(records), column(startup_s), column(rebuffer_count), bitrates_bps,
+                   hd_scores(bitrates_bps), table, float(segment_duration_s), out)
     if timed_out is None:
         out[:, METRICS.index("timed_out")] = 0.0
     else:

@@ -937,7 +937,7 @@ def _run_local(
     # One session of the first chunk runs here first: it loads the compiled kernels (and the
     # modules drawing traces needs), which forked workers then inherit; on a cold cache, the
     # other loops too, with a helper (see _compile_jobs).
-    _ahead.from_both_ends(_compile_jobs(plan, tasks))
+    _ahead.from_both_ends(_compile_jobs(plan, tasks), close_fds=() if lock_fd is None else (lock_fd,))
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_init_worker,
                                initargs=(os.getpid(), lock_fd))
     try:
@@ -957,10 +957,11 @@ def _run_local(
 
 def _compile_jobs(plan: SweepPlan, tasks: Sequence[_Task]) -> list[tuple[str, Callable[[], None]]]:
     """What the parent does before it forks the workers, which inherit what it compiled or loaded:
-    one session of the first chunk; and where compiling ahead helps (:mod:`abrsim._ahead`: a cold
-    cache, a spare CPU), every other compiled loop the tasks run, which this process compiles from
-    the first and a helper from the last. (Else each worker compiles a loop when it meets it, and
-    the workers, taking chunks in order, all meet the same one at the same time.)"""
+    one session of the first chunk (its errors are the sweep's, as its workers would meet them);
+    and where compiling ahead helps (:mod:`abrsim._ahead`: a cold cache, a spare CPU), every other
+    compiled loop the tasks run, which this process compiles from the first and a helper from the
+    last. (Else each worker compiles a loop when it meets it, and the workers, taking chunks in
+    order, all meet the same one at the same time.)"""
     from abrsim._ahead import enabled, loop_job
     from abrsim._jit import is_cached
     from abrsim.abr import KernelPolicy
@@ -984,7 +985,8 @@ def _compile_jobs(plan: SweepPlan, tasks: Sequence[_Task]) -> list[tuple[str, Ca
             continue
         loop = compiled_loop(policy, chunk.ladder, chunk.model)
         if chunk is not first and id(loop) not in loops and not is_cached(loop):
-            jobs.append((f"loop {len(jobs)}", functools.partial(loop_job, policy, chunk.ladder, chunk.model)))
+            jobs.append((f"loop {len(jobs)}",
+                         _ahead.quietly(functools.partial(loop_job, policy, chunk.ladder, chunk.model))))
         loops.add(id(loop))
     return jobs
 

@@ -226,11 +226,14 @@ def test_a_cold_run_gives_the_same_rows_with_or_without_compiling_ahead(tmp_path
     assert len(outputs[0].splitlines()) > 2
 
 
-def _note(path, key, parent, sleep_s=0.0):
+def _note(path, key, parent, sleep_s=0.0, until=""):
     def job() -> None:
         with open(path, "a") as notes:
             notes.write(f"{'here' if os.getpid() == parent else 'helper'} {key}\n")
         time.sleep(sleep_s)
+        deadline = time.monotonic() + 60
+        while until and until not in path.read_text().splitlines() and time.monotonic() < deadline:
+            time.sleep(0.01)
     return job
 
 
@@ -240,9 +243,12 @@ def test_jobs_from_both_ends_run_here_in_order_while_the_helper_starts_from_the_
     monkeypatch.setattr(_ahead, "enabled", lambda: True)
     notes = tmp_path / "notes"
     parent = os.getpid()
-    jobs = [("a", _note(notes, "a", parent, sleep_s=1.0)), ("b", _fail), ("c", _note(notes, "c", parent)),
+    jobs = [("a", _note(notes, "a", parent, until="helper d")),  # (here, until the helper has begun)
+            ("b", _ahead.quietly(_fail)), ("c", _note(notes, "c", parent)),
             ("d", _note(notes, "d", parent, sleep_s=0.3))]
-    _ahead.from_both_ends(jobs)  # ("b" fails here: the next still runs)
+    _ahead.from_both_ends(jobs)  # ("b" fails quietly: the next still runs)
+    with pytest.raises(RuntimeError, match="a job that fails"):  # (not quietly: the caller sees it)
+        _ahead.from_both_ends([("one", _fail)])
     lines = notes.read_text().splitlines()
     assert [line for line in lines if line.startswith("here")] == ["here a", "here c", "here d"]
     helper = [line for line in lines if line.startswith("helper")]

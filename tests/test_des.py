@@ -181,6 +181,37 @@ def scenario(*groups: PlayerGroup, capacity_bps: float | None = 6e6, **changes) 
     return Scenario(name="test", groups=groups, bottleneck=bottleneck, **changes)
 
 
+class _Counting:
+    """A Python policy that counts its sessions (state kept outside the rng it is given)."""
+
+    sessions = 0
+
+    def reset(self, ladder, segment_duration_s, rng):
+        _Counting.sessions += 1
+
+    def choose(self, obs):
+        return 0, 0.0
+
+
+def test_compiling_ahead_never_runs_a_python_policy(monkeypatch):
+    # Only the real run may run user code: its state would otherwise differ with a cold cache.
+    import abrsim._ahead
+    import abrsim._jit
+    from abrsim.abr import PythonPolicy
+
+    monkeypatch.setattr(abrsim._ahead, "enabled", lambda: True)
+    monkeypatch.setattr(abrsim._jit, "is_cached", lambda dispatcher: False)  # as on a cold cache
+    monkeypatch.setattr(_Counting, "sessions", 0)
+    mine = dataclasses.replace(group("bb", count=2), name="mine", policy=PythonPolicy(_Counting))
+    mixed = scenario(mine, group("bola", count=1))
+    jobs = des._compile_jobs(mixed)
+    assert [key for key, _ in jobs] == ["first viewer", "metrics"]  # the viewer: bola's group
+    for _, job in jobs:
+        job()
+    assert _Counting.sessions == 0
+    assert des._compile_jobs(scenario(mine)) == []
+
+
 def test_simulate_rows_have_the_results_schema_plus_the_startup_breakdown():
     setup = SessionSetup(dns_s=Duration("uniform", (0.01, 0.05)), connect_s=Duration.constant(0.1),
                          manifest_s=Duration.constant(0.05), decode_s=Duration("uniform", (0.05, 0.1)))

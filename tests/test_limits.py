@@ -4,6 +4,7 @@ Ctrl-C stops a long run quietly (issue 14)."""
 from __future__ import annotations
 
 import _thread
+import os
 import signal
 import subprocess
 import sys
@@ -262,6 +263,7 @@ def test_ctrl_c_outside_a_command_is_one_line_and_exit_130_too(monkeypatch, caps
         raise KeyboardInterrupt
 
     monkeypatch.setattr(abrsim.cli, "cli", interrupted)
+    monkeypatch.setenv("NUMBA_OPT", os.environ.get("NUMBA_OPT", "3"))  # (main sets it if unset)
     try:
         with pytest.raises(SystemExit) as exit_:
             abrsim.cli.main()

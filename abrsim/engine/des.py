@@ -102,7 +102,7 @@ class DesRun:
         bottleneck: the shared link's :meth:`~abrsim.engine.link.Link.stats`, or None.
         simulated_s: simulation time when the last viewer finished watching (or left).
         wall_s: wall-clock time the simulation took (not counting what :func:`simulate` compiled
-            before it started, on a cold cache).
+            before it started, when it compiled ahead on a cold cache).
         cdn: the run's CDN (caches, links, per-request log), or None.
         bin_s: width of the time bins of :meth:`tier_series`, seconds.
         faults: the CDN faults of the run (:class:`abrsim.scenario.CdnFault`).
@@ -467,41 +467,43 @@ def _simulate(scenario: Scenario, seed: int | None = None,
 def _compile_jobs(scenario: Scenario) -> list[tuple[str, Callable[[], None]]]:
     """What a cold numba cache has :func:`simulate` compile, as jobs for
     :func:`abrsim._ahead.from_both_ends` (this process from the first, a helper from the last):
-    a run of one viewer of the first group for three segments (the player's rules, the links, the
-    CDN, the group's algorithm), each other compiled algorithm's calls, the QoE kernel. None when
-    compiling ahead is off or numba's cache has them all. What they miss (another group's model
-    may call other rules) the run compiles as it goes, as it would have anyway."""
-    from abrsim._ahead import decider_job, metrics_job
+    a run of one viewer of the first group with a compiled algorithm, for three segments (the
+    player's rules, the links, the CDN, that algorithm), each other compiled algorithm's calls,
+    the QoE kernel. No jobs when compiling ahead is off or numba's cache has them all. What they
+    miss (another group's model may call other rules) the run compiles as it goes, as it would
+    have anyway; their errors are left to the run, which meets the same ones.
+
+    A Python policy is never run by a job: its code (and whatever state it keeps) runs only in
+    the real run, so that results do not depend on whether anything was compiled ahead.
+    """
+    from abrsim._ahead import decider_job, metrics_job, quietly
     from abrsim._ahead import enabled as ahead_enabled
     from abrsim._jit import is_cached
     from abrsim.engine.step import reset_player
     from abrsim.qoe import _metrics_batch
 
-    if not scenario.groups or not ahead_enabled():
+    compiled = [group for group in scenario.groups if isinstance(group.policy, KernelPolicy)]
+    if not compiled or not ahead_enabled():
         return []
-
-    def spec(group: PlayerGroup) -> Any:  # the compiled algorithm's functions, or None (Python)
-        return group.policy.resolved(group.model).spec if isinstance(group.policy, KernelPolicy) else None
-
-    first = scenario.groups[0]
-    seen = {spec(first).name if spec(first) is not None else None}
+    first = compiled[0]
+    first_spec = first.policy.resolved(first.model).spec
+    seen = {first_spec.name}
     jobs: list[tuple[str, Callable[[], None]]] = []
-    for group in scenario.groups[1:]:
-        functions = spec(group)
-        if functions is not None and functions.name not in seen and not is_cached(functions.choose):
-            seen.add(functions.name)
-            jobs.append((f"policy {functions.name}",
-                         functools.partial(decider_job, group.policy, group.ladder, group.model)))
+    for group in compiled[1:]:
+        spec = group.policy.resolved(group.model).spec
+        if spec.name not in seen and not is_cached(spec.choose):
+            seen.add(spec.name)
+            jobs.append((f"policy {spec.name}",
+                         quietly(functools.partial(decider_job, group.policy, group.ladder, group.model))))
     if not is_cached(_metrics_batch):
-        jobs.append(("metrics", functools.partial(metrics_job, first.ladder)))
-    if jobs or not is_cached(reset_player) or (spec(first) is not None and not is_cached(spec(first).choose)):
-        jobs.insert(0, ("first viewer", functools.partial(_one_viewer, scenario)))
+        jobs.append(("metrics", quietly(functools.partial(metrics_job, first.ladder))))
+    if jobs or not is_cached(reset_player) or not is_cached(first_spec.choose):
+        jobs.insert(0, ("first viewer", quietly(functools.partial(_one_viewer, scenario, first))))
     return jobs
 
 
-def _one_viewer(scenario: Scenario) -> None:
-    """The scenario with one viewer of its first group, arriving at once and watching three segments."""
-    group = scenario.groups[0]
+def _one_viewer(scenario: Scenario, group: PlayerGroup) -> None:
+    """The scenario with one viewer of ``group`` alone, arriving at once and watching three segments."""
     watch = Duration.constant(3.0 * group.ladder.segment_duration_s)
     alone = dataclasses.replace(group, count=1, arrivals=Arrivals(), watch_s=watch)
     _simulate(dataclasses.replace(scenario, groups=(alone,))).rows()
