@@ -129,7 +129,13 @@ def compile_notice(*dispatchers: Any) -> None:
     """
     from abrsim._jit import is_cached
 
-    if sys.stderr.isatty() and not all(is_cached(d) for d in dispatchers):
+    if not all(is_cached(d) for d in dispatchers):
+        say_compiling()
+
+
+def say_compiling() -> None:
+    """On a terminal: the first run compiles (see :func:`compile_notice`)."""
+    if sys.stderr.isatty():
         click.echo("abrsim: first run: compiling the simulation kernels into numba's cache "
                    "(5 to 25 s; later runs load them)", err=True)
 

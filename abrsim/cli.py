@@ -15,8 +15,8 @@ from abrsim._cli_util import (
     EXIT_INTERRUPTED,
     WorkBar,
     abrsim_command,
-    compile_notice,
     prepare_output,
+    say_compiling,
     write_output,
 )
 
@@ -70,7 +70,6 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
     from abrsim._data import data_dir
     from abrsim.abr import PythonPolicy, load_policy
     from abrsim.model import get_preset
-    from abrsim.qoe import _metrics_batch
     from abrsim.results import format_rows, summarize_rows
     from abrsim.runner import DEFAULT_ALGORITHMS, load_any_ladder, parse_params
     from abrsim.runner import run as run_traces
@@ -97,7 +96,6 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
         params["network"] = "throughput"
         click.echo("abrsim: --abr oracle plans with the throughput network; this run uses "
                    "network=throughput for every algorithm", err=True)
-    compile_notice(_metrics_batch)  # every run computes metrics: not cached, nothing was ever run
     with WorkBar("simulating", "segments") as bar:
         rows = run_traces(
             traces,
@@ -109,6 +107,7 @@ def run(trace_paths: tuple[Path, ...], trace_format: str | None, ladder: str,
             scenario="default" if default else "run",
             progress=bar,
             policies=policies,
+            on_compile=say_compiling,  # the package's first run, or an algorithm's
         )
     write_output(format_rows(rows, fmt, summarize_rows(rows) if len(rows) > 1 else ()), out)
     if plot is not None:

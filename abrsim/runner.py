@@ -124,6 +124,7 @@ def run(
     scenario: str = "run",
     progress: Progress | None = None,
     policies: Sequence[PythonPolicy] = (),
+    on_compile: Callable[[], None] | None = None,
 ) -> list[Row]:
     """Replay every trace with every algorithm; return one results row per session.
 
@@ -140,6 +141,9 @@ def run(
             each online algorithm's batch adds its sessions' segments when it ends, and the
             oracle, which is slower by orders of magnitude, adds one per segment it searches.
         policies: Python policies (:func:`abrsim.abr.load_policy`) to run after the algorithms.
+        on_compile: called once, before the work, if numba's cache lacks the QoE kernel or an
+            algorithm's compiled loop (the first run of the package, or of that algorithm):
+            compiling then takes seconds (``abrsim run`` says so).
 
     Raises:
         AbrsimError: on an unknown algorithm or parameter, or a value that does not fit.
@@ -155,6 +159,8 @@ def run(
     per_algorithm, model = resolve_params(params, online, model)
     runs: list[KernelPolicy | PythonPolicy] = [make(name, **per_algorithm[name]) for name in online]
     runs += policies
+    if on_compile is not None and _compiles(runs, ladder, model):
+        on_compile()
     packed = pack_traces(traces)
     per_session = model.segments_played(ladder)
     total = per_session * len(traces) * (len(runs) + (ORACLE in algorithms))
@@ -174,6 +180,15 @@ def run(
         rows += oracle_rows(traces, ladder, model, seed, scenario,
                             lambda oracle_done, _: report(done + oracle_done, total), **oracle_steps)
     return rows
+
+
+def _compiles(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder, model: PlayerModel) -> bool:
+    """Whether numba's cache lacks the QoE kernel or a compiled loop of ``runs``."""
+    from abrsim._jit import is_cached
+    from abrsim.qoe import _metrics_batch
+
+    loops = (compiled_loop(policy, ladder, model) for policy in runs if isinstance(policy, KernelPolicy))
+    return not all(is_cached(code) for code in (_metrics_batch, *loops))
 
 
 def _compile_jobs(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder,

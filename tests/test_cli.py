@@ -218,6 +218,26 @@ def test_a_cold_cache_is_announced_on_a_terminal(monkeypatch, capsys):
     assert "first run: compiling" in capsys.readouterr().err
 
 
+def test_a_run_announces_an_algorithms_first_compile_too(monkeypatch, tiny_trace):
+    # The QoE kernel cached (other algorithms ran before) but not this algorithm's loop: still a
+    # compile of seconds, so `abrsim run` still says so.
+    from abrsim import _jit
+    from abrsim.abr import make
+    from abrsim.engine.fast import compiled_loop
+    from abrsim.ladder import load_ladder
+    from abrsim.model import PlayerModel
+    from abrsim.runner import run
+
+    ladder = load_ladder("hls")
+    new = compiled_loop(make("bba0"), ladder, PlayerModel())
+    monkeypatch.setattr(_jit, "is_cached", lambda dispatcher: dispatcher is not new)
+    monkeypatch.setenv("ABRSIM_COMPILE_AHEAD", "0")  # (no helper for what is cached after all)
+    calls = []
+    run([tiny_trace], ladder, ("bb",), on_compile=lambda: calls.append("bb"))
+    run([tiny_trace], ladder, ("bb", "bba0"), on_compile=lambda: calls.append("bb, bba0"))
+    assert calls == ["bb, bba0"]
+
+
 def test_output_folders_are_made_and_checked_before_the_run(tmp_path):
     out = tmp_path / "new" / "folder" / "rows.csv"
     result = CliRunner().invoke(cli, ["run", "--abr", "bb", "--format", "csv", "--out", str(out)])
