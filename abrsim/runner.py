@@ -141,9 +141,10 @@ def run(
             each online algorithm's batch adds its sessions' segments when it ends, and the
             oracle, which is slower by orders of magnitude, adds one per segment it searches.
         policies: Python policies (:func:`abrsim.abr.load_policy`) to run after the algorithms.
-        on_compile: called once, before the work, if numba's cache lacks the QoE kernel or an
-            algorithm's compiled loop (the first run of the package, or of that algorithm):
-            compiling then takes seconds (``abrsim run`` says so).
+        on_compile: called once, before the work, if numba's cache lacks the QoE kernel, an
+            algorithm's compiled loop or the loop that drives Python policies (the first run of
+            the package, or of that algorithm): compiling then takes seconds (``abrsim run``
+            says so).
 
     Raises:
         AbrsimError: on an unknown algorithm or parameter, or a value that does not fit.
@@ -183,12 +184,17 @@ def run(
 
 
 def _compiles(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder, model: PlayerModel) -> bool:
-    """Whether numba's cache lacks the QoE kernel or a compiled loop of ``runs``."""
+    """Whether numba's cache lacks the QoE kernel, a compiled loop of ``runs`` or (with a Python
+    policy among them) the loop that drives Python policies."""
     from abrsim._jit import is_cached
+    from abrsim.engine._session import advance
     from abrsim.qoe import _metrics_batch
 
-    loops = (compiled_loop(policy, ladder, model) for policy in runs if isinstance(policy, KernelPolicy))
-    return not all(is_cached(code) for code in (_metrics_batch, *loops))
+    code = [_metrics_batch, *(compiled_loop(policy, ladder, model) for policy in runs
+                              if isinstance(policy, KernelPolicy))]
+    if any(isinstance(policy, PythonPolicy) for policy in runs):
+        code.append(advance)
+    return not all(is_cached(dispatcher) for dispatcher in code)
 
 
 def _compile_jobs(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder,

@@ -222,7 +222,8 @@ def test_a_run_announces_an_algorithms_first_compile_too(monkeypatch, tiny_trace
     # The QoE kernel cached (other algorithms ran before) but not this algorithm's loop: still a
     # compile of seconds, so `abrsim run` still says so.
     from abrsim import _jit
-    from abrsim.abr import make
+    from abrsim.abr import load_policy, make
+    from abrsim.engine import _session
     from abrsim.engine.fast import compiled_loop
     from abrsim.ladder import load_ladder
     from abrsim.model import PlayerModel
@@ -236,6 +237,13 @@ def test_a_run_announces_an_algorithms_first_compile_too(monkeypatch, tiny_trace
     run([tiny_trace], ladder, ("bb",), on_compile=lambda: calls.append("bb"))
     run([tiny_trace], ladder, ("bb", "bba0"), on_compile=lambda: calls.append("bb, bba0"))
     assert calls == ["bb, bba0"]
+    driver = _session.advance  # a Python policy's first run compiles the loop that drives it
+    examples = Path(__file__).resolve().parents[1] / "docs" / "examples" / "buffer_based.py"
+    monkeypatch.setattr(_jit, "is_cached", lambda dispatcher: dispatcher is not driver)
+    run([tiny_trace], ladder, ("bb",), on_compile=lambda: calls.append("bb"))
+    run([tiny_trace], ladder, ("bb",), policies=[load_policy(f"{examples}:BufferBased")],
+        on_compile=lambda: calls.append("bb, python"))
+    assert calls == ["bb, bba0", "bb, python"]
 
 
 def test_output_folders_are_made_and_checked_before_the_run(tmp_path):
