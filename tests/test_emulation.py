@@ -22,7 +22,7 @@ from abrsim.emulation import (
     trace_stretch,
     write_link_trace,
 )
-from abrsim.emulation.predict import LinkDescription, predict_throughput
+from abrsim.emulation.predict import LinkDescription, predict_tcp, predict_throughput
 from abrsim.errors import InputError
 from abrsim.trace import Trace, read_mahimahi
 
@@ -193,8 +193,14 @@ def test_step_trace_is_followed():
     assert delivered_bps(1.0, 2.0) == pytest.approx(5e6, rel=0.10)
     assert delivered_bps(3.0, 4.5) == pytest.approx(1e6, rel=0.10)
     link = LinkDescription(trace, 0.02, 100)
-    (predicted_s,) = predict_throughput([record.request_s], [record.size_bytes], link)
-    assert record.download_s == pytest.approx(predicted_s, rel=0.10)
+    # abrsim's tcp model counts the headers and the window's growth: within 0.3-0.7 % here.
+    (tcp_s,) = predict_tcp([record.request_s], [record.size_bytes], link)
+    assert record.download_s == pytest.approx(tcp_s, rel=0.05)
+    # The throughput model counts neither, so it is early by the headers' share of what the fast
+    # phase carried, paid again five times over at the slow rate: 8.6-9.1 % here. (Asked for
+    # within 10 %, it failed one CI run in four, at 10.1 %.)
+    (throughput_s,) = predict_throughput([record.request_s], [record.size_bytes], link)
+    assert throughput_s < record.download_s < throughput_s * 1.15
 
 
 @pytest.mark.emulation
