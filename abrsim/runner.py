@@ -160,7 +160,8 @@ def run(
     per_algorithm, model = resolve_params(params, online, model)
     runs: list[KernelPolicy | PythonPolicy] = [make(name, **per_algorithm[name]) for name in online]
     runs += policies
-    if on_compile is not None and _compiles(runs, ladder, model):
+    uncached = _uncached(runs, ladder, model)
+    if on_compile is not None and uncached:
         on_compile()
     packed = pack_traces(traces)
     per_session = model.segments_played(ladder)
@@ -169,7 +170,7 @@ def run(
     report = progress or (lambda done, total: None)
     report(done, total)
     rows: list[Row] = []
-    with compile_ahead(_compile_jobs(runs, ladder, model)) as ahead:
+    with compile_ahead(_compile_jobs(runs, ladder, model, uncached)) as ahead:
         for index, policy in enumerate(runs):
             ahead.wait(f"loop {index}")
             batch = run_batch(packed, ladder, policy, model, seed)
@@ -183,37 +184,39 @@ def run(
     return rows
 
 
-def _compiles(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder, model: PlayerModel) -> bool:
-    """Whether numba's cache lacks the QoE kernel, a compiled loop of ``runs`` or (with a Python
-    policy among them) the loop that drives Python policies."""
+def _uncached(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder, model: PlayerModel) -> set[str]:
+    """What a run of ``runs`` compiles, by numba's cache: ``loop INDEX`` for each compiled
+    algorithm whose loop is not cached, ``metrics`` for the QoE kernel, ``driver`` for the loop
+    that drives Python policies (with one among ``runs``)."""
     from abrsim._jit import is_cached
     from abrsim.engine._session import advance
     from abrsim.qoe import _metrics_batch
 
-    code = [_metrics_batch, *(compiled_loop(policy, ladder, model) for policy in runs
-                              if isinstance(policy, KernelPolicy))]
-    if any(isinstance(policy, PythonPolicy) for policy in runs):
-        code.append(advance)
-    return not all(is_cached(dispatcher) for dispatcher in code)
+    keys = {f"loop {index}" for index, policy in enumerate(runs)
+            if isinstance(policy, KernelPolicy) and not is_cached(compiled_loop(policy, ladder, model))}
+    if not is_cached(_metrics_batch):
+        keys.add("metrics")
+    if any(isinstance(policy, PythonPolicy) for policy in runs) and not is_cached(advance):
+        keys.add("driver")
+    return keys
 
 
-def _compile_jobs(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder,
-                  model: PlayerModel) -> list[Job]:
+def _compile_jobs(runs: Sequence[KernelPolicy | PythonPolicy], ladder: Ladder, model: PlayerModel,
+                  uncached: set[str]) -> list[Job]:
     """What a helper process can compile while this one compiles the first loop (:mod:`abrsim._ahead`),
-    of what numba's cache does not have yet: the first loop's kernels (this process does not wait
-    for them), the QoE kernel, the other compiled algorithms' loops."""
+    of what numba's cache does not have yet (``uncached``, from :func:`_uncached`): the first
+    loop's kernels (this process does not wait for them), the QoE kernel, the other compiled
+    algorithms' loops."""
     if not ahead_enabled():
         return []
     from abrsim import _ahead
-    from abrsim._jit import is_cached
-    from abrsim.qoe import _metrics_batch
 
     jobs: list[Job] = []
     for index, policy in enumerate(runs):
-        if isinstance(policy, KernelPolicy) and not is_cached(compiled_loop(policy, ladder, model)):
+        if f"loop {index}" in uncached:
             job = _ahead.engine_job if index == 0 else _ahead.loop_job
             jobs.append(("rules" if index == 0 else f"loop {index}", partial(job, policy, ladder, model)))
-    if not is_cached(_metrics_batch):  # after the first loop's kernels: needed after them
+    if "metrics" in uncached:  # after the first loop's kernels: needed after them
         first = 1 if jobs and jobs[0][0] == "rules" else 0
         jobs.insert(first, ("metrics", partial(_ahead.metrics_job, ladder)))
     return jobs

@@ -975,9 +975,10 @@ def _compile_jobs(plan: SweepPlan, tasks: Sequence[_Task]) -> list[tuple[str, Ca
     seen: set[tuple[Any, ...]] = set()
     loops: set[int] = set()
     for chunk in (chunk for task in tasks for chunk in task.chunks):
-        key = (chunk.algorithm, chunk.policy, repr(sorted(chunk.params.items())), id(chunk.ladder),
-               id(chunk.model))
-        if chunk.policy or key in seen:  # (a Python policy compiles nothing of its own)
+        if chunk.policy:  # a policy from a file: loading it runs the user's file, left to the workers
+            continue
+        key = (chunk.algorithm, repr(sorted(chunk.params.items())), id(chunk.ladder), id(chunk.model))
+        if key in seen:
             continue
         seen.add(key)
         policy = chunk.make()
