@@ -67,18 +67,14 @@ def plain_add(x, d, n):
 
 
 @njit(cache=True)
-def two_chains_plain(xs, ds, ys, es, n):
+def two_chains(xs, ds, ys, es, n, jump):
+    """Each case's two chains of ``n`` additions, as additions or (``jump``) with :func:`repeat_add`."""
     total = 0.0
     for i in range(xs.shape[0]):
-        total += plain_add(xs[i], ds[i], n) + plain_add(ys[i], es[i], n)
-    return total
-
-
-@njit(cache=True)
-def two_chains_jump(xs, ds, ys, es, n):
-    total = 0.0
-    for i in range(xs.shape[0]):
-        total += repeat_add(xs[i], ds[i], n) + repeat_add(ys[i], es[i], n)
+        if jump:
+            total += repeat_add(xs[i], ds[i], n) + repeat_add(ys[i], es[i], n)
+        else:
+            total += plain_add(xs[i], ds[i], n) + plain_add(ys[i], es[i], n)
     return total
 
 
@@ -140,9 +136,9 @@ def main() -> None:
     xs, ds = rng.uniform(1e4, 1e6, cases), rng.uniform(1.2e4, 5e4, cases)  # bits
     ys, es = rng.uniform(10, 300, cases), rng.uniform(0.05, 0.3, cases)  # seconds
     for n in (10, 48, 96):
-        for name, chains in (("plain", two_chains_plain), ("jump", two_chains_jump)):
+        for name, jump in (("plain", False), ("jump", True)):
             result[f"{name}_{n}_steps_two_chains_ns"] = best_ns(
-                lambda n=n, chains=chains: chains(xs, ds, ys, es, n), cases)
+                lambda n=n, jump=jump: two_chains(xs, ds, ys, es, n, jump), cases)
     print(f"0.5 ** x: {result['pow_ns']:.1f} ns per call ({result['pow_chained_ns']:.1f} ns chained)")
     for n in (10, 48, 96):
         print(f"{n} steps on two chains: additions {result[f'plain_{n}_steps_two_chains_ns']:.1f} ns, "
