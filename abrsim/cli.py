@@ -40,11 +40,12 @@ def cli(debug: bool) -> None:
               help="Segment duration for a size .csv ladder.")
 @click.option("--abr", "algorithms", multiple=True,
               help="Algorithm (repeatable). Default: bola and throughput. See `abrsim algorithms`.")
-@click.option("--policy", "policy_refs", multiple=True, metavar="FILE.py:CLASS",
-              help="Your own Python policy: class CLASS in FILE.py (repeatable; with no --abr, only "
-                   "the policies run). See docs/policies.md.")
+@click.option("--policy", "policy_refs", multiple=True, metavar="FILE.py:NAME",
+              help="Your own policy: a class or function NAME in FILE.py, or a compiled policy the "
+                   "file registers as NAME (repeatable; with no --abr, only the policies run). "
+                   "See docs/policies.md.")
 @click.option("--model", "model_name", default="abrsim", show_default=True,
-              help="Player model preset: abrsim, sabre or pensieve (see `abrsim models`).")
+              help="Player model preset: abrsim, sabre, pensieve or dashjs (see `abrsim models`).")
 @click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
               help="Algorithm parameter or player-model field, e.g. gamma_p=4, bola.guard=o, "
                    "max_buffer_s=30 (repeatable).")

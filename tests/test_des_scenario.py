@@ -65,6 +65,19 @@ def test_the_project_scenarios_parse_and_run():
     assert 0.0 < metrics["fairness_jain_bitrate"] <= 1.0
 
 
+def test_the_documented_scenario_file_parses_with_and_without_its_cdn(write):
+    # docs/des.md's annotated scenario file, as a user would copy it, and with the page's [cdn]
+    # example appended (a player group's traces must be tables the file defines).
+    text = (REPO / "docs" / "des.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in text.split("```toml\n")[1:]]
+    (scenario_text,) = [block for block in blocks if "[[players]]" in block]
+    (cdn_text,) = [block for block in blocks if block.startswith("[cdn]")]
+    scenario = load_scenario(write(scenario_text))
+    assert scenario.name == "evening" and scenario.bottleneck is not None
+    with_cdn = load_scenario(write(scenario_text + "\n" + cdn_text, "with_cdn.toml"))
+    assert [tier.name for tier in with_cdn.cdn.chain.tiers] == ["edge", "exchange", "origin"]
+
+
 def test_minimal_scenario_defaults():
     scenario = parse_scenario(MINIMAL)
     (group,) = scenario.groups

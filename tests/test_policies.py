@@ -384,18 +384,24 @@ def test_a_compiled_policy_that_chooses_outside_the_ladder_is_an_error_in_both_e
         des.run_session(trace, ladder, "off_the_ladder")
 
 
-def test_the_documented_commands_run(monkeypatch):
-    """Every `abrsim ...` line of docs/policies.md that names the repository's examples runs."""
+def test_the_documented_commands_run_and_print_what_the_page_shows(monkeypatch):
+    """Every `abrsim ...` line of docs/policies.md that names the repository's examples runs, and
+    prints each line the page shows after it (``...`` stands for lines left out)."""
     import shlex
 
     monkeypatch.chdir(ROOT)
-    text = (ROOT / "docs" / "policies.md").read_text()
-    commands = [line[len("$ abrsim "):] for line in text.splitlines()
-                if line.startswith("$ abrsim ") and "docs/examples/" in line]
-    assert len(commands) >= 3
-    for command in commands:
+    lines = (ROOT / "docs" / "policies.md").read_text().splitlines()
+    shown = []
+    for number, line in enumerate(lines):
+        if line.startswith("$ abrsim ") and "docs/examples/" in line:
+            end = lines.index("```", number)
+            shown.append((line[len("$ abrsim "):], [text for text in lines[number + 1:end] if text != "..."]))
+    assert len(shown) >= 3
+    for command, expected in shown:
         result = CliRunner().invoke(cli, shlex.split(command))
         assert result.exit_code == 0, (command, result.output)
+        printed = [text.rstrip() for text in result.output.splitlines()]
+        assert [text for text in expected if text.rstrip() not in printed] == [], command
 
 
 def test_a_policy_cannot_change_the_ladder_it_is_given(tmp_path):
