@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 import warnings
@@ -144,26 +145,65 @@ def prepare_output(out: Path | None) -> None:
     """Before any work: make ``out``'s folder (as every command does) and check it can be written.
 
     Raises:
-        InputError: naming ``out``, if its folder cannot be made or written to.
+        InputError: naming ``out``, if it is empty or a folder, or its folder cannot be made or
+            written to.
     """
     if out is None:
         return
-    probe = out.with_name(out.name + ".probe")
+    if not out.name:
+        raise InputError("empty path; expected a file name", source=out)
+    target = _through_links(out)
+    if target.is_dir():
+        raise InputError("is a folder; expected a file", source=out)
+    if target.exists() and not target.is_file():  # a device or a pipe: written in place
+        if not os.access(target, os.W_OK):
+            raise InputError("cannot write the output here (permission denied)", source=out)
+        return
+    for folder in (target.parent, *target.parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise InputError(f"cannot write the output here ({folder} is a file, not a folder)",
+                                 source=out)
+            break
+    probe = target.with_name(target.name + ".probe")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
         raise InputError(f"cannot write the output here ({exc.strerror or exc})", source=out) from None
 
 
+def _through_links(out: Path) -> Path:
+    """The file writing to ``out`` changes: a symbolic link's target (so the link stays)."""
+    return Path(os.path.realpath(out))
+
+
 def write_output(text: str, out: Path | None) -> None:
-    """Echo ``text``, or write it atomically to ``out`` (its folder made if needed) and say so on stderr."""
+    """Echo ``text``, or write it to ``out`` (its folder made if needed) and say so on stderr.
+
+    A regular file is replaced atomically (a temporary file renamed over it), through a symbolic
+    link its target; a device or a pipe (``/dev/stdout``, a FIFO) is written in place.
+
+    Raises:
+        InputError: naming ``out``, if it cannot be written (see :func:`prepare_output`).
+    """
     if out is None:
         click.echo(text, nl=False)
         return
     prepare_output(out)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    target = _through_links(out)
+    try:
+        if target.exists() and not target.is_file():
+            with open(target, "w") as stream:
+                stream.write(text)
+        else:
+            tmp = target.with_name(target.name + ".tmp")
+            try:
+                tmp.write_text(text)
+                tmp.replace(target)
+            finally:
+                tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write the output ({exc.strerror or exc})", source=out) from None
     click.echo(f"abrsim: wrote {out}", err=True)

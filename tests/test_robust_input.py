@@ -6,6 +6,7 @@ And messages name what the user gave.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -228,6 +229,58 @@ def test_sweep_checks_its_folder_before_running(tmp_path):
     blocker.write_text("")
     result = invoke("sweep", REPO / "experiments" / "smoke.toml", "--out", blocker / "sweep")
     assert_one_line_error(result, "a-file", "cannot write the output here")
+
+
+def test_an_output_through_a_symbolic_link_writes_its_target_and_keeps_the_link(tmp_path, ok_trace):
+    target = tmp_path / "target.csv"
+    target.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    result = invoke("run", "--trace", ok_trace, "--abr", "bb", "--format", "csv", "--out", link)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and target.read_text().startswith("scenario,trace,")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "ok.csv", "target.csv"]
+
+
+def test_an_output_to_a_pipe_is_written_into_it(tmp_path, ok_trace):
+    import os
+    import threading
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text()), daemon=True)
+    reader.start()
+    result = invoke("run", "--trace", ok_trace, "--abr", "bb", "--format", "csv", "--out", pipe)
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.output
+    assert received[0].startswith("scenario,trace,")
+    assert pipe.is_fifo()
+
+
+def test_an_output_that_fails_while_written_is_one_line_and_leaves_nothing(tmp_path, ok_trace, monkeypatch):
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    out = tmp_path / "out.csv"
+    out.write_text("old")
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    result = invoke("run", "--trace", ok_trace, "--abr", "bb", "--out", out)
+    assert_one_line_error(result, "out.csv", "No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.csv", "out.csv"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="no /dev/full here")
+@pytest.mark.skipif(os.geteuid() == 0, reason="as root, a regression would replace /dev/full with a file")
+def test_an_output_device_that_fails_is_one_line_and_stays_a_device(ok_trace):
+    result = invoke("run", "--trace", ok_trace, "--abr", "bb", "--out", "/dev/full")
+    assert_one_line_error(result, "/dev/full", "No space left on device")
+    assert Path("/dev/full").is_char_device()
+
+
+def test_an_empty_output_path_is_refused(ok_trace):
+    assert_one_line_error(invoke("run", "--trace", ok_trace, "--abr", "bb", "--out", ""),
+                          "empty path; expected a file name")
 
 
 def test_an_output_error_during_the_work_is_one_line(tmp_path, results_csv, monkeypatch):
