@@ -27,16 +27,18 @@ PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 def check_plot_path(path: Path) -> None:
     """Fail early (before simulating) on a ``--plot`` file matplotlib will not write.
 
+    Makes its folder, as ``--out`` does.
+
     Raises:
-        InputError: if the suffix is not .png, .svg or .pdf, or the folder does not exist.
+        InputError: if the suffix is not .png, .svg or .pdf, or the file cannot be written there.
     """
+    from abrsim._cli_util import prepare_output
     from abrsim.errors import InputError
 
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise InputError(f"got {path.suffix or 'no suffix'!r}; expected {', '.join(PLOT_SUFFIXES)}",
                          source=path, field="--plot")
-    if not path.parent.is_dir():
-        raise InputError("its folder does not exist", source=path, field="--plot")
+    prepare_output(path)
 
 
 def plot_run(

@@ -131,7 +131,12 @@ def format_rows(rows: Sequence[Row], fmt: str, summary: Iterable[Row] = (),
         for row in rows:
             writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
         return buffer.getvalue()
-    text = format_table(TABLE_COLUMNS, [[_cell(c, row[c]) for c in TABLE_COLUMNS] for row in rows], 2)
+    columns, cells = list(TABLE_COLUMNS), [[_cell(c, row[c]) for c in TABLE_COLUMNS] for row in rows]
+    if any(row.get("timed_out") for row in rows):  # a session cut at the time limit says so
+        columns.append("note")
+        for row, line in zip(rows, cells, strict=True):
+            line.append(f"timed out ({row['played_s']:,.0f} s played)" if row.get("timed_out") else "")
+    text = format_table(columns, cells, 2)
     summary = list(summary)
     if summary:
         cells = [

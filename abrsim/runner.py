@@ -58,10 +58,11 @@ def load_any_ladder(spec: str, segment_duration_s: float | None = None) -> Ladde
 
 
 def parse_params(items: Iterable[str]) -> dict[str, str]:
-    """Turn ``KEY=VALUE`` strings into a dict (later keys win).
+    """Turn ``KEY=VALUE`` strings into a dict.
 
     Raises:
-        InputError: if an item has no ``=`` or an empty key.
+        InputError: if an item has no ``=`` or an empty key, or a key comes twice (which value was
+            meant cannot be told; ``bola.gamma_p=4 gamma_p=6`` is fine: see :func:`resolve_params`).
     """
     params: dict[str, str] = {}
     for item in items:
@@ -69,7 +70,11 @@ def parse_params(items: Iterable[str]) -> dict[str, str]:
         if not sep or not key.strip():
             raise InputError(f"got {item!r}, expected KEY=VALUE (e.g. gamma_p=5 or bola.gamma_p=5)",
                              field="--param")
-        params[key.strip()] = value.strip()
+        key = key.strip()
+        if key in params:
+            raise InputError(f"given twice ({params[key]!r}, then {value.strip()!r}); expected one value",
+                             field=f"--param {key}")
+        params[key] = value.strip()
     return params
 
 
@@ -80,16 +85,20 @@ def resolve_params(
 
     A key ``ALGO.NAME`` sets one algorithm's parameter, ``model.NAME`` a model field, and a
     bare ``NAME`` every listed algorithm that has it, or else the model field of that name.
+    ``ALGO.NAME`` wins over ``NAME`` for that algorithm, whatever their order. The model's
+    ``name`` and ``algorithm_defaults`` are not parameters.
 
     Raises:
         UnknownNameError: if a key matches no algorithm parameter and no model field.
     """
     per_algorithm: dict[str, dict[str, Any]] = {name: {} for name in algorithms}
     model_changes: dict[str, Any] = {}
-    model_fields = list(model.fields())
-    for key, value in params.items():
+    model_fields = [name for name in model.fields() if name not in ("name", "algorithm_defaults")]
+    for key, value in sorted(params.items(), key=lambda item: "." in item[0]):  # bare keys first
         scope, dot, name = key.rpartition(".")
         if dot and scope == "model":
+            if name not in model_fields:
+                raise UnknownNameError("player model field", name, sorted(model_fields))
             model_changes[name] = value
         elif dot:
             if scope not in per_algorithm:

@@ -27,6 +27,7 @@ import dataclasses
 import functools
 import glob as globbing
 import hashlib
+import inspect
 import io
 import itertools
 import json
@@ -104,11 +105,33 @@ class TraceGenerator:
             is the draw's own Generator, ``params`` the spec's ``params`` table and ``name``
             the draw's name.
         doc: one line for the documentation.
+        function: the :mod:`abrsim.tracegen` function whose keyword arguments ``params`` are,
+            which a spec is checked against; None: not checked.
     """
 
     name: str
     generate: Callable[[np.random.Generator, Mapping[str, Any], str], list[Trace]]
     doc: str
+    function: Callable[..., Any] | None = None
+
+    def check_params(self, params: Mapping[str, Any]) -> str | None:
+        """What is wrong with ``params`` for :attr:`function` (a key it does not take, a required one
+        missing), or None."""
+        if self.function is None:
+            return None
+        given = {"rng", "name", "seed", "profile"}  # what generate passes itself
+        keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        accepted = {name: parameter for name, parameter in inspect.signature(self.function).parameters.items()
+                    if name not in given and parameter.kind in keywords}
+        expected = ", ".join(sorted(accepted)) or "none"
+        for key in params:
+            if key not in accepted:
+                return f"unknown parameter {key!r} of {self.name}; expected one of: {expected}"
+        missing = [name for name, parameter in accepted.items()
+                   if parameter.default is inspect.Parameter.empty and name not in params]
+        if missing:
+            return f"{self.name} needs {', '.join(missing)}; expected them in params"
+        return None
 
 
 def _markov(rng: np.random.Generator, params: Mapping[str, Any], name: str) -> list[Trace]:
@@ -139,12 +162,15 @@ def _fitted(profile: str, rng: np.random.Generator, params: Mapping[str, Any], n
 #: :func:`abrsim.tracegen.available_profiles` (``3g``, ``4g``, ...) is a generator that calls
 #: ``tracegen.synthesize(profile, rng, **params)``. A new generator joins with one entry here.
 GENERATORS: Mapping[str, TraceGenerator] = MappingProxyType({
-    "markov": TraceGenerator("markov", _markov, "tracegen.markov(rng, **params): Markov-modulated"),
-    "constant": TraceGenerator("constant", _constant, "tracegen.constant(**params): one bandwidth"),
-    "step": TraceGenerator("step", _step, "tracegen.step(**params): a staircase"),
+    "markov": TraceGenerator("markov", _markov, "tracegen.markov(rng, **params): Markov-modulated",
+                             tracegen.markov),
+    "constant": TraceGenerator("constant", _constant, "tracegen.constant(**params): one bandwidth",
+                               tracegen.constant),
+    "step": TraceGenerator("step", _step, "tracegen.step(**params): a staircase", tracegen.step),
     "default_corpus": TraceGenerator(
         "default_corpus", _default_corpus,
-        "tracegen.default_corpus(seed, **params): the six built-in traces, Markov ones redrawn"),
+        "tracegen.default_corpus(seed, **params): the six built-in traces, Markov ones redrawn",
+        tracegen.default_corpus),
 })
 
 
@@ -163,7 +189,8 @@ def get_generator(name: str) -> TraceGenerator:
         return GENERATORS[name]
     if name in tracegen.available_profiles():
         return TraceGenerator(name, functools.partial(_fitted, name),
-                              f"tracegen.synthesize({name!r}, rng, **params): fitted profile")
+                              f"tracegen.synthesize({name!r}, rng, **params): fitted profile",
+                              tracegen.synthesize)
     raise UnknownNameError("trace profile", name, available_generators())
 
 
@@ -339,7 +366,9 @@ def parse_spec(
     traces_estimate = sum(s.count if s.generated else 1 for s in trace_sets)
     per_seed = traces_estimate * len(ladders) * len(models) * len(algorithms)
     seeds = _read_seeds(read, doc, per_seed)
-    limits.check("sessions", len(seeds) * per_seed, "sessions in the sweep (at least)", source=read.source)
+    limits.check("sessions", len(seeds) * per_seed,
+                 f"sessions in the sweep (at least: {len(seeds):,} seeds x {per_seed:,} per seed, traces x "
+                 "ladders x models x algorithms)", source=read.source)
     return SweepSpec(
         name=name,
         text=text,
@@ -370,8 +399,9 @@ def _read_seeds(read: TomlReader, doc: Mapping[str, Any], sessions_per_seed: int
     replications = read.integer(doc, "replications", "replications", 1, 1)
     limits.check("sessions", replications, "replications", source=read.source, field="replications")
     # before spawning the seeds, which alone takes a minute for a few million
-    limits.check("sessions", replications * sessions_per_seed, "sessions in the sweep (at least)",
-                 source=read.source, field="replications")
+    limits.check("sessions", replications * sessions_per_seed,
+                 f"sessions in the sweep (at least: {replications:,} replications x {sessions_per_seed:,} "
+                 "per seed, traces x ladders x models x algorithms)", source=read.source)
     children = np.random.SeedSequence(base).spawn(replications)
     seeds = tuple(int(child.generate_state(1, dtype=np.uint32)[0]) for child in children)
     if len(set(seeds)) != len(seeds):  # two 32-bit draws collided: astronomically rare
@@ -408,13 +438,16 @@ def _read_trace_sets(read: TomlReader, doc: Mapping[str, Any], root: Path) -> tu
                 if misplaced in entry:
                     raise read.error("applies to path and glob sets only", f"{key}.{misplaced}")
             try:
-                get_generator(value)
+                generator = get_generator(value)
             except UnknownNameError as exc:
                 raise read.error(str(exc), f"{key}.profile") from None
             profile = value
             count = read.integer(entry, "count", f"{key}.count", 1, 1)
             limits.check("sessions", count, "traces to generate", source=read.source, field=f"{key}.count")
             params = dict(read.get(entry, "params", (dict,), f"{key}.params", {}))
+            problem = generator.check_params(params)
+            if problem:
+                raise read.error(problem, f"{key}.params")
             default_name = value
         else:
             for misplaced in ("count", "params"):

@@ -37,6 +37,19 @@ def test_version(invoke):
     assert __version__ in result.output
 
 
+def test_the_table_says_which_sessions_timed_out(invoke, trace_file, tmp_path):
+    stalled = tmp_path / "stalled.csv"  # too slow to start before the time limit
+    stalled.write_text("time_s,bandwidth_mbps\n0,1e-300\n1,1e-300\n")
+    result = invoke("run", "--trace", str(stalled), "--trace", str(trace_file), "--abr", "bb")
+    assert result.exit_code == 0, result.output
+    header, _, slow, fine = result.stdout.splitlines()[:4]
+    assert header.split()[-1] == "note"
+    assert slow.startswith("stalled") and slow.endswith("timed out (0 s played)")
+    assert fine.startswith("link") and "timed out" not in fine
+    result = invoke("run", "--trace", str(trace_file), "--abr", "bb")
+    assert "note" not in result.stdout.splitlines()[0]
+
+
 def test_default_scenario(invoke):
     result = invoke("run")
     assert result.exit_code == 0, result.output

@@ -156,7 +156,8 @@ def test_a_sweep_over_the_session_limit_is_refused_before_spawning_seeds(tmp_pat
     spec.write_text('name = "x"\nreplications = 786793\nladders = ["hls", "mobile"]\n'
                     'algorithms = ["bola", "throughput"]\n[[traces]]\nprofile = "constant"\ncount = 9\n')
     started = time.perf_counter()
-    expected = r"field 'replications': sessions in the sweep \(at least\): 28,324,548"
+    expected = (r"spec.toml: sessions in the sweep \(at least: 786,793 replications x 36 per seed, traces x "
+                r"ladders x models x algorithms\): 28,324,548")
     with pytest.raises(InputError, match=expected):
         load_spec(spec)
     assert time.perf_counter() - started < 2

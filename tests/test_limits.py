@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -184,6 +185,27 @@ def test_a_session_that_cannot_finish_ends_timed_out_in_every_engine(trace, mode
     # The discrete-event player, alone on its link, ends the same way at the same time.
     np.testing.assert_allclose(alone.done_s, log.done_s, rtol=1e-12)
     np.testing.assert_array_equal(alone.abandoned, log.abandoned)
+
+
+def test_a_pause_ends_at_the_time_limit_in_every_engine(tmp_path):
+    (tmp_path / "sleeper.py").write_text(textwrap.dedent("""
+        class Sleeper:
+            def choose(self, obs):
+                return (0, 1e9) if obs.segment_index == 3 else 0
+    """))
+    policy = load_policy(f"{tmp_path / 'sleeper.py'}:Sleeper")
+    trace, model = Trace([0.0], [5e6], 60.0), PlayerModel()
+    limit_s = model.time_limit_s(LADDER)
+    batch = fast.run_batch([trace], LADDER, policy, model)
+    log = batch.session_log(0)
+    metrics = dict(zip(METRICS, batch.metrics()[0], strict=True))
+    assert metrics["timed_out"] == 1.0
+    assert log.end_s <= limit_s + 4.0  # the buffer (at most a few segments) plays out after the cut
+    assert metrics["rebuffer_s"] < limit_s
+    accounted_s = metrics["startup_s"] + metrics["played_s"] + metrics["rebuffer_s"]
+    assert accounted_s == pytest.approx(log.end_s, rel=1e-9)
+    alone = des.run_session(trace, LADDER, policy, model)
+    np.testing.assert_allclose(alone.done_s, log.done_s, rtol=1e-12)
 
 
 def test_time_limit_is_a_model_field_with_results_column():

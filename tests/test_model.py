@@ -38,7 +38,9 @@ def test_presets():
 
 
 def test_parse_params():
-    assert parse_params(["a=1", " b = x ", "a=2"]) == {"a": "2", "b": "x"}
+    assert parse_params(["a=1", " b = x ", "bola.a=2"]) == {"a": "1", "b": "x", "bola.a": "2"}
+    with pytest.raises(InputError, match=r"--param a'?: given twice \('1', then '2'\)"):
+        parse_params(["a=1", "b=3", " a =2"])
     with pytest.raises(InputError, match="KEY=VALUE"):
         parse_params(["gamma_p"])
     with pytest.raises(InputError, match="KEY=VALUE"):
@@ -57,6 +59,19 @@ def test_resolve_params_routes_keys():
         resolve_params({"gama_p": "4"}, ["bola"], PlayerModel())
     with pytest.raises(UnknownNameError, match="algorithm in --param"):
         resolve_params({"mpc.horizon": "4"}, ["bola"], PlayerModel())
+
+
+def test_a_scoped_param_wins_over_a_bare_one_whatever_their_order():
+    for params in ({"bola.gamma_p": "4", "gamma_p": "6"}, {"gamma_p": "6", "bola.gamma_p": "4"}):
+        per_algorithm, _ = resolve_params(params, ["bola", "bolae"], PlayerModel())
+        assert per_algorithm == {"bola": {"gamma_p": "4"}, "bolae": {"gamma_p": "6"}}
+
+
+@pytest.mark.parametrize("key", ["name", "model.name", "algorithm_defaults", "model.algorithm_defaults"])
+def test_the_model_name_and_its_algorithm_defaults_are_not_parameters(key):
+    with pytest.raises(UnknownNameError) as error:
+        resolve_params({key: "x"}, ["bola"], PlayerModel())
+    assert "algorithm_defaults" not in str(error.value).partition("expected")[2]
 
 
 def test_top_level_api():

@@ -190,6 +190,14 @@ BAD_POLICIES = textwrap.dedent("""
 
         def choose(self, obs):
             return 0
+
+    class Quits:
+        def choose(self, obs):
+            raise SystemExit(0)
+
+    class Yes:
+        def choose(self, obs):
+            return True
 """)
 
 
@@ -199,6 +207,7 @@ def bad_file(tmp_path):
     path.write_text(BAD_POLICIES)
     (tmp_path / "syntax.py").write_text("class A:\n    def choose(self, obs)\n        return 0\n")
     (tmp_path / "raises.py").write_text("import no_such_module_here\n")
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(0)\n")
     return path
 
 
@@ -211,6 +220,8 @@ def bad_file(tmp_path):
     ("BadPause", r"BadPause.choose returned a pause of -1.0"),
     ("BadReset", r"bad.py:34: BadReset.reset raised RuntimeError: no ladder for me"),
     ("Missing", r"no class 'Missing'; the file defines: BadPause, BadReset, Broken"),
+    ("Quits", r"bad.py:\d+: Quits.choose raised SystemExit: 0"),  # not a quiet exit 0
+    ("Yes", r"Yes.choose returned True \(bool\) for segment 1, expected a rung"),
 ])
 def test_a_bad_policy_is_one_line_exit_2_and_no_results(bad_file, name, expected):
     result = CliRunner().invoke(cli, ["run", "--policy", f"{bad_file}:{name}", "--format", "csv"])
@@ -223,7 +234,8 @@ def test_a_bad_policy_is_one_line_exit_2_and_no_results(bad_file, name, expected
 
 def test_files_that_do_not_import_name_their_line(bad_file):
     for file, expected in (("syntax.py", "syntax.py:2: syntax error"),
-                           ("raises.py", "raises.py:1: importing it raised ModuleNotFoundError")):
+                           ("raises.py", "raises.py:1: importing it raised ModuleNotFoundError"),
+                           ("exits.py", "exits.py:2: importing it raised SystemExit")):
         with pytest.raises(PolicyError, match=expected):
             load_policy(f"{bad_file.parent / file}:A")
     for reference, expected in (("nofile.py:A", "no such file"), ("bad.txt:A", "expected a .py file"),
@@ -242,6 +254,9 @@ def test_policies_check_tells_what_is_wrong_with_the_traceback(bad_file):
     assert "bad.py:4: Broken.choose raised ZeroDivisionError" in broken.stderr.strip().splitlines()[-1]
     with pytest.raises(PolicyError, match="not deterministic"):
         check_policy(f"{bad_file}:Random")
+    quits = CliRunner().invoke(cli, ["policies", "check", f"{bad_file}:Quits"])
+    assert quits.exit_code == 2
+    assert "Quits.choose raised SystemExit" in quits.stderr.strip().splitlines()[-1]
 
 
 def test_a_python_policy_sees_what_real_algorithms_need(tmp_path):

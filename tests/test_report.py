@@ -394,7 +394,7 @@ def trace_file(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".png", ".svg"])
 def test_cli_run_plot(tmp_path, trace_file, suffix):
-    plot = tmp_path / f"timeline{suffix}"
+    plot = tmp_path / "new" / f"timeline{suffix}"  # its folder is made, as --out's is
     result = CliRunner().invoke(cli, ["run", "--trace", str(trace_file), "--abr", "bola", "--abr",
                                       "throughput", "--param", "gamma_p=4", "--format", "csv",
                                       "--plot", str(plot)])
@@ -409,6 +409,11 @@ def test_cli_run_plot_rejects_a_bad_file_before_simulating(tmp_path, trace_file)
     assert result.exit_code == 2
     assert result.stderr.strip().endswith("got '.jpg'; expected .png, .svg, .pdf")
     assert result.stdout == ""
+    (tmp_path / "a-file").write_text("")
+    result = CliRunner().invoke(cli, ["run", "--trace", str(trace_file), "--plot",
+                                      str(tmp_path / "a-file" / "x.png")])
+    assert result.exit_code == 2
+    assert "cannot write the output here" in result.stderr and result.stdout == ""
 
 
 def test_cli_report_from_run_output(tmp_path, trace_file):

@@ -211,6 +211,13 @@ TRACES = '[[traces]]\npath = "links"\n'
     ('name = "x"\nseed = "one"\n' + TRACES, "seed", "expected an integer"),
     ('name = "x"\nchunk_sessions = 0\n' + TRACES, "chunk_sessions", "expected an integer >= 1"),
     ('name = "x"\n[failures]\nslow_start = "yes"\n' + TRACES, "failures.slow_start", "expected false"),
+    ('name = "x"\n[[traces]]\nprofile = "constant"\n'
+     'params = { bandwidth_bps = 1e6, duration_s = 9, zzz = 1 }\n',
+     "traces[0].params", "unknown parameter 'zzz' of constant; expected one of: bandwidth_bps, duration_s"),
+    ('name = "x"\n[[traces]]\nprofile = "4g"\nparams = { duration = 60 }\n', "traces[0].params",
+     "unknown parameter 'duration' of 4g; expected one of: duration_s, regime"),
+    ('name = "x"\n[[traces]]\nprofile = "markov"\nparams = { duration_s = 60 }\n', "traces[0].params",
+     "markov needs state_bandwidths_bps, mean_dwell_s; expected them in params"),
 ])
 def test_spec_errors_name_file_and_key(data, body, field, message):
     path = write_spec(data, body, "bad.toml")

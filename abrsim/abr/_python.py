@@ -30,6 +30,10 @@ from abrsim.model import PlayerModel
 
 __all__ = ["PolicyError", "PythonDecider", "PythonPolicy", "check_policy", "load_policy"]
 
+#: What a user's code raising is its error: a ``sys.exit()`` or ``exit()`` in a policy too, which
+#: would otherwise end the command quietly with its exit code. (Ctrl-C, KeyboardInterrupt, is not.)
+_RAISED = (Exception, SystemExit)
+
 
 class PolicyError(InputError):
     """A user policy that cannot be loaded or misbehaved; ``details`` holds its traceback, if any."""
@@ -76,7 +80,7 @@ def _import(path: Path) -> ModuleType:
         del sys.modules[name]
         raise PolicyError(f"syntax error: {exc.msg}", source=_shown(path), line=exc.lineno,
                           details=traceback.format_exc()) from None
-    except Exception as exc:
+    except _RAISED as exc:
         del sys.modules[name]
         raise PolicyError(f"importing it raised {type(exc).__name__}: {exc}", source=_shown(path),
                           line=_where(exc, path), details=traceback.format_exc()) from None
@@ -192,7 +196,7 @@ class PythonPolicy:
         """
         try:
             return self.factory()
-        except Exception as exc:
+        except _RAISED as exc:
             raise self._error(exc, "__init__") from None
 
     def decider(self, ladder: Ladder, model: PlayerModel, rng: np.random.Generator) -> PythonDecider:
@@ -242,7 +246,7 @@ class PythonDecider:
         if reset is not None:
             try:
                 reset(ladder, model, rng)
-            except Exception as exc:
+            except _RAISED as exc:
                 raise policy._error(exc, "reset") from None
 
     def _observe(self, obs: np.ndarray) -> Observation:
@@ -255,7 +259,7 @@ class PythonDecider:
         view = self._observe(obs)
         try:
             answer = self._choose(view)
-        except Exception as exc:
+        except _RAISED as exc:
             raise self.policy._error(exc, "choose") from None
         if type(answer) is int:
             rung, pause_s = answer, 0.0
@@ -272,6 +276,8 @@ class PythonDecider:
         if isinstance(answer, tuple) and len(answer) == 2:
             answer, pause = answer
         try:
+            if isinstance(answer, bool | np.bool_):
+                raise TypeError
             rung = operator.index(answer)
         except TypeError:
             raise self.policy._bad(
@@ -291,18 +297,20 @@ class PythonDecider:
             return
         try:
             self._on_download(self._observe(obs), event == EVENT_ABANDONED)
-        except Exception as exc:
+        except _RAISED as exc:
             raise self.policy._error(exc, "on_download") from None
 
     def abandon(self, obs: np.ndarray) -> int:
         view = self._observe(obs)
         try:
             answer = self._abandon(view)  # type: ignore[misc]
-        except Exception as exc:
+        except _RAISED as exc:
             raise self.policy._error(exc, "abandon") from None
         if answer is None:
             return NO_RUNG
         try:
+            if isinstance(answer, bool | np.bool_):
+                raise TypeError
             rung = operator.index(answer)
         except TypeError:
             raise self.policy._bad("abandon", f"returned {answer!r}, expected a rung, -1 or None") from None

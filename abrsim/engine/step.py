@@ -839,8 +839,10 @@ def observe(ps):
 def begin_request(ps, rung, pause_s, size_bits):
     """Phase 3: the policy's pause (playback goes on), then the request for ``rung`` leaves.
 
+    A pause ends at the model's time limit at the latest (the request then times out at once).
     Returns when it leaves (the session time).
     """
+    pause_s = min(pause_s, ps[PS_MODEL + MP_TIME_LIMIT_S] - ps[PS_TIME_S])
     if pause_s > 0.0:
         buffer_s, stall_s, stalled, new = play(ps[PS_BUFFER_S], pause_s, ps[PS_STARTED] != 0.0,
                                                ps[PS_STALLED] != 0.0)

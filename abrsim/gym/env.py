@@ -309,9 +309,9 @@ class AbrEnv(gymnasium.Env[np.ndarray, np.int64]):
     new one from a generator ``profile``; with ``random_start`` the session starts at a random
     sample of it (the trace still loops). ``reset`` runs the session to its first decision (a
     model that sets the first rung itself, as all presets but ``dashjs`` do, has downloaded the
-    first segment by then: its reward is ``info["reward"]``; otherwise it is 0); each ``step`` answers one decision and runs to
-    the next; the episode ends (``terminated``) with the session. Downloads are never abandoned.
-    See the module doc for the observation.
+    first segment by then: its reward is ``info["reward"]``; otherwise it is 0); each ``step``
+    answers one decision and runs to the next; the episode ends (``terminated``) with the
+    session. Downloads are never abandoned. See the module doc for the observation.
 
     Args:
         traces: trace files or folders (any format abrsim reads), :class:`~abrsim.trace.Trace`
