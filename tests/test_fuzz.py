@@ -154,7 +154,8 @@ def test_a_sweep_over_the_session_limit_is_refused_before_spawning_seeds(tmp_pat
     with the rest of the spec) spent over 10 s spawning seeds before the limit refused them."""
     spec = tmp_path / "spec.toml"
     spec.write_text('name = "x"\nreplications = 786793\nladders = ["hls", "mobile"]\n'
-                    'algorithms = ["bola", "throughput"]\n[[traces]]\nprofile = "constant"\ncount = 9\n')
+                    'algorithms = ["bola", "throughput"]\n[[traces]]\nprofile = "constant"\ncount = 9\n'
+                    'params = { bandwidth_bps = 1e6, duration_s = 10 }\n')
     started = time.perf_counter()
     expected = (r"spec.toml: sessions in the sweep \(at least: 786,793 replications x 36 per seed, traces x "
                 r"ladders x models x algorithms\): 28,324,548")
