@@ -988,29 +988,21 @@ def _run_local(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _compile_jobs(plan: SweepPlan, tasks: Sequence[_Task], *, first_session: bool = True
-                  ) -> list[tuple[str, Callable[[], None]]]:
-    """What the parent does before it starts the workers.
-
-    With ``first_session`` (the local executor, whose forked workers inherit what the parent
-    compiled or loaded): one session of the first chunk, whose errors are the sweep's, as its
-    workers would meet them. Then, where compiling ahead helps (:mod:`abrsim._ahead`: a cold
-    cache, a spare CPU), every other compiled loop the tasks run, which this process compiles
-    from the first and a helper from the last. Without ``first_session`` (a Dask LocalCluster,
-    whose workers load numba's cache from this machine's disk), the first chunk's loop is one of
-    those and the QoE kernel the last; no jobs when all are cached. (Else each worker compiles a
-    loop when it meets it, and the workers, taking chunks in order, all meet the same one at the
-    same time.)"""
-    from abrsim._ahead import enabled, loop_job, metrics_job
+def _compile_jobs(plan: SweepPlan, tasks: Sequence[_Task]) -> list[tuple[str, Callable[[], None]]]:
+    """What the parent does before it forks the workers, which inherit what it compiled or loaded:
+    one session of the first chunk (its errors are the sweep's, as its workers would meet them);
+    and where compiling ahead helps (:mod:`abrsim._ahead`: a cold cache, a spare CPU), every other
+    compiled loop the tasks run, which this process compiles from the first and a helper from the
+    last. (Else each worker compiles a loop when it meets it, and the workers, taking chunks in
+    order, all meet the same one at the same time.)"""
+    from abrsim._ahead import enabled, loop_job
     from abrsim._jit import is_cached
     from abrsim.abr import KernelPolicy
     from abrsim.engine.fast import compiled_loop
-    from abrsim.qoe import _metrics_batch
 
     first = tasks[0].chunks[0]
-    jobs: list[tuple[str, Callable[[], None]]] = []
-    if first_session:
-        jobs.append(("first session", functools.partial(_warm_up, first, plan.groups[tasks[0].group])))
+    jobs: list[tuple[str, Callable[[], None]]] = [
+        ("first session", functools.partial(_warm_up, first, plan.groups[tasks[0].group]))]
     if not enabled():
         return jobs
     seen: set[tuple[Any, ...]] = set()
@@ -1026,12 +1018,10 @@ def _compile_jobs(plan: SweepPlan, tasks: Sequence[_Task], *, first_session: boo
         if not isinstance(policy, KernelPolicy):
             continue
         loop = compiled_loop(policy, chunk.ladder, chunk.model)
-        if (chunk is not first or not first_session) and id(loop) not in loops and not is_cached(loop):
+        if chunk is not first and id(loop) not in loops and not is_cached(loop):
             jobs.append((f"loop {len(jobs)}",
                          _ahead.quietly(functools.partial(loop_job, policy, chunk.ladder, chunk.model))))
         loops.add(id(loop))
-    if not first_session and not is_cached(_metrics_batch):
-        jobs.append(("metrics", _ahead.quietly(functools.partial(metrics_job, first.ladder))))
     return jobs
 
 
@@ -1123,9 +1113,6 @@ def _run_dask(
             except (OSError, TimeoutError) as exc:
                 raise AbrsimError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         else:
-            # The workers are new processes on this machine, which load numba's cache from its
-            # disk: on a cold cache, the loops are compiled here first, once each.
-            _ahead.from_both_ends(_compile_jobs(plan, tasks, first_session=False))
             cluster = stack.enter_context(LocalCluster(
                 n_workers=max(jobs, 1), threads_per_worker=1, dashboard_address=None,
                 silence_logs=logging.ERROR))

@@ -316,12 +316,9 @@ def test_a_cold_simulation_gives_the_same_rows_with_or_without_compiling_ahead(t
 
 
 @needs_jit
-@pytest.mark.parametrize("first_session", [True, False], ids=["local", "dask"])
-def test_the_sweep_jobs_compile_every_loop_its_workers_run(tmp_path, first_session):
+def test_the_sweep_jobs_compile_every_loop_its_workers_run(tmp_path):
     # In a fresh process and cache, after the jobs of experiments/smoke.toml (two algorithms, two
-    # ladders, two models), running every task compiles no further loop or QoE overload. Before a
-    # Dask LocalCluster there is no first session: every loop and the QoE kernel are jobs, and once
-    # they ran there are none.
+    # ladders, two models), running every task compiles no further loop or QoE overload.
     spec = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
     script = textwrap.dedent(f"""
         import json
@@ -332,10 +329,9 @@ def test_the_sweep_jobs_compile_every_loop_its_workers_run(tmp_path, first_sessi
         _ahead.enabled = lambda: True  # the jobs, here, one after the other
         plan = sweep.plan_sweep(sweep.load_spec({str(spec)!r}))
         tasks = sweep._tasks(plan, plan.chunks)
-        jobs = sweep._compile_jobs(plan, tasks, first_session={first_session})
+        jobs = sweep._compile_jobs(plan, tasks)
         for key, job in jobs:
             job()
-        again = sweep._compile_jobs(plan, tasks, first_session=False)
 
         def counts():
             loops = {{tag: len(loop["run_batch"].signatures) for tag, loop in _session._LOOPS.items()}}
@@ -344,16 +340,14 @@ def test_the_sweep_jobs_compile_every_loop_its_workers_run(tmp_path, first_sessi
         before = counts()
         for task in tasks:
             sweep.run_task(task, plan.groups[task.group], None, plan.sha256)
-        print(json.dumps([[key for key, _ in jobs], before, counts(), [key for key, _ in again]]))
+        print(json.dumps([[key for key, _ in jobs], before, counts()]))
     """)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "ABRSIM_COMPILE_AHEAD": "0"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                           timeout=600, check=True)
-    keys, before, after, again = json.loads(done.stdout.strip().splitlines()[-1])
-    # Throughput's loop first; then BOLA's (one for its grid).
-    assert keys == (["first session", "loop 1"] if first_session else ["loop 0", "loop 1", "metrics"])
+    keys, before, after = json.loads(done.stdout.strip().splitlines()[-1])
+    assert keys == ["first session", "loop 1"]  # throughput first; then BOLA's loop (one for its grid)
     assert before == after and set(before.values()) == {1}
-    assert again == []
 
 
 @forking
