@@ -929,6 +929,11 @@ def write_mahimahi(trace: Trace, path: str | Path, *, drop_latency: bool = False
             f"{_MAHIMAHI_PACKET_BITS}-bit packet and 1 ms for a Mahimahi trace",
             source=target,
         )
+    # one line per packet: refuse a fast, long trace before allocating its packets
+    limits.check("mahimahi_packets", packets,
+                 f"packets of 1500 bytes to write for trace {trace.name!r} "
+                 f"({trace.mean_bandwidth_bps / 1e6:g} Mbit/s mean over {trace.duration_s:g} s)",
+                 source=target)
     targets_bits = (np.arange(packets) + 0.5) * _MAHIMAHI_PACKET_BITS
     # the sample in which each target is reached: cumulative[k] < target <= cumulative[k + 1], so its
     # bandwidth is > 0
