@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from abrsim._cli_util import abrsim_command, prepare_output, write_output
+from abrsim._cli_util import WorkBar, abrsim_command, prepare_output, write_output
 from abrsim.errors import InputError
 
 if TYPE_CHECKING:
@@ -287,24 +287,54 @@ _STATS_HEADER = ("trace", "duration_s", "samples", "mean", "p10", "p50", "p90", 
                  "lag1_ac", "measures")
 
 
-def _synth(profile: str, count: int, duration_s: float | None, seed: int, out: Path, fmt: str) -> None:
+def _write_whole(trace: Any, path: Path, fmt: str, **options: Any) -> None:
+    """Write a trace under a temporary name, then rename it: an interrupted write leaves no partial file."""
     from abrsim.trace import write_trace
-    from abrsim.tracegen import get_profile, network_statistics, synthesize_many
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write_trace(trace, tmp, fmt, **options)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _synth(profile: str, count: int, duration_s: float | None, seed: int, out: Path, fmt: str) -> None:
+    from abrsim import limits
+    from abrsim.trace import Trace
+    from abrsim.tracegen import get_profile, network_statistics, synthesize_each
 
     model = get_profile(profile)
-    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
-        raise InputError(f"found {duration_s!r}; expected seconds > 0", field="--duration-s")
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s >= 1):
+        raise InputError(f"found {duration_s!r}; expected seconds >= 1 (the statistics compare 1 s means)",
+                         field="--duration-s")
+    # all the work, before any of it: samples per trace, then in all
+    length_s = model.typical_duration_s if duration_s is None else duration_s
+    interval_s = model.sample_interval_s
+    limits.check("trace_samples", length_s / interval_s, f"samples of {length_s:g} s at {interval_s:g} s each",
+                 field="--duration-s")
+    samples = max(1, math.ceil(length_s / interval_s - 1e-9))
+    limits.check("synth_samples", count * samples, f"samples in {count:,} traces of {length_s:g} s",
+                 field="--count")
     prepare_output(out / "index.csv")  # before drawing the traces, not after
+    out.mkdir(parents=True, exist_ok=True)
+
+    def written(bar: WorkBar) -> Iterator[Trace]:
+        """Each trace, once it is in its file (only its 1 s means stay in memory, for the statistics)."""
+        for done, trace in enumerate(synthesize_each(model, count, duration_s, seed), 1):
+            _write_whole(trace, out / f"{trace.name}{_SUFFIX[fmt]}", fmt, latency_s=0.0)
+            bar(done, count)
+            yield trace
+
     try:
-        traces = synthesize_many(model, count, duration_s, seed)
+        with WorkBar("synthesizing", "traces") as bar:
+            stats = network_statistics(written(bar))
+    except InputError:
+        raise
     except ValueError as exc:  # count and seed are checked by their options; what is left is the length
         raise InputError(str(exc), field="--duration-s") from None
-    out.mkdir(parents=True, exist_ok=True)
-    for trace in traces:
-        write_trace(trace, out / f"{trace.name}{_SUFFIX[fmt]}", fmt, latency_s=0.0)
-    stats = network_statistics(traces)
     real = model.real_statistics
-    click.echo(f"wrote {len(traces)} {profile} traces of {traces[0].duration_s:g} s to {out}")
+    click.echo(f"wrote {count} {profile} traces of {length_s:g} s to {out}")
     rows = [
         [key, f"{real[key]:.4g}", f"{getattr(stats, key):.4g}",
          "-" if real[key] == 0 else f"{100 * (getattr(stats, key) - real[key]) / real[key]:+.1f}"]

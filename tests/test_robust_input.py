@@ -289,6 +289,71 @@ def test_synth_duration_names_the_duration(tmp_path):
                           "--duration-s", "-5")
 
 
+def test_synth_refuses_a_trace_shorter_than_a_second_writing_nothing(tmp_path):
+    # the statistics compare 1 s means: a shorter trace has none (it used to fail after writing)
+    assert_one_line_error(invoke("traces", "synth", "--profile", "3g", "--duration-s", "0.3", "-o",
+                                 tmp_path / "s"), "--duration-s", "0.3", ">= 1")
+    assert not (tmp_path / "s").exists()
+    assert invoke("traces", "synth", "--profile", "3g", "--count", "2", "--duration-s", "1", "-o",
+                  tmp_path / "s").exit_code == 0
+
+
+def test_synth_refuses_too_much_work_before_starting(tmp_path, monkeypatch):
+    line = assert_one_line_error(invoke("traces", "synth", "--profile", "3g", "--count", "100000000",
+                                        "-o", tmp_path / "s"), "--count", "ABRSIM_MAX_SYNTH_SAMPLES")
+    assert "100,000,000 traces" in line
+    assert not (tmp_path / "s").exists()
+    monkeypatch.setenv("ABRSIM_MAX_SYNTH_SAMPLES", "50")
+    assert_one_line_error(invoke("traces", "synth", "--profile", "3g", "--count", "6", "--duration-s", "10",
+                                 "-o", tmp_path / "s"), "60 samples", "ABRSIM_MAX_SYNTH_SAMPLES")
+    assert invoke("traces", "synth", "--profile", "3g", "--count", "5", "--duration-s", "10",
+                  "-o", tmp_path / "s").exit_code == 0
+
+
+def test_synth_writes_each_trace_as_it_goes_with_progress(tmp_path, monkeypatch):
+    import abrsim.cli_data
+    import abrsim.trace
+
+    out = tmp_path / "s"
+    seen = []
+
+    class Bar:
+        def __init__(self, label, unit):
+            assert unit == "traces"
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def __call__(self, done, total):
+            seen.append((done, total, sorted(path.name for path in out.iterdir())))
+
+    monkeypatch.setattr(abrsim.cli_data, "WorkBar", Bar)
+    assert invoke("traces", "synth", "--profile", "3g", "--count", "3", "--duration-s", "5", "-o",
+                  out).exit_code == 0
+    assert seen == [(1, 3, ["3g_001.csv"]), (2, 3, ["3g_001.csv", "3g_002.csv"]),
+                    (3, 3, ["3g_001.csv", "3g_002.csv", "3g_003.csv"])]
+
+    # Ctrl-C in the middle of a file: exit 130, the files before it whole, no part of it left
+    write = abrsim.trace.write_abrsim_csv
+
+    def interrupted(trace, path):
+        if trace.name == "3g_002":
+            Path(path).write_text("time_s,bandw")
+            raise KeyboardInterrupt
+        return write(trace, path)
+
+    monkeypatch.setattr(abrsim.trace, "write_abrsim_csv", interrupted)
+    again = tmp_path / "again"
+    result = invoke("traces", "synth", "--profile", "3g", "--count", "3", "--duration-s", "5", "-o", again)
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "abrsim: interrupted"
+    assert [path.name for path in again.iterdir()] == ["3g_001.csv"]
+    assert (again / "3g_001.csv").read_text() == (out / "3g_001.csv").read_text()
+
+
 def test_segment_duration_with_a_builtin_ladder_names_the_ladder(ok_trace):
     from abrsim._data import data_dir
 
