@@ -311,8 +311,8 @@ def _synth(profile: str, count: int, duration_s: float | None, seed: int, out: P
     # all the work, before any of it: samples per trace, then in all
     length_s = model.typical_duration_s if duration_s is None else duration_s
     interval_s = model.sample_interval_s
-    limits.check("trace_samples", length_s / interval_s, f"samples of {length_s:g} s at {interval_s:g} s each",
-                 field="--duration-s")
+    limits.check("trace_samples", length_s / interval_s,
+                 f"samples of {length_s:g} s at {interval_s:g} s each", field="--duration-s")
     samples = max(1, math.ceil(length_s / interval_s - 1e-9))
     limits.check("synth_samples", count * samples, f"samples in {count:,} traces of {length_s:g} s",
                  field="--count")
