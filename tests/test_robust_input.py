@@ -75,6 +75,21 @@ def test_a_trace_longer_than_the_clock_can_hold_is_refused(tmp_path):
         assert_one_line_error(invoke(*command), "long.csv", "at most 1e+09 s")
 
 
+@pytest.mark.parametrize(("name", "text", "where"), [
+    ("h.csv", "time_s,bandwidth_mbps\n0,1\n1e300,2\n", "h.csv:3, field 'time_s': found 1E+300"),
+    ("h.csv", "time_s,bandwidth_mbps\n0,1\n6e8,2\n", "h.csv:3, field 'time_s': found 6E+8"),  # ends at 1.2e9
+    ("h.csv", "# duration_s=2e9\ntime_s,bandwidth_mbps\n0,1\n", "h.csv:1, field 'duration_s': found '2e9'"),
+    ("h", "0 1\n1e300 2\n", "h:2, field 'time_s': found 1E+300"),  # Pensieve cooked
+    ("h.json", '[{"duration_ms": 9e11, "bandwidth_kbps": 1, "latency_ms": 1}, '
+               '{"duration_ms": 9e11, "bandwidth_kbps": 1, "latency_ms": 1}]', "field 'entry 1 duration_ms'"),
+])
+def test_a_time_past_the_longest_trace_names_its_line(tmp_path, name, text, where):
+    path = tmp_path / name
+    path.write_text(text)
+    line = assert_one_line_error(invoke("traces", "stats", path), where, "1e+09 s (the longest trace)")
+    assert '"duration_s" must be' not in line
+
+
 @pytest.mark.parametrize(("edit", "where"), [
     ({"bottleneck": "[bottleneck]\nbandwidth_bps = 1e25\n"}, "bottleneck.bandwidth_bps"),
     ({"traces": "[traces.fat]\nbandwidth_bps = 1e25\n"}, "traces.fat.bandwidth_bps"),
