@@ -312,11 +312,12 @@ def _number(
 ) -> float:
     """Parse a CSV cell (or check a TOML/JSON number).
 
-    It must be finite, > 0 if ``positive`` and within 0 to 100 if ``score``.
+    It must be finite, > 0 if ``positive`` and within 0 to 100 if ``score``. Text with underscores
+    is not a number here, although Python's ``float`` takes ``1_000``.
     """
     number: float | None
     try:
-        number = float(value)
+        number = None if isinstance(value, str) and "_" in value else float(value)
     except (ValueError, OverflowError):  # OverflowError: an integer past the float range, e.g. 10**400
         number = None
     if score and number is not None and np.isfinite(number) and not 0 <= number <= 100:

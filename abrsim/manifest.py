@@ -407,6 +407,8 @@ def _check_integer_attributes(xml: _Xml) -> None:
             if node.hasAttribute(attribute):
                 value = node.getAttribute(attribute)
                 try:
+                    if "_" in value:  # Python's int() takes 1_000
+                        raise ValueError(value)
                     number = int(value)
                 except ValueError:
                     raise xml.error(node, f"attribute {attribute}={value!r}; expected an integer") from None
@@ -456,7 +458,7 @@ def _frame_rate(text: str | None) -> float | None:
     if not text:
         return None
     try:
-        value = float(Fraction(text.strip()))
+        value = float(Fraction(text.strip())) if "_" not in text else math.nan  # Fraction takes 1_000
     except (ValueError, ZeroDivisionError):
         return None
     return value if value > 0 else None

@@ -209,8 +209,11 @@ _MAHIMAHI_PACKET_BITS = 1500 * 8
 
 
 def _to_decimal(cell: object, *, integer: bool = False) -> Decimal | None:
-    """Parse one cell (text, or a JSON number) exactly; None if it is not a number of that kind."""
-    if isinstance(cell, bool):
+    """Parse one cell (text, or a JSON number) exactly; None if it is not a number of that kind.
+
+    Text with underscores is not a number here, although Python's parsers take ``1_000``.
+    """
+    if isinstance(cell, bool) or (isinstance(cell, str) and "_" in cell):
         return None
     if isinstance(cell, Decimal):  # a JSON number parsed exactly
         return cell if not integer or cell == cell.to_integral_value() else None

@@ -90,6 +90,52 @@ def test_a_time_past_the_longest_trace_names_its_line(tmp_path, name, text, wher
     assert '"duration_s" must be' not in line
 
 
+UNDERSCORE_MPD = ('<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+                  'mediaPresentationDuration="PT10S"><Period>\n<AdaptationSet contentType="video">'
+                  '<SegmentTemplate duration="2"/>\n<Representation id="a" {}/>\n'
+                  "</AdaptationSet></Period></MPD>\n")
+
+
+@pytest.mark.parametrize(("name", "text", "where"), [
+    # Python's int(), float(), Decimal() and Fraction() take 1_000: a number in a file does not
+    ("u.csv", "time_s,bandwidth_mbps\n0,1_000\n1,2\n", "u.csv:2, field 'bandwidth_mbps': found '1_000'"),
+    ("u.csv", "# duration_s=1_0\ntime_s,bandwidth_mbps\n0,1\n", "u.csv:1, field 'duration_s'"),
+    ("u", "0 1\n1_0 2\n", "u:2, field 'time_s': found '1_0'"),  # Pensieve
+    ("u", "10\n2_0\n", "u:2, field 'timestamp_ms': found '2_0'"),  # Mahimahi
+    ("u.mpd", UNDERSCORE_MPD.format('bandwidth="1_000"'), "u.mpd:4"),
+    ("u.mpd", UNDERSCORE_MPD.format('bandwidth="9" frameRate="3_0"'), "u.mpd:4"),
+])
+def test_a_number_with_underscores_is_not_a_number(tmp_path, name, text, where):
+    from abrsim.manifest import read_manifest
+    from abrsim.trace import load_trace
+
+    path = tmp_path / name
+    path.write_text(text)
+    expected = r"expected (a finite number|an integer|e\.g\. '25'|a number)"
+    with pytest.raises(InputError, match=expected) as caught:
+        read_manifest(path) if name.endswith(".mpd") else load_trace(path)
+    assert str(caught.value).startswith(str(tmp_path / where))
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("chunk_index,kbps_300,kbps_1_000\n0,10,20\n", "s.csv:1, field 'kbps_1_000'"),
+    ("chunk_index,kbps_300,kbps_1000\n0,10,20\n1,10,2_0\n", "s.csv:3, field 'kbps_1000'"),
+])
+def test_a_size_table_number_with_underscores_is_not_a_number(tmp_path, text, where):
+    from abrsim.ladder import read_size_csv
+    from abrsim.peer_formats import read_pensieve_video
+
+    path = tmp_path / "s.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match="expected a finite number > 0, found '(1_000|2_0)'") as caught:
+        read_size_csv(path, 4.0)
+    assert str(caught.value).startswith(str(tmp_path / where))
+    for rung in range(6):
+        (tmp_path / f"video_size_{rung}").write_text("1000\n" if rung else "1000\n2_000\n")
+    with pytest.raises(InputError, match=r"video_size_0:2: found '2_000'; expected a chunk size"):
+        read_pensieve_video(tmp_path)
+
+
 @pytest.mark.parametrize(("edit", "where"), [
     ({"bottleneck": "[bottleneck]\nbandwidth_bps = 1e25\n"}, "bottleneck.bandwidth_bps"),
     ({"traces": "[traces.fat]\nbandwidth_bps = 1e25\n"}, "traces.fat.bandwidth_bps"),
