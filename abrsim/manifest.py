@@ -477,6 +477,17 @@ def _is_video(adaptation: Any, node: minidom.Element) -> bool:
     )
 
 
+def _timescale(xml: _Xml, elements: list[tuple[Any, minidom.Element]]) -> int:
+    """The ``timescale`` in force (the innermost one set; 1 if none is): refused if <= 0."""
+    for element, node in elements:
+        if element.timescale is not None:
+            if element.timescale <= 0:
+                raise xml.error(node, f"attribute timescale={element.timescale}; expected an integer > 0 "
+                                      "(units per second)")
+            return int(element.timescale)
+    return 1
+
+
 def _segment_info(
     xml: _Xml,
     templates: list[tuple[Any, minidom.Element]],
@@ -497,9 +508,7 @@ def _segment_info(
             return None
 
         node = templates[0][1]
-        timescale = attribute("timescale") or 1
-        if timescale <= 0:
-            raise xml.error(node, f"attribute timescale={timescale}; expected an integer > 0")
+        timescale = _timescale(xml, templates)
         timelines = next((t.segment_timelines for t, _ in templates if t.segment_timelines), None)
         if timelines:
             timeline_node = next(
@@ -550,7 +559,7 @@ def _segment_info(
         urls = segment_list.segment_urls or []
         if not urls:
             raise xml.error(node, "found no <SegmentURL>; expected one per segment")
-        timescale = next((s.timescale for s, _ in lists if s.timescale), 1)
+        timescale = _timescale(xml, lists)
         duration = next((s.duration for s, _ in lists if s.duration), None)
         if duration is None or duration <= 0:
             raise xml.error(node, f"attribute duration={duration!r}; expected an integer > 0")
@@ -733,6 +742,40 @@ def read_dash_mpd(
 # HLS
 
 
+_HLS_INTEGER = r"[+-]?\d+"
+_HLS_DECIMAL = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+#: The numbers abrsim reads from a playlist, by tag (and attribute): what each must look like and
+#: what it means. Checked before m3u8 converts them with Python's int() and float(), whose errors name
+#: no attribute and which take ``1_000``.
+_HLS_NUMBERS = {
+    "#EXT-X-STREAM-INF": {
+        "BANDWIDTH": (_HLS_INTEGER, "an integer number of bit/s"),
+        "AVERAGE-BANDWIDTH": (_HLS_INTEGER, "an integer number of bit/s"),
+        "FRAME-RATE": (_HLS_DECIMAL, "frames/s, a decimal number such as 29.97"),
+    },
+    "#EXTINF": {"EXTINF": (_HLS_DECIMAL, "the segment duration in seconds, a decimal number such as 4.0")},
+    "#EXT-X-BITRATE": {"EXT-X-BITRATE": (_HLS_INTEGER, "an integer number of kbit/s")},
+}
+_HLS_ATTRIBUTE = re.compile(r'\s*([A-Z0-9-]+)=("[^"]*"|[^,]*)\s*(?:,|$)')
+
+
+def _check_hls_numbers(source: Path, line: str, lineno: int) -> None:
+    """Refuse a number of :data:`_HLS_NUMBERS` that is not one, naming the line and the attribute."""
+    tag, _, value = line.partition(":")
+    expected = _HLS_NUMBERS.get(tag.strip())
+    if expected is None:
+        return
+    if tag.strip() in ("#EXTINF", "#EXT-X-BITRATE"):  # a bare value: "#EXTINF:<seconds>,[<title>]"
+        cells = {tag.strip()[1:]: value.split(",", 1)[0].strip()}
+    else:
+        cells = dict(_HLS_ATTRIBUTE.findall(value))
+    for name, (pattern, meaning) in expected.items():
+        text = cells.get(name)
+        if text is not None and not re.fullmatch(pattern, text):
+            raise InputError(f"found {name}={text}; expected {meaning}", source=source, line=lineno,
+                             field=name)
+
+
 def _parse_playlist(source: Path, text: str) -> tuple[dict[str, Any], dict[str, list[int]]]:
     """Parse with m3u8, remembering the line of every tag; a parse failure names its line."""
     import m3u8
@@ -744,6 +787,7 @@ def _parse_playlist(source: Path, text: str) -> tuple[dict[str, Any], dict[str, 
         last[0] = lineno
         tag = line.split(":", 1)[0]
         lines.setdefault(tag, []).append(lineno)
+        _check_hls_numbers(source, line, lineno)
         return False  # let m3u8 parse the tag too
 
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
@@ -752,6 +796,8 @@ def _parse_playlist(source: Path, text: str) -> tuple[dict[str, Any], dict[str, 
         raise InputError(f"found {first[:40]!r}; expected '#EXTM3U' first", source=source, line=line)
     try:
         data = m3u8.parse(text, custom_tags_parser=track)
+    except InputError:
+        raise
     except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:  # Overflow: int(inf)
         raise InputError(f"malformed tag ({exc})", source=source, line=last[0] or None) from None
     return data, lines

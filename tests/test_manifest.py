@@ -219,6 +219,16 @@ BAD_MPDS = [
                      '<SegmentTimeline><S d="0"/></SegmentTimeline></SegmentTemplate>'
                      '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
                  "attribute d=0; expected an integer > 0", id="zero-segment"),
+    pytest.param(mpd('<AdaptationSet contentType="video"><SegmentTemplate duration="4" timescale="0"/>'
+                     '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
+                 "attribute timescale=0; expected an integer > 0", id="zero-timescale"),
+    pytest.param(mpd('<AdaptationSet contentType="video"><SegmentTemplate duration="4" timescale="abc"/>'
+                     '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
+                 "attribute timescale='abc'; expected an integer", id="text-timescale"),
+    pytest.param(mpd('<AdaptationSet contentType="video"><Representation id="a" bandwidth="9">'
+                     '<SegmentList timescale="0" duration="2"><SegmentURL/></SegmentList>'
+                     "</Representation></AdaptationSet>"), 4,
+                 "attribute timescale=0; expected an integer > 0", id="zero-list-timescale"),
 ]
 
 
@@ -373,8 +383,16 @@ BAD_MASTERS = [
                  id="negative-bandwidth"),
     pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9,AVERAGE-BANDWIDTH=0\nv.m3u8\n", 2,
                  "found AVERAGE-BANDWIDTH=0", id="zero-average"),
-    pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=lots\nv.m3u8\n", 2, "malformed tag",
+    pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=lots\nv.m3u8\n", 2,
+                 "field 'BANDWIDTH': found BANDWIDTH=lots; expected an integer number of bit/s",
                  id="text-bandwidth"),
+    pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1_000\nv.m3u8\n", 2, "found BANDWIDTH=1_000",
+                 id="underscore-bandwidth"),
+    pytest.param('#EXTM3U\n#EXT-X-STREAM-INF:CODECS="avc1.64001f,mp4a.40.2",BANDWIDTH=9,AVERAGE-BANDWIDTH=abc'
+                 "\nv.m3u8\n", 2, "field 'AVERAGE-BANDWIDTH': found AVERAGE-BANDWIDTH=abc",
+                 id="text-average"),
+    pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9,FRAME-RATE=fast\nv.m3u8\n", 2,
+                 "field 'FRAME-RATE': found FRAME-RATE=fast; expected frames/s", id="text-frame-rate"),
     pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9,RESOLUTION=wide\nv.m3u8\n", 2,
                  "found RESOLUTION='wide'", id="resolution"),
     pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9\nv.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=20\n", 4,
@@ -397,6 +415,10 @@ def test_hls_bad_media_playlist(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         read_hls_playlist(write(tmp_path, "master.m3u8", MASTER))
     assert "index.m3u8:4" in str(exc.value)
+    assert "field 'EXTINF': found EXTINF=soon; expected the segment duration in seconds" in str(exc.value)
+    write(tmp_path, "v360/index.m3u8", "#EXTM3U\n#EXTINF:4_0,\na.ts\n")
+    with pytest.raises(InputError, match=r"index.m3u8:2, field 'EXTINF': found EXTINF=4_0"):
+        read_hls_playlist(write(tmp_path, "master.m3u8", MASTER))
     write(tmp_path, "v360/index.m3u8", "#EXTM3U\n#EXTINF:4,\n#EXT-X-BYTERANGE:0@0\na.ts\n")
     with pytest.raises(InputError, match=r"index.m3u8:3, field 'EXT-X-BYTERANGE': found '0@0'"):
         read_hls_playlist(write(tmp_path, "master.m3u8", MASTER))
