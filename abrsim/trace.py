@@ -647,6 +647,10 @@ def read_sabre_json(path: str | Path) -> Trace:
                 source=source,
                 field=f"entry {index}",
             )
+        for key in _SABRE_KEYS:
+            if isinstance(entry[key], str):  # (the table takes text cells, as CSV gives them)
+                raise InputError(f"found {json.dumps(entry[key])[:40]}, a string; expected a number",
+                                 source=source, field=f"entry {index} {key}")
         table.add([entry[key] for key in _SABRE_KEYS])
     durations_ms = table.column("duration_ms")
     table.require("duration_ms", (durations_ms > 0) & (durations_ms <= MAX_TRACE_DURATION_S * 1000),
