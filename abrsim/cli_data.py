@@ -242,7 +242,12 @@ def ladders_pertitle(out: Path, curves: Path | None, rung_count: int | None, qua
                      name: str | None) -> None:
     """Build a per-title ladder on the convex hull of a title's rate-quality curves."""
 
-    from abrsim.ladder import DEFAULT_RESOLUTIONS, pertitle_ladder, read_quality_curves
+    from abrsim.ladder import (
+        DEFAULT_RESOLUTIONS,
+        MAX_SEGMENT_DURATION_S,
+        pertitle_ladder,
+        read_quality_curves,
+    )
 
     if (rung_count is None) == (quality_step is None):
         raise InputError("give exactly one of --rungs and --quality-step", field="--rungs")
@@ -250,6 +255,9 @@ def ladders_pertitle(out: Path, curves: Path | None, rung_count: int | None, qua
     if not (math.isfinite(duration_s) and duration_s > 0 and segment_duration_s > 0):
         raise InputError(f"expected durations > 0, found {duration_s!r} and {segment_duration_s!r}",
                          field="--duration-s")
+    if not segment_duration_s <= MAX_SEGMENT_DURATION_S:
+        raise InputError(f"found {segment_duration_s:g}; expected seconds at most {MAX_SEGMENT_DURATION_S:g} "
+                         "(about 11.6 days)", field="--segment-duration-s")
     ladder = pertitle_ladder(
         None if curves is None else read_quality_curves(curves),
         rung_count=rung_count,

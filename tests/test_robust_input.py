@@ -152,12 +152,13 @@ def test_a_scenario_link_faster_than_a_terabit_is_refused(tmp_path, edit, where)
 
 def test_a_segment_smaller_than_a_bit_is_refused(tmp_path, ok_trace):
     rung = "segment_count = 3\n[[rungs]]\nbitrate_bps = "
-    for name, body in (("short.toml", f"segment_duration_s = 1e-300\n{rung}1000\n"),
-                       ("thin.toml", f"segment_duration_s = 4\n{rung}1e-300\n")):
+    for name, body, key in (
+            ("short.toml", f"segment_duration_s = 1e-300\n{rung}1000\n", "segment_duration_s"),
+            ("thin.toml", f"segment_duration_s = 4\n{rung}1e-300\n", "rungs[0].bitrate_bps")):
         path = tmp_path / name
         path.write_text(body)
         assert_one_line_error(invoke("run", "--trace", ok_trace, "--ladder", path, "--abr", "bola"), name,
-                              ">= 1 (one bit)")
+                              f"field {key!r}", "expected at least one bit")
 
 
 def test_a_download_the_clock_cannot_resolve_is_an_input_error(monkeypatch, tiny_trace, tiny_ladder):
