@@ -176,6 +176,7 @@ def ladders_import(manifest: Path, out: Path, fmt: str | None, codec: str | None
     from abrsim.ladder import model_quality
     from abrsim.manifest import read_manifest
 
+    _check_complexity(title_complexity)
     _check_ladder_out(out)
     result = read_manifest(manifest, fmt, codec=codec, segment_duration_s=segment_duration_s,
                            duration_s=duration_s, size_model=size_model, seed=seed,
@@ -195,6 +196,13 @@ def ladders_import(manifest: Path, out: Path, fmt: str | None, codec: str | None
         click.echo(f"abrsim: note: {note}", err=True)
     _write_ladder(ladder, out, **keys)
     click.echo(_ladder_details(ladder), nl=False)
+
+
+def _check_complexity(title_complexity: float) -> None:
+    """Before any work: the title complexity is a finite number > 0."""
+    if not (math.isfinite(title_complexity) and title_complexity > 0):
+        raise InputError(f"found {title_complexity:g}; expected a finite number > 0 (1: like the envivio "
+                         "title)", field="--title-complexity")
 
 
 def _resolutions(text: str | None) -> list[tuple[int, int]] | None:
@@ -251,6 +259,7 @@ def ladders_pertitle(out: Path, curves: Path | None, rung_count: int | None, qua
 
     if (rung_count is None) == (quality_step is None):
         raise InputError("give exactly one of --rungs and --quality-step", field="--rungs")
+    _check_complexity(title_complexity)
     _check_ladder_out(out)
     if not (math.isfinite(duration_s) and duration_s > 0 and segment_duration_s > 0):
         raise InputError(f"expected durations > 0, found {duration_s!r} and {segment_duration_s!r}",

@@ -902,6 +902,8 @@ def model_quality(
     count = int(segment_count)
     if count < 1:
         raise ValueError(f'"segment_count" must be >= 1, got {segment_count!r}')
+    if not (np.isfinite(title_complexity) and title_complexity > 0):  # (before it becomes an array)
+        raise ValueError(f'"title_complexity" must be finite and > 0, got {title_complexity!r}')
     factor = np.ones(count) if segment_complexity is None else np.asarray(segment_complexity, float)
     if factor.shape != (count,):
         raise ValueError(f'"segment_complexity" must have {count} values, got shape {factor.shape}')
@@ -1212,6 +1214,9 @@ def pertitle_ladder(
         )
     if max_quality is not None and not 0 < max_quality <= 100:
         raise InputError(f"expected a quality within (0, 100], found {max_quality!r}", field="max_quality")
+    if not (np.isfinite(title_complexity) and title_complexity > 0):
+        raise InputError(f"expected a finite number > 0, found {title_complexity!r}",
+                         field="title_complexity")
     if size_model not in SIZE_MODELS:
         raise UnknownNameError("size model", size_model, SIZE_MODELS)
     rq = RateQualityModel() if model is None else model

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from abrsim.cli import cli
 from abrsim.errors import InputError, UnknownNameError
-from abrsim.ladder import load_ladder, read_ladder_toml
+from abrsim.ladder import Rung, load_ladder, model_quality, pertitle_ladder, read_ladder_toml
 from abrsim.manifest import (
     DEFAULT_DURATION_S,
     import_manifest,
@@ -478,6 +478,24 @@ def test_cli_import_bad_input_is_one_line_exit_2(tmp_path: Path, name: str, text
     assert expected in message
     assert path.read_bytes() == before
     assert not (tmp_path / "x.toml").exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
+def test_cli_title_complexity_is_one_line_naming_the_option(tmp_path: Path, value: str) -> None:
+    master = write(tmp_path, "master.m3u8", MASTER)
+    for command in (["ladders", "import", str(master), "--quality-model", "vmaf"],
+                    ["ladders", "pertitle", "--rungs", "3"]):
+        result = CliRunner().invoke(cli, [*command, "-o", str(tmp_path / "x.toml"),
+                                          "--segment-duration-s", "4", "--title-complexity", value])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == (
+            f"abrsim: error: field '--title-complexity': found {float(value):g}; "
+            "expected a finite number > 0 (1: like the envivio title)")
+        assert not (tmp_path / "x.toml").exists()
+    with pytest.raises(ValueError, match=r'"title_complexity" must be finite and > 0, got -1.0$'):
+        model_quality([Rung(1e6, height=360)], 100, title_complexity=-1.0)
+    with pytest.raises(InputError, match=r"'title_complexity': expected a finite number > 0, found -1.0$"):
+        pertitle_ladder(rung_count=3, title_complexity=-1.0)
 
 
 def test_cli_import_needs_a_toml_output(tmp_path: Path) -> None:
