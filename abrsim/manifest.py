@@ -477,6 +477,12 @@ def _is_video(adaptation: Any, node: minidom.Element) -> bool:
     )
 
 
+def _no_such_codec(codec: str | None, found: list[str], what: str) -> str:
+    """The message when ``codec`` (``--codec``) left no video: the codecs there are instead."""
+    return (f"found no video {what} of codec {codec!r}; expected one of the codecs found: "
+            f"{', '.join(sorted(set(found)))} (--codec)")
+
+
 def _timescale(xml: _Xml, elements: list[tuple[Any, minidom.Element]]) -> int:
     """The ``timescale`` in force (the innermost one set; 1 if none is): refused if <= 0."""
     for element, node in elements:
@@ -658,6 +664,7 @@ def read_dash_mpd(
         period_s = duration_s
     notes: list[str] = []
     renditions: list[_Rendition] = []
+    other_codecs: list[str] = []  # of the video representations that --codec skipped
     adaptation_nodes = _children(period_node, "AdaptationSet")
     if not adaptation_nodes:
         raise xml.error(period_node, "found no <AdaptationSet>; expected at least one")
@@ -686,6 +693,7 @@ def read_dash_mpd(
             family = codec_family(codecs)
             if codec is not None and family != codec:
                 notes.append(f"skipped {where} on line {xml.line(node)} (codec {family or 'unknown'})")
+                other_codecs.append(family or "unknown")
                 continue
             width = representation.width if representation.width is not None else adaptation.width
             height = representation.height if representation.height is not None else adaptation.height
@@ -715,11 +723,13 @@ def read_dash_mpd(
                     None if segments_node is None else (source, xml.line(segments_node), where),
                 )
             )
+    if not renditions and other_codecs:
+        raise xml.error(period_node, _no_such_codec(codec, other_codecs, "representation"))
     if not renditions:
         raise xml.error(
             period_node,
-            "found no video representation" + (f" of codec {codec!r}" if codec else "")
-            + "; expected an AdaptationSet with contentType='video' or a video mimeType",
+            "found no video representation; expected an AdaptationSet with contentType='video' or a video "
+            "mimeType",
         )
     if period_s is not None and renditions[0].segment_durations_s is None:
         duration_s = period_s  # SegmentBase only: the MPD's duration is the title's
@@ -924,6 +934,7 @@ def read_hls_playlist(
                          line=line, field="EXT-X-STREAM-INF")
     notes: list[str] = []
     renditions: list[_Rendition] = []
+    other_codecs: list[str] = []  # of the video variants that --codec skipped
     for playlist, line in zip(playlists, stream_lines, strict=True):
         info = playlist["stream_info"]
         where = f"EXT-X-STREAM-INF {playlist['uri']}"
@@ -945,6 +956,7 @@ def read_hls_playlist(
             continue
         if codec is not None and family != codec:
             notes.append(f"skipped the variant on line {line} (codec {family or 'unknown'})")
+            other_codecs.append(family or "unknown")
             continue
         width = height = None
         if resolution:
@@ -965,6 +977,8 @@ def read_hls_playlist(
             rendition.segment_sizes_bytes = sizes
             rendition.segments_where = (target, last_line, playlist["uri"])
         renditions.append(rendition)
+    if not renditions and other_codecs:
+        raise InputError(_no_such_codec(codec, other_codecs, "variant"), source=source, line=stream_lines[0])
     if not renditions:
         raise InputError("found no video variant; expected at least one #EXT-X-STREAM-INF with video",
                          source=source, line=stream_lines[0])

@@ -161,6 +161,19 @@ def test_dash_codec_filter(tmp_path: Path) -> None:
     result = read_dash_mpd(path, codec="hevc")
     assert [r.codec for r in result.ladder.rungs] == ["hevc"]
     assert any("skipped Representation id='avc'" in note for note in result.notes)
+    with pytest.raises(InputError) as exc:
+        read_dash_mpd(path, codec="zzz")
+    assert_one_line_error(exc, path, 3, "found no video representation of codec 'zzz'; expected one of the "
+                                        "codecs found: h264, hevc (--codec)")
+
+
+def test_hls_codec_filter_names_the_codecs_found(tmp_path: Path) -> None:
+    path = write(tmp_path, "master.m3u8", MASTER)
+    result = CliRunner().invoke(cli, ["ladders", "import", str(path), "-o", str(tmp_path / "x.toml"),
+                                      "--segment-duration-s", "4", "--codec", "zzz"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("found no video variant of codec 'zzz'; expected one of the codecs "
+                                          "found: h264 (--codec)")
 
 
 @pytest.mark.parametrize(
