@@ -177,6 +177,7 @@ def ladders_import(manifest: Path, out: Path, fmt: str | None, codec: str | None
     from abrsim.manifest import read_manifest
 
     _check_complexity(title_complexity)
+    _check_name(name)
     _check_ladder_out(out)
     result = read_manifest(manifest, fmt, codec=codec, segment_duration_s=segment_duration_s,
                            duration_s=duration_s, size_model=size_model, seed=seed,
@@ -196,6 +197,15 @@ def ladders_import(manifest: Path, out: Path, fmt: str | None, codec: str | None
         click.echo(f"abrsim: note: {note}", err=True)
     _write_ladder(ladder, out, **keys)
     click.echo(_ladder_details(ladder), nl=False)
+
+
+def _check_name(name: str | None) -> None:
+    """Before any work: a ``--name`` is a plain name, as a sweep's names are (no path, no leading dot)."""
+    from abrsim._toml import name_problem
+
+    problem = None if name is None else name_problem(name)
+    if problem:
+        raise InputError(problem, field="--name")
 
 
 def _check_complexity(title_complexity: float) -> None:
@@ -260,6 +270,7 @@ def ladders_pertitle(out: Path, curves: Path | None, rung_count: int | None, qua
     if (rung_count is None) == (quality_step is None):
         raise InputError("give exactly one of --rungs and --quality-step", field="--rungs")
     _check_complexity(title_complexity)
+    _check_name(name)
     _check_ladder_out(out)
     if not (math.isfinite(duration_s) and duration_s > 0 and segment_duration_s > 0):
         raise InputError(f"expected durations > 0, found {duration_s!r} and {segment_duration_s!r}",

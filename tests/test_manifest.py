@@ -511,6 +511,22 @@ def test_cli_title_complexity_is_one_line_naming_the_option(tmp_path: Path, valu
         pertitle_ladder(rung_count=3, title_complexity=-1.0)
 
 
+@pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "", "two words"])
+def test_cli_name_is_a_plain_name_as_in_a_sweep(tmp_path: Path, name: str) -> None:
+    master = write(tmp_path, "master.m3u8", MASTER)
+    for command in (["ladders", "import", str(master)], ["ladders", "pertitle", "--rungs", "3"]):
+        result = CliRunner().invoke(cli, [*command, "-o", str(tmp_path / "x.toml"),
+                                          "--segment-duration-s", "4", "--name", name])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == (f"abrsim: error: field '--name': got {name!r}; expected letters, "
+                                         "digits and _ . + - (starting with a letter or digit)")
+        assert list(tmp_path.iterdir()) == [master]
+    result = CliRunner().invoke(cli, ["ladders", "import", str(master), "-o", str(tmp_path / "x.toml"),
+                                      "--segment-duration-s", "4", "--name", "my_ladder-2.0"])
+    assert result.exit_code == 0, result.output
+    assert load_ladder(tmp_path / "x.toml").name == "my_ladder-2.0"
+
+
 def test_cli_import_needs_a_toml_output(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["ladders", "import", str(write(tmp_path, "t.mpd", MPD_TEMPLATE)),
                                       "-o", str(tmp_path / "x.json")])
