@@ -71,6 +71,11 @@ def _ladder_summary(ladder: Ladder) -> list[str]:
 _SUMMARY_HEADER = ("ladder", "rungs", "kbit/s", "segment_s", "segments", "duration_s", "sizes", "quality")
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 rung``, ``2 rungs``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _ladder_details(ladder: Ladder) -> str:
     import numpy as np
 
@@ -88,8 +93,8 @@ def _ladder_details(ladder: Ladder) -> str:
     header = ("rung", "kbit/s", "resolution", "codec", "fps", "mean kbit/s", "size CV", "quality")
     text = f"{ladder.name}: {ladder.description}\n" if ladder.description else f"{ladder.name}\n"
     text += (
-        f"{ladder.rung_count} rungs, {ladder.segment_count} segments of {ladder.segment_duration_s:g} s "
-        f"({ladder.duration_s:g} s)\n\n"
+        f"{_count(ladder.rung_count, 'rung')}, {_count(ladder.segment_count, 'segment')} of "
+        f"{ladder.segment_duration_s:g} s ({ladder.duration_s:g} s)\n\n"
     )
     return text + _table(header, rows, (True, True, False, False, True, True, True, True))
 

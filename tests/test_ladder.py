@@ -860,6 +860,10 @@ def test_cli_ladders_list_and_show(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["ladders", "show", "nosuch"])
     assert result.exit_code == 2
     assert "unknown ladder 'nosuch'" in result.output
+    one = write(tmp_path, "one.toml", "segment_duration_s = 4\nsegment_count = 1\n" + RUNG.format(1000))
+    result = runner.invoke(cli, ["ladders", "show", str(one)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == "1 rung, 1 segment of 4 s (4 s)"
 
 
 def test_cli_ladders_pertitle(tmp_path: Path) -> None:
