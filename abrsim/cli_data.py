@@ -20,7 +20,7 @@ from abrsim.errors import InputError
 
 if TYPE_CHECKING:
     from abrsim.ladder import Ladder
-    from abrsim.trace import TraceStats
+    from abrsim.trace import Trace, TraceStats
 
 __all__ = ["register"]
 
@@ -320,7 +320,7 @@ _STATS_HEADER = ("trace", "duration_s", "samples", "mean", "p10", "p50", "p90", 
                  "lag1_ac", "measures")
 
 
-def _write_whole(trace: Any, path: Path, fmt: str, **options: Any) -> None:
+def _write_whole(trace: Trace, path: Path, fmt: str, **options: Any) -> None:
     """Write a trace under a temporary name, then rename it: an interrupted write leaves no partial file."""
     from abrsim.trace import write_trace
 
@@ -334,7 +334,6 @@ def _write_whole(trace: Any, path: Path, fmt: str, **options: Any) -> None:
 
 def _synth(profile: str, count: int, duration_s: float | None, seed: int, out: Path, fmt: str) -> None:
     from abrsim import limits
-    from abrsim.trace import Trace
     from abrsim.tracegen import get_profile, network_statistics, synthesize_each
 
     model = get_profile(profile)
