@@ -22,12 +22,20 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
-__all__ = ["NAME_PATTERN", "TomlReader", "unusable_path"]
+__all__ = ["NAME_PATTERN", "TomlReader", "name_problem", "unusable_path"]
 
 #: Names of sets, groups, tiers and specs: letters, digits and ``_ . + -``.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _KINDS = {str: "a string", int: "an integer", float: "a number", list: "an array", dict: "a table",
           bool: "true or false"}
+
+
+def name_problem(value: str) -> str | None:
+    """What is wrong with ``value`` as a name of :data:`NAME_PATTERN`'s form (a path separator, a leading
+    dot, a space...), or None if nothing is."""
+    if NAME_PATTERN.fullmatch(value):
+        return None
+    return f"got {value!r}; expected letters, digits and _ . + - (starting with a letter or digit)"
 
 
 def unusable_path(path: Path) -> str | None:
@@ -118,9 +126,9 @@ class TomlReader:
         value = self.get(table, "name", (str,), key, default)
         if value is None:
             raise self.error("missing key", key)
-        if not NAME_PATTERN.match(value):
-            raise self.error(f"got {value!r}; expected letters, digits and _ . + - "
-                             "(starting with a letter or digit)", key)
+        problem = name_problem(value)
+        if problem:
+            raise self.error(problem, key)
         return str(value)
 
     def preset(self, value: Any, key: str, allowed: Sequence[str]) -> tuple[dict[str, Any], PlayerModel]:

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from abrsim._cli_util import abrsim_command, prepare_output, write_output
+from abrsim._cli_util import WorkBar, abrsim_command, prepare_output, write_output
 from abrsim.errors import InputError
 
 if TYPE_CHECKING:
     from abrsim.ladder import Ladder
-    from abrsim.trace import TraceStats
+    from abrsim.trace import Trace, TraceStats
 
 __all__ = ["register"]
 
@@ -71,6 +71,11 @@ def _ladder_summary(ladder: Ladder) -> list[str]:
 _SUMMARY_HEADER = ("ladder", "rungs", "kbit/s", "segment_s", "segments", "duration_s", "sizes", "quality")
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 rung``, ``2 rungs``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _ladder_details(ladder: Ladder) -> str:
     import numpy as np
 
@@ -88,8 +93,8 @@ def _ladder_details(ladder: Ladder) -> str:
     header = ("rung", "kbit/s", "resolution", "codec", "fps", "mean kbit/s", "size CV", "quality")
     text = f"{ladder.name}: {ladder.description}\n" if ladder.description else f"{ladder.name}\n"
     text += (
-        f"{ladder.rung_count} rungs, {ladder.segment_count} segments of {ladder.segment_duration_s:g} s "
-        f"({ladder.duration_s:g} s)\n\n"
+        f"{_count(ladder.rung_count, 'rung')}, {_count(ladder.segment_count, 'segment')} of "
+        f"{ladder.segment_duration_s:g} s ({ladder.duration_s:g} s)\n\n"
     )
     return text + _table(header, rows, (True, True, False, False, True, True, True, True))
 
@@ -176,6 +181,8 @@ def ladders_import(manifest: Path, out: Path, fmt: str | None, codec: str | None
     from abrsim.ladder import model_quality
     from abrsim.manifest import read_manifest
 
+    _check_complexity(title_complexity)
+    _check_name(name)
     _check_ladder_out(out)
     result = read_manifest(manifest, fmt, codec=codec, segment_duration_s=segment_duration_s,
                            duration_s=duration_s, size_model=size_model, seed=seed,
@@ -195,6 +202,22 @@ def ladders_import(manifest: Path, out: Path, fmt: str | None, codec: str | None
         click.echo(f"abrsim: note: {note}", err=True)
     _write_ladder(ladder, out, **keys)
     click.echo(_ladder_details(ladder), nl=False)
+
+
+def _check_name(name: str | None) -> None:
+    """Before any work: a ``--name`` is a plain name, as a sweep's names are (no path, no leading dot)."""
+    from abrsim._toml import name_problem
+
+    problem = None if name is None else name_problem(name)
+    if problem:
+        raise InputError(problem, field="--name")
+
+
+def _check_complexity(title_complexity: float) -> None:
+    """Before any work: the title complexity is a finite number > 0."""
+    if not (math.isfinite(title_complexity) and title_complexity > 0):
+        raise InputError(f"found {title_complexity:g}; expected a finite number > 0 (1: like the envivio "
+                         "title)", field="--title-complexity")
 
 
 def _resolutions(text: str | None) -> list[tuple[int, int]] | None:
@@ -242,14 +265,24 @@ def ladders_pertitle(out: Path, curves: Path | None, rung_count: int | None, qua
                      name: str | None) -> None:
     """Build a per-title ladder on the convex hull of a title's rate-quality curves."""
 
-    from abrsim.ladder import DEFAULT_RESOLUTIONS, pertitle_ladder, read_quality_curves
+    from abrsim.ladder import (
+        DEFAULT_RESOLUTIONS,
+        MAX_SEGMENT_DURATION_S,
+        pertitle_ladder,
+        read_quality_curves,
+    )
 
     if (rung_count is None) == (quality_step is None):
         raise InputError("give exactly one of --rungs and --quality-step", field="--rungs")
+    _check_complexity(title_complexity)
+    _check_name(name)
     _check_ladder_out(out)
     if not (math.isfinite(duration_s) and duration_s > 0 and segment_duration_s > 0):
         raise InputError(f"expected durations > 0, found {duration_s!r} and {segment_duration_s!r}",
                          field="--duration-s")
+    if not segment_duration_s <= MAX_SEGMENT_DURATION_S:
+        raise InputError(f"found {segment_duration_s:g}; expected seconds at most {MAX_SEGMENT_DURATION_S:g} "
+                         "(about 11.6 days)", field="--segment-duration-s")
     ladder = pertitle_ladder(
         None if curves is None else read_quality_curves(curves),
         rung_count=rung_count,
@@ -287,24 +320,53 @@ _STATS_HEADER = ("trace", "duration_s", "samples", "mean", "p10", "p50", "p90", 
                  "lag1_ac", "measures")
 
 
-def _synth(profile: str, count: int, duration_s: float | None, seed: int, out: Path, fmt: str) -> None:
+def _write_whole(trace: Trace, path: Path, fmt: str, **options: Any) -> None:
+    """Write a trace under a temporary name, then rename it: an interrupted write leaves no partial file."""
     from abrsim.trace import write_trace
-    from abrsim.tracegen import get_profile, network_statistics, synthesize_many
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write_trace(trace, tmp, fmt, **options)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _synth(profile: str, count: int, duration_s: float | None, seed: int, out: Path, fmt: str) -> None:
+    from abrsim import limits
+    from abrsim.tracegen import get_profile, network_statistics, synthesize_each
 
     model = get_profile(profile)
-    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
-        raise InputError(f"found {duration_s!r}; expected seconds > 0", field="--duration-s")
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s >= 1):
+        raise InputError(f"found {duration_s!r}; expected seconds >= 1 (the statistics compare 1 s means)",
+                         field="--duration-s")
+    # all the work, before any of it: samples per trace, then in all
+    length_s = model.typical_duration_s if duration_s is None else duration_s
+    interval_s = model.sample_interval_s
+    limits.check("trace_samples", length_s / interval_s,
+                 f"samples of {length_s:g} s at {interval_s:g} s each", field="--duration-s")
+    samples = max(1, math.ceil(length_s / interval_s - 1e-9))
+    limits.check("synth_samples", count * samples, f"samples in {count:,} traces of {length_s:g} s",
+                 field="--count")
     prepare_output(out / "index.csv")  # before drawing the traces, not after
+    out.mkdir(parents=True, exist_ok=True)
+
+    def written(bar: WorkBar) -> Iterator[Trace]:
+        """Each trace, once it is in its file (only its 1 s means stay in memory, for the statistics)."""
+        for done, trace in enumerate(synthesize_each(model, count, duration_s, seed), 1):
+            _write_whole(trace, out / f"{trace.name}{_SUFFIX[fmt]}", fmt, latency_s=0.0)
+            bar(done, count)
+            yield trace
+
     try:
-        traces = synthesize_many(model, count, duration_s, seed)
+        with WorkBar("synthesizing", "traces") as bar:
+            stats = network_statistics(written(bar))
+    except InputError:
+        raise
     except ValueError as exc:  # count and seed are checked by their options; what is left is the length
         raise InputError(str(exc), field="--duration-s") from None
-    out.mkdir(parents=True, exist_ok=True)
-    for trace in traces:
-        write_trace(trace, out / f"{trace.name}{_SUFFIX[fmt]}", fmt, latency_s=0.0)
-    stats = network_statistics(traces)
     real = model.real_statistics
-    click.echo(f"wrote {len(traces)} {profile} traces of {traces[0].duration_s:g} s to {out}")
+    click.echo(f"wrote {count} {profile} traces of {length_s:g} s to {out}")
     rows = [
         [key, f"{real[key]:.4g}", f"{getattr(stats, key):.4g}",
          "-" if real[key] == 0 else f"{100 * (getattr(stats, key) - real[key]) / real[key]:+.1f}"]

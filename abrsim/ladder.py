@@ -47,6 +47,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
+    "MAX_SEGMENT_DURATION_S",
     "QUALITY_CURVE_COLUMNS",
     "Ladder",
     "Rung",
@@ -60,6 +61,12 @@ __all__ = [
     "read_size_csv",
     "write_ladder_toml",
 ]
+
+
+#: The longest segment, seconds (10^6 s, about 11.6 days, the cap on every duration of the player
+#: model): longer ones are typos (a duration in ms, or in the wrong field), refused before any work.
+MAX_SEGMENT_DURATION_S = 1e6
+_SEGMENT_DURATION_RANGE = f"seconds > 0 and at most {MAX_SEGMENT_DURATION_S:g} (about 11.6 days)"
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,8 @@ class Ladder:
 
     Args:
         rungs: renditions in strictly increasing bitrate order.
-        segment_duration_s: duration of every segment, seconds; > 0.
+        segment_duration_s: duration of every segment, seconds; > 0 and at most
+            :data:`MAX_SEGMENT_DURATION_S`.
         size_bits: ``size_bits[segment, rung]``, bits; finite and >= 1.
         quality: optional ``quality[segment, rung]`` (VMAF-like, 0 to 100, higher is better).
         name: a label for results tables.
@@ -143,8 +151,9 @@ class Ladder:
                 f"rung bitrates must be strictly increasing: rung {k} has {bitrates[k]:g} bit/s "
                 f"after {bitrates[k - 1]:g}"
             )
-        if not (np.isfinite(self.segment_duration_s) and self.segment_duration_s > 0):
-            raise ValueError(f'"segment_duration_s" must be finite and > 0, got {self.segment_duration_s!r}')
+        if not 0 < self.segment_duration_s <= MAX_SEGMENT_DURATION_S:
+            raise ValueError(f'"segment_duration_s" must be {_SEGMENT_DURATION_RANGE}, '
+                             f"got {self.segment_duration_s!r}")
         size_bits = _frozen_table(self.size_bits, "size_bits")
         if size_bits.ndim != 2 or size_bits.shape[1] != len(rungs) or size_bits.shape[0] == 0:
             raise ValueError(
@@ -312,11 +321,12 @@ def _number(
 ) -> float:
     """Parse a CSV cell (or check a TOML/JSON number).
 
-    It must be finite, > 0 if ``positive`` and within 0 to 100 if ``score``.
+    It must be finite, > 0 if ``positive`` and within 0 to 100 if ``score``. Text with underscores
+    is not a number here, although Python's ``float`` takes ``1_000``.
     """
     number: float | None
     try:
-        number = float(value)
+        number = None if isinstance(value, str) and "_" in value else float(value)
     except (ValueError, OverflowError):  # OverflowError: an integer past the float range, e.g. 10**400
         number = None
     if score and number is not None and np.isfinite(number) and not 0 <= number <= 100:
@@ -600,6 +610,9 @@ def read_ladder_toml(path: str | Path) -> Ladder:
             "missing key; expected [[rungs]] tables or a sizes table", source=path, field="rungs"
         )
     duration_s = _number(doc["segment_duration_s"], path, field="segment_duration_s")
+    if duration_s > MAX_SEGMENT_DURATION_S:
+        raise InputError(f"found {duration_s:g}; expected {_SEGMENT_DURATION_RANGE}", source=path,
+                         field="segment_duration_s")
     _check_model_keys(doc, path)
     rungs = _read_toml_rungs(doc, path) if "rungs" in doc else None
     if "sizes" in doc:
@@ -633,6 +646,7 @@ def read_ladder_toml(path: str | Path) -> Ladder:
             size_bits = vbr_size_bits(bitrates, duration_s, segment_count, rng, model)
         else:
             size_bits = cbr_size_bits(bitrates, duration_s, segment_count)
+        _check_model_sizes(doc, path, size_bits, bitrates, duration_s)
     quality = None
     rung_tables = doc.get("rungs", [])
     if "quality" in doc:
@@ -652,6 +666,37 @@ def read_ladder_toml(path: str | Path) -> Ladder:
             name=doc.get("name", path.stem),
             description=doc.get("description", ""),
         )
+
+
+def _check_model_sizes(doc: dict[str, Any], path: Path, size_bits: np.ndarray, bitrates: Sequence[float],
+                       duration_s: float) -> None:
+    """Refuse sizes the TOML keys made smaller than a bit, naming the key to change.
+
+    A constant-bitrate segment is ``bitrate_bps * segment_duration_s`` bits; the VBR model spreads
+    sizes around that, the wider the larger ``size_variation``.
+    """
+    smallest_bits = float(min(bitrates)) * duration_s
+    if not smallest_bits >= 1:
+        if min(bitrates) < 1000:  # below any real rung (1 kbit/s): the bitrate is the odd one
+            rung = int(np.argmin(bitrates))
+            raise InputError(
+                f"is {bitrates[rung]:g} bit/s, so its segments of {duration_s:g} s hold {smallest_bits:.3g} "
+                "bits; expected at least one bit: a higher bitrate_bps", source=path,
+                field=f"rungs[{rung}].bitrate_bps")
+        raise InputError(
+            f"is {duration_s:g} s, so the lowest rung's segments ({min(bitrates):g} bit/s) hold "
+            f"{smallest_bits:.3g} bits; expected at least one bit: a longer segment_duration_s",
+            source=path, field="segment_duration_s")
+    bad = np.argwhere(~(size_bits >= 1))
+    if bad.size:
+        segment, rung = (int(v) for v in bad[0])
+        key = "size_variation" if "size_variation" in doc else "size_seed"
+        raise InputError(
+            f"the VBR sizes drawn with {key} = {doc.get(key, 0)!r} go down to "
+            f"{float(size_bits[segment, rung]):.3g} bits (segment {segment}, rung {rung}); expected at "
+            "least one bit: a smaller size_variation (real titles: 0.05 to 0.25) or longer or "
+            "higher-bitrate segments",
+            source=path, field=key)
 
 
 def _check_model_keys(doc: dict[str, Any], path: Path) -> None:
@@ -804,6 +849,9 @@ def load_ladder(name_or_path: str | Path, segment_duration_s: float | None = Non
                 "(segment_duration_s in Python)",
                 source=path,
             )
+        if not 0 < segment_duration_s <= MAX_SEGMENT_DURATION_S:
+            raise InputError(f"found {segment_duration_s:g}; expected {_SEGMENT_DURATION_RANGE}", source=path,
+                             field="--segment-duration-s")
         return read_size_csv(path, segment_duration_s)
     if segment_duration_s is not None:
         # Name what the user named: the built-in ladder, not its file inside the installed package.
@@ -854,6 +902,8 @@ def model_quality(
     count = int(segment_count)
     if count < 1:
         raise ValueError(f'"segment_count" must be >= 1, got {segment_count!r}')
+    if not (np.isfinite(title_complexity) and title_complexity > 0):  # (before it becomes an array)
+        raise ValueError(f'"title_complexity" must be finite and > 0, got {title_complexity!r}')
     factor = np.ones(count) if segment_complexity is None else np.asarray(segment_complexity, float)
     if factor.shape != (count,):
         raise ValueError(f'"segment_complexity" must have {count} values, got shape {factor.shape}')
@@ -1164,6 +1214,9 @@ def pertitle_ladder(
         )
     if max_quality is not None and not 0 < max_quality <= 100:
         raise InputError(f"expected a quality within (0, 100], found {max_quality!r}", field="max_quality")
+    if not (np.isfinite(title_complexity) and title_complexity > 0):
+        raise InputError(f"expected a finite number > 0, found {title_complexity!r}",
+                         field="title_complexity")
     if size_model not in SIZE_MODELS:
         raise UnknownNameError("size model", size_model, SIZE_MODELS)
     rq = RateQualityModel() if model is None else model

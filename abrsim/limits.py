@@ -39,6 +39,10 @@ class Limit:
 LIMITS = {
     "segments": Limit("ABRSIM_MAX_SEGMENTS", 100_000, "segments", "segments in one ladder"),
     "trace_samples": Limit("ABRSIM_MAX_TRACE_SAMPLES", 20_000_000, "samples", "samples in one trace"),
+    "synth_samples": Limit("ABRSIM_MAX_SYNTH_SAMPLES", 20_000_000, "samples",
+                           "samples drawn by one traces synth (count x samples per trace)"),
+    "mahimahi_packets": Limit("ABRSIM_MAX_MAHIMAHI_PACKETS", 20_000_000, "packets",
+                              "packets (lines) in one Mahimahi trace written"),
     "trace_bytes": Limit("ABRSIM_MAX_TRACE_BYTES", 256 * 2**20, "bytes", "size of one trace file"),
     "input_bytes": Limit("ABRSIM_MAX_INPUT_BYTES", 64 * 2**20, "bytes",
                          "size of one manifest, scenario or sweep spec file"),

@@ -407,6 +407,8 @@ def _check_integer_attributes(xml: _Xml) -> None:
             if node.hasAttribute(attribute):
                 value = node.getAttribute(attribute)
                 try:
+                    if "_" in value:  # Python's int() takes 1_000
+                        raise ValueError(value)
                     number = int(value)
                 except ValueError:
                     raise xml.error(node, f"attribute {attribute}={value!r}; expected an integer") from None
@@ -456,7 +458,7 @@ def _frame_rate(text: str | None) -> float | None:
     if not text:
         return None
     try:
-        value = float(Fraction(text.strip()))
+        value = float(Fraction(text.strip())) if "_" not in text else math.nan  # Fraction takes 1_000
     except (ValueError, ZeroDivisionError):
         return None
     return value if value > 0 else None
@@ -473,6 +475,23 @@ def _is_video(adaptation: Any, node: minidom.Element) -> bool:
     return any(
         (r.mime_type or "").lower().startswith("video/") or r.width or r.height for r in representations
     )
+
+
+def _no_such_codec(codec: str | None, found: list[str], what: str) -> str:
+    """The message when ``codec`` (``--codec``) left no video: the codecs there are instead."""
+    return (f"found no video {what} of codec {codec!r}; expected one of the codecs found: "
+            f"{', '.join(sorted(set(found)))} (--codec)")
+
+
+def _timescale(xml: _Xml, elements: list[tuple[Any, minidom.Element]]) -> int:
+    """The ``timescale`` in force (the innermost one set; 1 if none is): refused if <= 0."""
+    for element, node in elements:
+        if element.timescale is not None:
+            if element.timescale <= 0:
+                raise xml.error(node, f"attribute timescale={element.timescale}; expected an integer > 0 "
+                                      "(units per second)")
+            return int(element.timescale)
+    return 1
 
 
 def _segment_info(
@@ -495,9 +514,7 @@ def _segment_info(
             return None
 
         node = templates[0][1]
-        timescale = attribute("timescale") or 1
-        if timescale <= 0:
-            raise xml.error(node, f"attribute timescale={timescale}; expected an integer > 0")
+        timescale = _timescale(xml, templates)
         timelines = next((t.segment_timelines for t, _ in templates if t.segment_timelines), None)
         if timelines:
             timeline_node = next(
@@ -548,7 +565,7 @@ def _segment_info(
         urls = segment_list.segment_urls or []
         if not urls:
             raise xml.error(node, "found no <SegmentURL>; expected one per segment")
-        timescale = next((s.timescale for s, _ in lists if s.timescale), 1)
+        timescale = _timescale(xml, lists)
         duration = next((s.duration for s, _ in lists if s.duration), None)
         if duration is None or duration <= 0:
             raise xml.error(node, f"attribute duration={duration!r}; expected an integer > 0")
@@ -647,6 +664,7 @@ def read_dash_mpd(
         period_s = duration_s
     notes: list[str] = []
     renditions: list[_Rendition] = []
+    other_codecs: list[str] = []  # of the video representations that --codec skipped
     adaptation_nodes = _children(period_node, "AdaptationSet")
     if not adaptation_nodes:
         raise xml.error(period_node, "found no <AdaptationSet>; expected at least one")
@@ -675,6 +693,7 @@ def read_dash_mpd(
             family = codec_family(codecs)
             if codec is not None and family != codec:
                 notes.append(f"skipped {where} on line {xml.line(node)} (codec {family or 'unknown'})")
+                other_codecs.append(family or "unknown")
                 continue
             width = representation.width if representation.width is not None else adaptation.width
             height = representation.height if representation.height is not None else adaptation.height
@@ -704,11 +723,13 @@ def read_dash_mpd(
                     None if segments_node is None else (source, xml.line(segments_node), where),
                 )
             )
+    if not renditions and other_codecs:
+        raise xml.error(period_node, _no_such_codec(codec, other_codecs, "representation"))
     if not renditions:
         raise xml.error(
             period_node,
-            "found no video representation" + (f" of codec {codec!r}" if codec else "")
-            + "; expected an AdaptationSet with contentType='video' or a video mimeType",
+            "found no video representation; expected an AdaptationSet with contentType='video' or a video "
+            "mimeType",
         )
     if period_s is not None and renditions[0].segment_durations_s is None:
         duration_s = period_s  # SegmentBase only: the MPD's duration is the title's
@@ -731,6 +752,40 @@ def read_dash_mpd(
 # HLS
 
 
+_HLS_INTEGER = r"[+-]?\d+"
+_HLS_DECIMAL = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+#: The numbers abrsim reads from a playlist, by tag (and attribute): what each must look like and
+#: what it means. Checked before m3u8 converts them with Python's int() and float(), whose errors name
+#: no attribute and which take ``1_000``.
+_HLS_NUMBERS = {
+    "#EXT-X-STREAM-INF": {
+        "BANDWIDTH": (_HLS_INTEGER, "an integer number of bit/s"),
+        "AVERAGE-BANDWIDTH": (_HLS_INTEGER, "an integer number of bit/s"),
+        "FRAME-RATE": (_HLS_DECIMAL, "frames/s, a decimal number such as 29.97"),
+    },
+    "#EXTINF": {"EXTINF": (_HLS_DECIMAL, "the segment duration in seconds, a decimal number such as 4.0")},
+    "#EXT-X-BITRATE": {"EXT-X-BITRATE": (_HLS_INTEGER, "an integer number of kbit/s")},
+}
+_HLS_ATTRIBUTE = re.compile(r'\s*([A-Z0-9-]+)=("[^"]*"|[^,]*)\s*(?:,|$)')
+
+
+def _check_hls_numbers(source: Path, line: str, lineno: int) -> None:
+    """Refuse a number of :data:`_HLS_NUMBERS` that is not one, naming the line and the attribute."""
+    tag, _, value = line.partition(":")
+    expected = _HLS_NUMBERS.get(tag.strip())
+    if expected is None:
+        return
+    if tag.strip() in ("#EXTINF", "#EXT-X-BITRATE"):  # a bare value: "#EXTINF:<seconds>,[<title>]"
+        cells = {tag.strip()[1:]: value.split(",", 1)[0].strip()}
+    else:
+        cells = dict(_HLS_ATTRIBUTE.findall(value))
+    for name, (pattern, meaning) in expected.items():
+        text = cells.get(name)
+        if text is not None and not re.fullmatch(pattern, text):
+            raise InputError(f"found {name}={text}; expected {meaning}", source=source, line=lineno,
+                             field=name)
+
+
 def _parse_playlist(source: Path, text: str) -> tuple[dict[str, Any], dict[str, list[int]]]:
     """Parse with m3u8, remembering the line of every tag; a parse failure names its line."""
     import m3u8
@@ -742,6 +797,7 @@ def _parse_playlist(source: Path, text: str) -> tuple[dict[str, Any], dict[str, 
         last[0] = lineno
         tag = line.split(":", 1)[0]
         lines.setdefault(tag, []).append(lineno)
+        _check_hls_numbers(source, line, lineno)
         return False  # let m3u8 parse the tag too
 
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
@@ -750,6 +806,8 @@ def _parse_playlist(source: Path, text: str) -> tuple[dict[str, Any], dict[str, 
         raise InputError(f"found {first[:40]!r}; expected '#EXTM3U' first", source=source, line=line)
     try:
         data = m3u8.parse(text, custom_tags_parser=track)
+    except InputError:
+        raise
     except (ValueError, KeyError, IndexError, TypeError, OverflowError) as exc:  # Overflow: int(inf)
         raise InputError(f"malformed tag ({exc})", source=source, line=last[0] or None) from None
     return data, lines
@@ -876,6 +934,7 @@ def read_hls_playlist(
                          line=line, field="EXT-X-STREAM-INF")
     notes: list[str] = []
     renditions: list[_Rendition] = []
+    other_codecs: list[str] = []  # of the video variants that --codec skipped
     for playlist, line in zip(playlists, stream_lines, strict=True):
         info = playlist["stream_info"]
         where = f"EXT-X-STREAM-INF {playlist['uri']}"
@@ -897,6 +956,7 @@ def read_hls_playlist(
             continue
         if codec is not None and family != codec:
             notes.append(f"skipped the variant on line {line} (codec {family or 'unknown'})")
+            other_codecs.append(family or "unknown")
             continue
         width = height = None
         if resolution:
@@ -917,6 +977,8 @@ def read_hls_playlist(
             rendition.segment_sizes_bytes = sizes
             rendition.segments_where = (target, last_line, playlist["uri"])
         renditions.append(rendition)
+    if not renditions and other_codecs:
+        raise InputError(_no_such_codec(codec, other_codecs, "variant"), source=source, line=stream_lines[0])
     if not renditions:
         raise InputError("found no video variant; expected at least one #EXT-X-STREAM-INF with video",
                          source=source, line=stream_lines[0])

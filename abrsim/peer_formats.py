@@ -61,6 +61,8 @@ def read_pensieve_video(
                 continue
             cell = text.split()[0]
             try:
+                if "_" in cell:  # Python's int() takes 1_000
+                    raise ValueError(cell)
                 size_bytes = int(cell)
             except ValueError:
                 raise InputError(f"found {cell!r}; expected a chunk size in bytes (an integer)",

@@ -578,8 +578,12 @@ def _read_ladder(read: _Reader, value: Any, key: str, base_dir: Path) -> Ladder:
     else:
         raise read.error(f"got {value!r}; expected a ladder name, a path or a table", key)
     known = target in available_ladders() or Path(target).suffix.lower() not in (".toml", ".json", ".csv")
+    path = base_dir / target
+    if not known and unusable_path(path) is None and not path.is_file():
+        raise read.error(f"found no file {str(path)!r}; expected a ladder file (a relative path starts at "
+                         "the scenario's folder) or a built-in ladder name", key)
     try:
-        return load_ladder(target if known else base_dir / target, segment_duration_s=segment_duration_s)
+        return load_ladder(target if known else path, segment_duration_s=segment_duration_s)
     except UnknownNameError as exc:
         raise read.error(str(exc), key) from None
 

@@ -60,6 +60,7 @@ _BANDWIDTH_RANGE = ">= 0 and at most 1e6 Mbit/s (1 Tbit/s)"
 #: The longest trace, seconds (about 32 years): times stay far from float overflow and keep a
 #: resolution better than a microsecond.
 MAX_TRACE_DURATION_S = 1e9
+_LONGEST_TRACE_TIME = f"a time before {MAX_TRACE_DURATION_S:g} s (the longest trace)"
 
 
 def _frozen(values: np.ndarray | list[float], name: str) -> np.ndarray:
@@ -208,8 +209,11 @@ _MAHIMAHI_PACKET_BITS = 1500 * 8
 
 
 def _to_decimal(cell: object, *, integer: bool = False) -> Decimal | None:
-    """Parse one cell (text, or a JSON number) exactly; None if it is not a number of that kind."""
-    if isinstance(cell, bool):
+    """Parse one cell (text, or a JSON number) exactly; None if it is not a number of that kind.
+
+    Text with underscores is not a number here, although Python's parsers take ``1_000``.
+    """
+    if isinstance(cell, bool) or (isinstance(cell, str) and "_" in cell):
         return None
     if isinstance(cell, Decimal):  # a JSON number parsed exactly
         return cell if not integer or cell == cell.to_integral_value() else None
@@ -432,15 +436,24 @@ def _abrsim_duration_s(table: _Table, comments: list[tuple[int, str]]) -> float:
                 "found a single sample and no trace length; expected a '# duration_s=...' comment "
                 "before the header or an index.csv row for this file",
             )
-        return float(start_s[-1] + (start_s[-1] - start_s[-2]))
+        duration_s = float(start_s[-1] + (start_s[-1] - start_s[-2]))
+        if not duration_s <= MAX_TRACE_DURATION_S:
+            raise table.error(
+                len(table) - 1,
+                f"found {table.cell(len(table) - 1, 'time_s')}, so the last sample (as long as the one "
+                f"before it) ends at {duration_s:g} s; expected it to end by {MAX_TRACE_DURATION_S:g} s "
+                "(the longest trace), or a '# duration_s=...' comment before the header",
+                "time_s",
+            )
+        return duration_s
     text, line, where = found
     number = _to_decimal(text)
     duration_s = _scaled(number, 0) if number is not None and number.is_finite() else float("nan")
-    if not duration_s > start_s[-1]:
+    if not start_s[-1] < duration_s <= MAX_TRACE_DURATION_S:
         last = table.cell(len(table) - 1, "time_s")
         raise InputError(
-            f"found {text.strip()!r}; expected a number of seconds > {last}, "
-            f"the last time_s of {table.source.name}",
+            f"found {text.strip()!r}; expected a number of seconds > {last}, the last time_s of "
+            f"{table.source.name}, and at most {MAX_TRACE_DURATION_S:g} s (the longest trace)",
             source=where,
             line=line,
             field="duration_s",
@@ -496,6 +509,7 @@ def read_abrsim_csv(path: str | Path) -> Trace:
     if table.rows[0][0] != 0:
         raise table.error(0, f"found {table.cell(0, 'time_s')}; expected 0 on the first row", "time_s")
     table.require_increasing("time_s", strict=True)
+    table.require("time_s", table.column("time_s") < MAX_TRACE_DURATION_S, _LONGEST_TRACE_TIME)
     table.require("bandwidth_mbps", _bandwidth_ok(table.column("bandwidth_mbps", 6)), _BANDWIDTH_RANGE)
     for column in columns[2:]:
         table.require(column, table.column(column) >= 0, ">= 0")
@@ -580,8 +594,10 @@ def read_pensieve_cooked(path: str | Path) -> Trace:
             line=end_line,
         )
     table.require_increasing("time_s", strict=True)
-    table.require("bandwidth_mbps", _bandwidth_ok(table.column("bandwidth_mbps", 6)), _BANDWIDTH_RANGE)
     time_s = table.column("time_s")
+    table.require("time_s", time_s - time_s[0] <= MAX_TRACE_DURATION_S,
+                  f"a time at most {MAX_TRACE_DURATION_S:g} s (the longest trace) after the first line's")
+    table.require("bandwidth_mbps", _bandwidth_ok(table.column("bandwidth_mbps", 6)), _BANDWIDTH_RANGE)
     return _make_trace(
         source,
         time_s[:-1] - time_s[0],
@@ -631,6 +647,10 @@ def read_sabre_json(path: str | Path) -> Trace:
                 source=source,
                 field=f"entry {index}",
             )
+        for key in _SABRE_KEYS:
+            if isinstance(entry[key], str):  # (the table takes text cells, as CSV gives them)
+                raise InputError(f"found {json.dumps(entry[key])[:40]}, a string; expected a number",
+                                 source=source, field=f"entry {index} {key}")
         table.add([entry[key] for key in _SABRE_KEYS])
     durations_ms = table.column("duration_ms")
     table.require("duration_ms", (durations_ms > 0) & (durations_ms <= MAX_TRACE_DURATION_S * 1000),
@@ -639,6 +659,12 @@ def read_sabre_json(path: str | Path) -> Trace:
     table.require("bandwidth_kbps", _bandwidth_ok(table.column("bandwidth_kbps", 3)), _BANDWIDTH_RANGE)
     table.require("latency_ms", table.column("latency_ms") >= 0, ">= 0")
     ends_s = table.cumulative("duration_ms", -3)  # summed exactly, so written files read back exactly
+    late = np.flatnonzero(~(ends_s <= MAX_TRACE_DURATION_S))
+    if late.size:
+        row = int(late[0])
+        raise table.error(row, f"found {table.cell(row, 'duration_ms')}, which ends the trace at "
+                               f"{ends_s[row]:g} s; expected every entry to end by "
+                               f"{MAX_TRACE_DURATION_S:g} s (the longest trace)", "duration_ms")
     return _make_trace(
         source,
         np.concatenate(([0.0], ends_s[:-1])),
@@ -929,6 +955,11 @@ def write_mahimahi(trace: Trace, path: str | Path, *, drop_latency: bool = False
             f"{_MAHIMAHI_PACKET_BITS}-bit packet and 1 ms for a Mahimahi trace",
             source=target,
         )
+    # one line per packet: refuse a fast, long trace before allocating its packets
+    limits.check("mahimahi_packets", packets,
+                 f"packets of 1500 bytes to write for trace {trace.name!r} "
+                 f"({trace.mean_bandwidth_bps / 1e6:g} Mbit/s mean over {trace.duration_s:g} s)",
+                 source=target)
     targets_bits = (np.arange(packets) + 0.5) * _MAHIMAHI_PACKET_BITS
     # the sample in which each target is reached: cumulative[k] < target <= cumulative[k + 1], so its
     # bandwidth is > 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -41,6 +41,7 @@ __all__ = [
     "network_statistics",
     "step",
     "synthesize",
+    "synthesize_each",
     "synthesize_many",
     "write_default_corpus",
 ]
@@ -555,7 +556,7 @@ def synthesize_many(
     seed: int = 0,
     name_prefix: str | None = None,
 ) -> list[Trace]:
-    """Draw ``count`` independent traces from a profile.
+    """Draw ``count`` independent traces from a profile (the list of :func:`synthesize_each`'s traces).
 
     Trace ``i`` draws from ``np.random.SeedSequence(seed).spawn(count)[i]``, so it
     is the same whatever ``count`` is (the first 10 of 100 traces are the 10 traces
@@ -578,6 +579,23 @@ def synthesize_many(
         UnknownNameError: if ``profile`` names no fitted profile.
         ValueError: if ``count`` < 1 or ``duration_s`` is not finite and > 0.
     """
+    return list(synthesize_each(profile, count, duration_s, seed, name_prefix))
+
+
+def synthesize_each(
+    profile: TraceProfile | str,
+    count: int,
+    duration_s: float | None = None,
+    seed: int = 0,
+    name_prefix: str | None = None,
+) -> Iterator[Trace]:
+    """The traces of :func:`synthesize_many`, drawn one at a time (memory does not grow with ``count``).
+
+    Raises:
+        UnknownNameError: if ``profile`` names no fitted profile.
+        ValueError: if ``count`` < 1 or ``duration_s`` is not finite and > 0 (when the first trace
+            is asked for).
+    """
     model = get_profile(profile) if isinstance(profile, str) else profile
     if isinstance(count, bool) or int(count) != count or count < 1:
         raise ValueError(f'"count" must be an integer >= 1, got {count!r}')
@@ -585,17 +603,16 @@ def synthesize_many(
     width = max(3, len(str(count)))
     root = np.random.SeedSequence(seed)
     offset = float(np.random.default_rng(root).uniform())
-    children = root.spawn(int(count))
-    return [
-        synthesize(
+    for i in range(int(count)):
+        # one child at a time: the i-th of root.spawn(count), without a list of count seeds
+        (child,) = root.spawn(1)
+        yield synthesize(
             model,
             np.random.default_rng(child),
             duration_s,
             name=f"{prefix}_{i + 1:0{width}d}",
             regime=_regime_for(model, (_van_der_corput(i + 1) + offset) % 1.0),
         )
-        for i, child in enumerate(children)
-    ]
 
 
 @dataclass(frozen=True)
@@ -632,19 +649,29 @@ def network_statistics(
 ) -> NetworkStatistics:
     """Compute :class:`NetworkStatistics` of a set of traces.
 
+    ``traces`` may be a generator: each trace is dropped once its 1 s means are taken, so
+    memory holds 8 bytes per second of trace.
+
     Raises:
         ValueError: if the traces hold no whole second at all.
     """
-    series = [interval_means_bps(trace, 1.0) for trace in traces]
-    series = [s for s in series if s.size]
-    if not series:
-        raise ValueError("no trace is at least 1 s long")
-    pooled = np.concatenate(series)
+    chunks: list[np.ndarray] = []  # the 1 s means, joined every 1024 traces (an array per trace costs more)
+    pending: list[np.ndarray] = []
     lagged = squares = 0.0
-    for values in series:
+    for trace in traces:
+        values = interval_means_bps(trace, 1.0)
+        if not values.size:
+            continue
         centred = values - values.mean()
         lagged += float(np.dot(centred[:-1], centred[1:]))
         squares += float(np.dot(centred, centred))
+        pending.append(values)
+        if len(pending) == 1024:
+            chunks.append(np.concatenate(pending))
+            pending.clear()
+    if not chunks and not pending:
+        raise ValueError("no trace is at least 1 s long")
+    pooled = np.concatenate(chunks + pending)
     return NetworkStatistics(
         mean_bps=float(pooled.mean()),
         p10_bps=float(np.percentile(pooled, 10)),

@@ -249,7 +249,8 @@ def test_an_mpd_that_overflows_is_one_line(tmp_path, text, options, expected):
 
 
 @pytest.mark.parametrize(("variant", "expected"), [
-    ("BANDWIDTH=inf", r"m.m3u8:2: malformed tag \(cannot convert float infinity to integer\)"),
+    ("BANDWIDTH=inf",
+     r"m.m3u8:2, field 'BANDWIDTH': found BANDWIDTH=inf; expected an integer number of bit/s"),
     (f"BANDWIDTH=1000,AVERAGE-BANDWIDTH={10**400}",
      r"m.m3u8:2, field 'AVERAGE-BANDWIDTH': found AVERAGE-BANDWIDTH=1000.*; "
      r"expected bit/s > 0 and at most 2\*\*53"),

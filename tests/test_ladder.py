@@ -389,7 +389,8 @@ def test_load_ladder_missing_toml_path_is_input_error(tmp_path: Path) -> None:
     [
         ({"rungs": ()}, "at least one rung"),
         ({"rungs": (Rung(2e6), Rung(1e6))}, "strictly increasing: rung 1 has 1e+06"),
-        ({"segment_duration_s": 0.0}, '"segment_duration_s" must be finite and > 0, got 0.0'),
+        ({"segment_duration_s": 0.0}, '"segment_duration_s" must be seconds > 0 and at most 1e+06'),
+        ({"segment_duration_s": 1e9}, "at most 1e+06 (about 11.6 days), got 1000000000.0"),
         ({"size_bits": np.ones((2, 3))}, "shape (segments >= 1, 2), got (2, 3)"),
         ({"size_bits": np.zeros((0, 2))}, "got (0, 2)"),
         ({"size_bits": [[1.0, 2.0], [1.0, np.nan]]}, "segment 1 rung 1 is nan"),
@@ -526,6 +527,39 @@ MODEL_TOML_ERRORS = [
     ('quality_model = "vmaf"\ntitle_complexity = 0\n',
      "field 'title_complexity': expected a finite number > 0"),
 ]
+
+
+@pytest.mark.parametrize(("keys", "expected"), [
+    ("segment_duration_s = 1e9\n",
+     "field 'segment_duration_s': found 1e+09; expected seconds > 0 and at most 1e+06"),
+    ("segment_duration_s = 1e-9\n", "field 'segment_duration_s': is 1e-09 s, so the lowest rung's segments "
+                                    "(100000 bit/s) hold 0.0001 bits; expected at least one bit"),
+    ("segment_duration_s = 4\n[[rungs]]\nbitrate_bps = 0.1\n",
+     "field 'rungs[0].bitrate_bps': is 0.1 bit/s, so its segments of 4 s hold 0.4 bits"),
+    ('segment_duration_s = 4\nsize_model = "vbr"\nsize_variation = 100\n',
+     "field 'size_variation': the VBR sizes drawn with size_variation = 100 go down to"),
+])
+def test_toml_sizes_name_the_key_that_made_them(tmp_path: Path, keys: str, expected: str) -> None:
+    path = write(tmp_path, "l.toml", keys + "[[rungs]]\nbitrate_bps = 1e5\n")
+    with pytest.raises(InputError) as exc:
+        read_ladder_toml(path)
+    assert str(exc.value).startswith(f"{path}, {expected}")
+    assert '"size_bits"' not in str(exc.value)
+
+
+def test_a_size_csv_segment_duration_is_at_most_a_million_seconds(tmp_path: Path) -> None:
+    path = write(tmp_path, "s.csv", CSV_OK)
+    with pytest.raises(InputError, match=r"s.csv, field '--segment-duration-s': found 1e\+12; expected "
+                                         r"seconds > 0 and at most 1e\+06"):
+        load_ladder(path, segment_duration_s=1e12)
+    assert load_ladder(path, segment_duration_s=1e6).segment_duration_s == 1e6
+    from abrsim.cli import cli
+
+    result = CliRunner().invoke(cli, ["ladders", "pertitle", "-o", str(tmp_path / "p.toml"), "--rungs", "3",
+                                      "--segment-duration-s", "1e12", "--duration-s", "1e13"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("abrsim: error: field '--segment-duration-s': found 1e+12; expected "
+                                     "seconds at most 1e+06 (about 11.6 days)")
 
 
 @pytest.mark.parametrize(("prefix", "expected"), MODEL_TOML_ERRORS)
@@ -826,6 +860,10 @@ def test_cli_ladders_list_and_show(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["ladders", "show", "nosuch"])
     assert result.exit_code == 2
     assert "unknown ladder 'nosuch'" in result.output
+    one = write(tmp_path, "one.toml", "segment_duration_s = 4\nsegment_count = 1\n" + RUNG.format(1000))
+    result = runner.invoke(cli, ["ladders", "show", str(one)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == "1 rung, 1 segment of 4 s (4 s)"
 
 
 def test_cli_ladders_pertitle(tmp_path: Path) -> None:

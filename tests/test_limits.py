@@ -104,7 +104,22 @@ def test_a_ladder_of_a_billion_segments_is_refused(tmp_path):
 
 def test_traces_synth_refuses_a_trace_of_terabytes(tmp_path):
     result = run_cli("traces", "synth", "--profile", "4g", "--duration-s", "1e12", "-o", str(tmp_path / "t"))
-    one_line_error(result, "duration_s", "ABRSIM_MAX_TRACE_SAMPLES")
+    one_line_error(result, "field '--duration-s': samples of 1e+12 s", "ABRSIM_MAX_TRACE_SAMPLES")
+
+
+def test_a_mahimahi_trace_of_billions_of_packets_is_refused_before_allocating(tmp_path):
+    source = tmp_path / "big.csv"
+    source.write_text("time_s,bandwidth_mbps\n0,1000000\n1000,1\n")  # 83 billion packets: 621 GiB
+    out = tmp_path / "c.txt"
+    one_line_error(run_cli("traces", "convert", str(source), "--to", "mahimahi", "-o", str(out)),
+                   "c.txt", "'big'", "83,333,416,667 packets", "ABRSIM_MAX_MAHIMAHI_PACKETS")
+    assert not out.exists()
+    small = tmp_path / "small.csv"
+    small.write_text("time_s,bandwidth_mbps\n0,1.2\n1,1.2\n")  # 200 packets
+    one_line_error(run_cli("traces", "convert", str(small), "--to", "mahimahi", "-o", str(out),
+                           env={"ABRSIM_MAX_MAHIMAHI_PACKETS": "100"}), "200 packets")
+    assert run_cli("traces", "convert", str(small), "--to", "mahimahi", "-o", str(out)).exit_code == 0
+    assert len(out.read_text().split()) == 200
 
 
 def test_a_trace_file_over_the_size_limit_is_refused_unread(tmp_path):

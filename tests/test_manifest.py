@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from abrsim.cli import cli
 from abrsim.errors import InputError, UnknownNameError
-from abrsim.ladder import load_ladder, read_ladder_toml
+from abrsim.ladder import Rung, load_ladder, model_quality, pertitle_ladder, read_ladder_toml
 from abrsim.manifest import (
     DEFAULT_DURATION_S,
     import_manifest,
@@ -161,6 +161,19 @@ def test_dash_codec_filter(tmp_path: Path) -> None:
     result = read_dash_mpd(path, codec="hevc")
     assert [r.codec for r in result.ladder.rungs] == ["hevc"]
     assert any("skipped Representation id='avc'" in note for note in result.notes)
+    with pytest.raises(InputError) as exc:
+        read_dash_mpd(path, codec="zzz")
+    assert_one_line_error(exc, path, 3, "found no video representation of codec 'zzz'; expected one of the "
+                                        "codecs found: h264, hevc (--codec)")
+
+
+def test_hls_codec_filter_names_the_codecs_found(tmp_path: Path) -> None:
+    path = write(tmp_path, "master.m3u8", MASTER)
+    result = CliRunner().invoke(cli, ["ladders", "import", str(path), "-o", str(tmp_path / "x.toml"),
+                                      "--segment-duration-s", "4", "--codec", "zzz"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("found no video variant of codec 'zzz'; expected one of the codecs "
+                                          "found: h264 (--codec)")
 
 
 @pytest.mark.parametrize(
@@ -219,6 +232,16 @@ BAD_MPDS = [
                      '<SegmentTimeline><S d="0"/></SegmentTimeline></SegmentTemplate>'
                      '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
                  "attribute d=0; expected an integer > 0", id="zero-segment"),
+    pytest.param(mpd('<AdaptationSet contentType="video"><SegmentTemplate duration="4" timescale="0"/>'
+                     '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
+                 "attribute timescale=0; expected an integer > 0", id="zero-timescale"),
+    pytest.param(mpd('<AdaptationSet contentType="video"><SegmentTemplate duration="4" timescale="abc"/>'
+                     '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
+                 "attribute timescale='abc'; expected an integer", id="text-timescale"),
+    pytest.param(mpd('<AdaptationSet contentType="video"><Representation id="a" bandwidth="9">'
+                     '<SegmentList timescale="0" duration="2"><SegmentURL/></SegmentList>'
+                     "</Representation></AdaptationSet>"), 4,
+                 "attribute timescale=0; expected an integer > 0", id="zero-list-timescale"),
 ]
 
 
@@ -373,8 +396,16 @@ BAD_MASTERS = [
                  id="negative-bandwidth"),
     pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9,AVERAGE-BANDWIDTH=0\nv.m3u8\n", 2,
                  "found AVERAGE-BANDWIDTH=0", id="zero-average"),
-    pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=lots\nv.m3u8\n", 2, "malformed tag",
+    pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=lots\nv.m3u8\n", 2,
+                 "field 'BANDWIDTH': found BANDWIDTH=lots; expected an integer number of bit/s",
                  id="text-bandwidth"),
+    pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1_000\nv.m3u8\n", 2, "found BANDWIDTH=1_000",
+                 id="underscore-bandwidth"),
+    pytest.param('#EXTM3U\n#EXT-X-STREAM-INF:CODECS="avc1.64001f,mp4a.40.2",BANDWIDTH=9,AVERAGE-BANDWIDTH=abc'
+                 "\nv.m3u8\n", 2, "field 'AVERAGE-BANDWIDTH': found AVERAGE-BANDWIDTH=abc",
+                 id="text-average"),
+    pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9,FRAME-RATE=fast\nv.m3u8\n", 2,
+                 "field 'FRAME-RATE': found FRAME-RATE=fast; expected frames/s", id="text-frame-rate"),
     pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9,RESOLUTION=wide\nv.m3u8\n", 2,
                  "found RESOLUTION='wide'", id="resolution"),
     pytest.param("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=9\nv.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=20\n", 4,
@@ -397,6 +428,10 @@ def test_hls_bad_media_playlist(tmp_path: Path) -> None:
     with pytest.raises(InputError) as exc:
         read_hls_playlist(write(tmp_path, "master.m3u8", MASTER))
     assert "index.m3u8:4" in str(exc.value)
+    assert "field 'EXTINF': found EXTINF=soon; expected the segment duration in seconds" in str(exc.value)
+    write(tmp_path, "v360/index.m3u8", "#EXTM3U\n#EXTINF:4_0,\na.ts\n")
+    with pytest.raises(InputError, match=r"index.m3u8:2, field 'EXTINF': found EXTINF=4_0"):
+        read_hls_playlist(write(tmp_path, "master.m3u8", MASTER))
     write(tmp_path, "v360/index.m3u8", "#EXTM3U\n#EXTINF:4,\n#EXT-X-BYTERANGE:0@0\na.ts\n")
     with pytest.raises(InputError, match=r"index.m3u8:3, field 'EXT-X-BYTERANGE': found '0@0'"):
         read_hls_playlist(write(tmp_path, "master.m3u8", MASTER))
@@ -456,6 +491,40 @@ def test_cli_import_bad_input_is_one_line_exit_2(tmp_path: Path, name: str, text
     assert expected in message
     assert path.read_bytes() == before
     assert not (tmp_path / "x.toml").exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
+def test_cli_title_complexity_is_one_line_naming_the_option(tmp_path: Path, value: str) -> None:
+    master = write(tmp_path, "master.m3u8", MASTER)
+    for command in (["ladders", "import", str(master), "--quality-model", "vmaf"],
+                    ["ladders", "pertitle", "--rungs", "3"]):
+        result = CliRunner().invoke(cli, [*command, "-o", str(tmp_path / "x.toml"),
+                                          "--segment-duration-s", "4", "--title-complexity", value])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == (
+            f"abrsim: error: field '--title-complexity': found {float(value):g}; "
+            "expected a finite number > 0 (1: like the envivio title)")
+        assert not (tmp_path / "x.toml").exists()
+    with pytest.raises(ValueError, match=r'"title_complexity" must be finite and > 0, got -1.0$'):
+        model_quality([Rung(1e6, height=360)], 100, title_complexity=-1.0)
+    with pytest.raises(InputError, match=r"'title_complexity': expected a finite number > 0, found -1.0$"):
+        pertitle_ladder(rung_count=3, title_complexity=-1.0)
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "", "two words"])
+def test_cli_name_is_a_plain_name_as_in_a_sweep(tmp_path: Path, name: str) -> None:
+    master = write(tmp_path, "master.m3u8", MASTER)
+    for command in (["ladders", "import", str(master)], ["ladders", "pertitle", "--rungs", "3"]):
+        result = CliRunner().invoke(cli, [*command, "-o", str(tmp_path / "x.toml"),
+                                          "--segment-duration-s", "4", "--name", name])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip() == (f"abrsim: error: field '--name': got {name!r}; expected letters, "
+                                         "digits and _ . + - (starting with a letter or digit)")
+        assert list(tmp_path.iterdir()) == [master]
+    result = CliRunner().invoke(cli, ["ladders", "import", str(master), "-o", str(tmp_path / "x.toml"),
+                                      "--segment-duration-s", "4", "--name", "my_ladder-2.0"])
+    assert result.exit_code == 0, result.output
+    assert load_ladder(tmp_path / "x.toml").name == "my_ladder-2.0"
 
 
 def test_cli_import_needs_a_toml_output(tmp_path: Path) -> None:

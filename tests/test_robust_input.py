@@ -76,6 +76,67 @@ def test_a_trace_longer_than_the_clock_can_hold_is_refused(tmp_path):
         assert_one_line_error(invoke(*command), "long.csv", "at most 1e+09 s")
 
 
+@pytest.mark.parametrize(("name", "text", "where"), [
+    ("h.csv", "time_s,bandwidth_mbps\n0,1\n1e300,2\n", "h.csv:3, field 'time_s': found 1E+300"),
+    ("h.csv", "time_s,bandwidth_mbps\n0,1\n6e8,2\n", "h.csv:3, field 'time_s': found 6E+8"),  # ends at 1.2e9
+    ("h.csv", "# duration_s=2e9\ntime_s,bandwidth_mbps\n0,1\n", "h.csv:1, field 'duration_s': found '2e9'"),
+    ("h", "0 1\n1e300 2\n", "h:2, field 'time_s': found 1E+300"),  # Pensieve cooked
+    ("h.json", '[{"duration_ms": 9e11, "bandwidth_kbps": 1, "latency_ms": 1}, '
+               '{"duration_ms": 9e11, "bandwidth_kbps": 1, "latency_ms": 1}]', "field 'entry 1 duration_ms'"),
+])
+def test_a_time_past_the_longest_trace_names_its_line(tmp_path, name, text, where):
+    path = tmp_path / name
+    path.write_text(text)
+    line = assert_one_line_error(invoke("traces", "stats", path), where, "1e+09 s (the longest trace)")
+    assert '"duration_s" must be' not in line
+
+
+UNDERSCORE_MPD = ('<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+                  'mediaPresentationDuration="PT10S"><Period>\n<AdaptationSet contentType="video">'
+                  '<SegmentTemplate duration="2"/>\n<Representation id="a" {}/>\n'
+                  "</AdaptationSet></Period></MPD>\n")
+
+
+@pytest.mark.parametrize(("name", "text", "where"), [
+    # Python's int(), float(), Decimal() and Fraction() take 1_000: a number in a file does not
+    ("u.csv", "time_s,bandwidth_mbps\n0,1_000\n1,2\n", "u.csv:2, field 'bandwidth_mbps': found '1_000'"),
+    ("u.csv", "# duration_s=1_0\ntime_s,bandwidth_mbps\n0,1\n", "u.csv:1, field 'duration_s'"),
+    ("u", "0 1\n1_0 2\n", "u:2, field 'time_s': found '1_0'"),  # Pensieve
+    ("u", "10\n2_0\n", "u:2, field 'timestamp_ms': found '2_0'"),  # Mahimahi
+    ("u.mpd", UNDERSCORE_MPD.format('bandwidth="1_000"'), "u.mpd:4"),
+    ("u.mpd", UNDERSCORE_MPD.format('bandwidth="9" frameRate="3_0"'), "u.mpd:4"),
+])
+def test_a_number_with_underscores_is_not_a_number(tmp_path, name, text, where):
+    from abrsim.manifest import read_manifest
+    from abrsim.trace import load_trace
+
+    path = tmp_path / name
+    path.write_text(text)
+    expected = r"expected (a finite number|an integer|e\.g\. '25'|a number)"
+    with pytest.raises(InputError, match=expected) as caught:
+        read_manifest(path) if name.endswith(".mpd") else load_trace(path)
+    assert str(caught.value).startswith(str(tmp_path / where))
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("chunk_index,kbps_300,kbps_1_000\n0,10,20\n", "s.csv:1, field 'kbps_1_000'"),
+    ("chunk_index,kbps_300,kbps_1000\n0,10,20\n1,10,2_0\n", "s.csv:3, field 'kbps_1000'"),
+])
+def test_a_size_table_number_with_underscores_is_not_a_number(tmp_path, text, where):
+    from abrsim.ladder import read_size_csv
+    from abrsim.peer_formats import read_pensieve_video
+
+    path = tmp_path / "s.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match="expected a finite number > 0, found '(1_000|2_0)'") as caught:
+        read_size_csv(path, 4.0)
+    assert str(caught.value).startswith(str(tmp_path / where))
+    for rung in range(6):
+        (tmp_path / f"video_size_{rung}").write_text("1000\n" if rung else "1000\n2_000\n")
+    with pytest.raises(InputError, match=r"video_size_0:2: found '2_000'; expected a chunk size"):
+        read_pensieve_video(tmp_path)
+
+
 @pytest.mark.parametrize(("edit", "where"), [
     ({"bottleneck": "[bottleneck]\nbandwidth_bps = 1e25\n"}, "bottleneck.bandwidth_bps"),
     ({"traces": "[traces.fat]\nbandwidth_bps = 1e25\n"}, "traces.fat.bandwidth_bps"),
@@ -92,12 +153,13 @@ def test_a_scenario_link_faster_than_a_terabit_is_refused(tmp_path, edit, where)
 
 def test_a_segment_smaller_than_a_bit_is_refused(tmp_path, ok_trace):
     rung = "segment_count = 3\n[[rungs]]\nbitrate_bps = "
-    for name, body in (("short.toml", f"segment_duration_s = 1e-300\n{rung}1000\n"),
-                       ("thin.toml", f"segment_duration_s = 4\n{rung}1e-300\n")):
+    for name, body, key in (
+            ("short.toml", f"segment_duration_s = 1e-300\n{rung}1000\n", "segment_duration_s"),
+            ("thin.toml", f"segment_duration_s = 4\n{rung}1e-300\n", "rungs[0].bitrate_bps")):
         path = tmp_path / name
         path.write_text(body)
         assert_one_line_error(invoke("run", "--trace", ok_trace, "--ladder", path, "--abr", "bola"), name,
-                              ">= 1 (one bit)")
+                              f"field {key!r}", "expected at least one bit")
 
 
 def test_a_download_the_clock_cannot_resolve_is_an_input_error(monkeypatch, tiny_trace, tiny_ladder):
@@ -340,6 +402,71 @@ def test_synth_seed_names_the_seed(tmp_path):
 def test_synth_duration_names_the_duration(tmp_path):
     assert_one_line_error(invoke("traces", "synth", "--profile", "3g", "--duration-s", "-5", "-o", tmp_path),
                           "--duration-s", "-5")
+
+
+def test_synth_refuses_a_trace_shorter_than_a_second_writing_nothing(tmp_path):
+    # the statistics compare 1 s means: a shorter trace has none (it used to fail after writing)
+    assert_one_line_error(invoke("traces", "synth", "--profile", "3g", "--duration-s", "0.3", "-o",
+                                 tmp_path / "s"), "--duration-s", "0.3", ">= 1")
+    assert not (tmp_path / "s").exists()
+    assert invoke("traces", "synth", "--profile", "3g", "--count", "2", "--duration-s", "1", "-o",
+                  tmp_path / "s").exit_code == 0
+
+
+def test_synth_refuses_too_much_work_before_starting(tmp_path, monkeypatch):
+    line = assert_one_line_error(invoke("traces", "synth", "--profile", "3g", "--count", "100000000",
+                                        "-o", tmp_path / "s"), "--count", "ABRSIM_MAX_SYNTH_SAMPLES")
+    assert "100,000,000 traces" in line
+    assert not (tmp_path / "s").exists()
+    monkeypatch.setenv("ABRSIM_MAX_SYNTH_SAMPLES", "50")
+    assert_one_line_error(invoke("traces", "synth", "--profile", "3g", "--count", "6", "--duration-s", "10",
+                                 "-o", tmp_path / "s"), "60 samples", "ABRSIM_MAX_SYNTH_SAMPLES")
+    assert invoke("traces", "synth", "--profile", "3g", "--count", "5", "--duration-s", "10",
+                  "-o", tmp_path / "s").exit_code == 0
+
+
+def test_synth_writes_each_trace_as_it_goes_with_progress(tmp_path, monkeypatch):
+    import abrsim.cli_data
+    import abrsim.trace
+
+    out = tmp_path / "s"
+    seen = []
+
+    class Bar:
+        def __init__(self, label, unit):
+            assert unit == "traces"
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def __call__(self, done, total):
+            seen.append((done, total, sorted(path.name for path in out.iterdir())))
+
+    monkeypatch.setattr(abrsim.cli_data, "WorkBar", Bar)
+    assert invoke("traces", "synth", "--profile", "3g", "--count", "3", "--duration-s", "5", "-o",
+                  out).exit_code == 0
+    assert seen == [(1, 3, ["3g_001.csv"]), (2, 3, ["3g_001.csv", "3g_002.csv"]),
+                    (3, 3, ["3g_001.csv", "3g_002.csv", "3g_003.csv"])]
+
+    # Ctrl-C in the middle of a file: exit 130, the files before it whole, no part of it left
+    write = abrsim.trace.write_abrsim_csv
+
+    def interrupted(trace, path):
+        if trace.name == "3g_002":
+            Path(path).write_text("time_s,bandw")
+            raise KeyboardInterrupt
+        return write(trace, path)
+
+    monkeypatch.setattr(abrsim.trace, "write_abrsim_csv", interrupted)
+    again = tmp_path / "again"
+    result = invoke("traces", "synth", "--profile", "3g", "--count", "3", "--duration-s", "5", "-o", again)
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "abrsim: interrupted"
+    assert [path.name for path in again.iterdir()] == ["3g_001.csv"]
+    assert (again / "3g_001.csv").read_text() == (out / "3g_001.csv").read_text()
 
 
 def test_segment_duration_with_a_builtin_ladder_names_the_ladder(ok_trace):

@@ -368,7 +368,11 @@ GOOD = json.dumps(sabre_entry())
             [sabre_entry(), {"duration_ms": 1}], "entry 1", "no key 'bandwidth_kbps'", id="missing-key"
         ),
         pytest.param(
-            [sabre_entry(bandwidth_kbps="fast")], "entry 0 bandwidth_kbps", "found 'fast'", id="string"
+            [sabre_entry(bandwidth_kbps="fast")], "entry 0 bandwidth_kbps", 'found "fast"', id="string"
+        ),
+        pytest.param(  # a number in a string is refused as true is, not read as a number
+            [sabre_entry(duration_ms="1000")], "entry 0 duration_ms",
+            'found "1000", a string; expected a number', id="number-string"
         ),
         pytest.param([sabre_entry(bandwidth_kbps=None)], "entry 0 bandwidth_kbps", "found null", id="null"),
         pytest.param([sabre_entry(bandwidth_kbps=True)], "entry 0 bandwidth_kbps", "found true", id="bool"),

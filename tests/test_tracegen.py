@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from abrsim.errors import UnknownNameError
-from abrsim.trace import OUTAGE_THRESHOLD_BPS, Trace, read_abrsim_csv
+from abrsim.trace import OUTAGE_THRESHOLD_BPS, Trace, interval_means_bps, read_abrsim_csv
 from abrsim.tracegen import (
     NetworkStatistics,
     ProfileRegime,
@@ -20,6 +20,7 @@ from abrsim.tracegen import (
     network_statistics,
     step,
     synthesize,
+    synthesize_each,
     synthesize_many,
     write_default_corpus,
 )
@@ -306,6 +307,8 @@ def test_synthesize_many_prefix_is_stable() -> None:
     assert synthesize_many("3g", 2, 120.0, seed=7, name_prefix="x")[1].name == "x_002"
     with pytest.raises(ValueError, match='"count" must be an integer >= 1'):
         synthesize_many("3g", 0)
+    each = synthesize_each("3g", 10, 120.0, seed=7)  # one at a time, the same traces
+    assert all(same_arrays(a, b) and a.name == b.name for a, b in zip(each, ten, strict=True))
 
 
 def test_network_statistics_by_hand() -> None:
@@ -317,6 +320,11 @@ def test_network_statistics_by_hand() -> None:
     # within-trace lag-1: first centred on 0.5: (0.25 - 0.25 + 0.25) / 1; second is constant
     assert stats.lag1_autocorrelation == pytest.approx(0.25)
     assert stats.as_dict()["p90_bps"] == stats.p90_bps
+    many = [Trace([0.0], [1e6 * (k % 7 + 1)], 2.0 + k % 3) for k in range(3000)]  # past a 1024-trace chunk
+    pooled = np.concatenate([interval_means_bps(trace) for trace in many])
+    streamed = network_statistics(iter(many))
+    assert (streamed.mean_bps, streamed.p10_bps, streamed.p90_bps) == (
+        pooled.mean(), np.percentile(pooled, 10), np.percentile(pooled, 90))
     with pytest.raises(ValueError, match="no trace is at least 1 s long"):
         network_statistics([Trace([0.0], [1e6], 0.5)])
 
