@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import time
 import warnings
@@ -15,7 +16,8 @@ import click
 
 from abrsim.errors import AbrsimError, InputError
 
-__all__ = ["WorkBar", "abrsim_command", "compile_notice", "prepare_output", "progress", "write_output"]
+__all__ = ["WorkBar", "abrsim_command", "compile_notice", "prepare_output", "progress", "write_atomic",
+           "write_output"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -27,7 +29,7 @@ EXIT_INTERRUPTED = 130
 
 def abrsim_command(func: F) -> F:
     """Turn abrsim's errors into one line on stderr and exit code 2 (tracebacks with --debug),
-    and Ctrl-C into one line and exit code 130 (outputs are written whole at the end, or not at all).
+    and Ctrl-C into one line and exit code 130 (output files are written whole, or not at all).
 
     An ``OSError`` on a named file (a folder that cannot be written) is one line too.
     Warnings raised meanwhile (numpy's about overflow or division, met while reading a bad
@@ -145,20 +147,20 @@ def prepare_output(out: Path | None) -> None:
     """Before any work: make ``out``'s folder (as every command does) and check it can be written.
 
     Raises:
-        InputError: naming ``out``, if it is empty or a folder, or its folder cannot be made or
-            written to.
+        InputError: naming ``out``, if it is empty, a folder or a loop of symbolic links, or its
+            folder cannot be made or written to.
     """
     if out is None:
         return
     if not out.name:
         raise InputError("empty path; expected a file name", source=out)
-    target = _through_links(out)
-    if target.is_dir():
-        raise InputError("is a folder; expected a file", source=out)
-    if target.exists() and not target.is_file():  # a device or a pipe: written in place
-        if not os.access(target, os.W_OK):
+    target = _landing(out)
+    if target is None:  # a device, a pipe, an open descriptor: written in place
+        if not os.access(out, os.W_OK):
             raise InputError("cannot write the output here (permission denied)", source=out)
         return
+    if target.is_dir():
+        raise InputError("is a folder; expected a file", source=out)
     for folder in (target.parent, *target.parent.parents):
         if folder.exists():
             if not folder.is_dir():
@@ -174,16 +176,53 @@ def prepare_output(out: Path | None) -> None:
         raise InputError(f"cannot write the output here ({exc.strerror or exc})", source=out) from None
 
 
-def _through_links(out: Path) -> Path:
-    """The file writing to ``out`` changes: a symbolic link's target (so the link stays)."""
-    return Path(os.path.realpath(out))
+#: An open descriptor's path (``/dev/stdout`` leads to one): its file is written through it, never
+#: replaced, so that a redirected stdout keeps what was written to it before.
+_DESCRIPTOR = re.compile(r"^/(?:proc/[^/]+|dev)/fd/[^/]+$")
+
+
+def _landing(out: Path) -> Path | None:
+    """The regular file that writing ``out`` replaces (following symbolic links, which stay), or
+    None if ``out`` is written in place: a device, a pipe, or a path through an open descriptor.
+
+    Raises:
+        InputError: naming ``out``, if its symbolic links loop.
+    """
+    path = Path(os.path.abspath(out))
+    for _ in range(64):  # (the kernel's own limit on links followed is 40)
+        if _DESCRIPTOR.match(str(path)):
+            return None
+        if not path.is_symlink():
+            break
+        path = Path(os.path.normpath(path.parent / os.readlink(path)))
+    else:
+        raise InputError("found a loop of symbolic links; expected a file", source=out)
+    try:
+        target = path.resolve()  # links in its folders
+    except (OSError, RuntimeError):
+        raise InputError("found a loop of symbolic links; expected a file", source=out) from None
+    if target.exists() and not target.is_file() and not target.is_dir():
+        return None
+    return target
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` a file next to ``path``, then rename it over ``path``: an interrupted or failed
+    write leaves ``path`` as it was and no temporary file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_output(text: str, out: Path | None) -> None:
     """Echo ``text``, or write it to ``out`` (its folder made if needed) and say so on stderr.
 
-    A regular file is replaced atomically (a temporary file renamed over it), through a symbolic
-    link its target; a device or a pipe (``/dev/stdout``, a FIFO) is written in place.
+    A regular file is replaced atomically (see :func:`write_atomic`), through a symbolic link its
+    target; a device, a pipe or an open descriptor (``/dev/stdout``, a FIFO) is written in place,
+    after what it holds.
 
     Raises:
         InputError: naming ``out``, if it cannot be written (see :func:`prepare_output`).
@@ -192,18 +231,13 @@ def write_output(text: str, out: Path | None) -> None:
         click.echo(text, nl=False)
         return
     prepare_output(out)
-    target = _through_links(out)
+    target = _landing(out)
     try:
-        if target.exists() and not target.is_file():
-            with open(target, "w") as stream:
+        if target is None:
+            with open(out, "a") as stream:
                 stream.write(text)
         else:
-            tmp = target.with_name(target.name + ".tmp")
-            try:
-                tmp.write_text(text)
-                tmp.replace(target)
-            finally:
-                tmp.unlink(missing_ok=True)
+            write_atomic(target, lambda tmp: tmp.write_text(text))
     except OSError as exc:
         raise InputError(f"cannot write the output ({exc.strerror or exc})", source=out) from None
     click.echo(f"abrsim: wrote {out}", err=True)

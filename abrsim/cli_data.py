@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from abrsim._cli_util import WorkBar, abrsim_command, prepare_output, write_output
+from abrsim._cli_util import WorkBar, abrsim_command, prepare_output, write_atomic, write_output
 from abrsim.errors import InputError
 
 if TYPE_CHECKING:
@@ -321,15 +321,16 @@ _STATS_HEADER = ("trace", "duration_s", "samples", "mean", "p10", "p50", "p90", 
 
 
 def _write_whole(trace: Trace, path: Path, fmt: str, **options: Any) -> None:
-    """Write a trace under a temporary name, then rename it: an interrupted write leaves no partial file."""
+    """Write a trace whole (:func:`~abrsim._cli_util.write_atomic`); an error names ``path``, not the
+    temporary file."""
     from abrsim.trace import write_trace
 
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        write_trace(trace, tmp, fmt, **options)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        write_atomic(path, lambda tmp: write_trace(trace, tmp, fmt, **options))
+    except InputError as exc:
+        raise InputError(exc.detail, source=path, line=exc.line, field=exc.field) from None
+    except OSError as exc:
+        raise InputError(f"cannot write the output ({exc.strerror or exc})", source=path) from None
 
 
 def _synth(profile: str, count: int, duration_s: float | None, seed: int, out: Path, fmt: str) -> None:

@@ -690,13 +690,15 @@ def _check_model_sizes(doc: dict[str, Any], path: Path, size_bits: np.ndarray, b
     bad = np.argwhere(~(size_bits >= 1))
     if bad.size:
         segment, rung = (int(v) for v in bad[0])
-        key = "size_variation" if "size_variation" in doc else "size_seed"
+        seed = doc.get("size_seed", 0)
+        variation = (f"size_variation = {doc['size_variation']!r}" if "size_variation" in doc
+                     else f"no size_variation (so one drawn for the title from size_seed = {seed})")
         raise InputError(
-            f"the VBR sizes drawn with {key} = {doc.get(key, 0)!r} go down to "
+            f"the VBR sizes drawn with {variation} go down to "
             f"{float(size_bits[segment, rung]):.3g} bits (segment {segment}, rung {rung}); expected at "
             "least one bit: a smaller size_variation (real titles: 0.05 to 0.25) or longer or "
             "higher-bitrate segments",
-            source=path, field=key)
+            source=path, field="size_variation")
 
 
 def _check_model_keys(doc: dict[str, Any], path: Path) -> None:

@@ -759,8 +759,8 @@ _HLS_DECIMAL = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 #: no attribute and which take ``1_000``.
 _HLS_NUMBERS = {
     "#EXT-X-STREAM-INF": {
-        "BANDWIDTH": (_HLS_INTEGER, "an integer number of bit/s"),
-        "AVERAGE-BANDWIDTH": (_HLS_INTEGER, "an integer number of bit/s"),
+        "BANDWIDTH": (_HLS_DECIMAL, "a number of bit/s"),
+        "AVERAGE-BANDWIDTH": (_HLS_DECIMAL, "a number of bit/s"),
         "FRAME-RATE": (_HLS_DECIMAL, "frames/s, a decimal number such as 29.97"),
     },
     "#EXTINF": {"EXTINF": (_HLS_DECIMAL, "the segment duration in seconds, a decimal number such as 4.0")},

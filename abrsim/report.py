@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from abrsim import __version__
+from abrsim._cli_util import write_atomic
 from abrsim.errors import InputError, UnknownNameError, nesting_limit
 from abrsim.failures import DEFAULT_STATEMENTS, FailureStatement, evaluate, statements_from_config
 from abrsim.qoe import METRICS
@@ -2032,9 +2033,7 @@ def write_report(
             stale.unlink()
     page = _page(title, _header(results, title, labels, styles), sections, styles)
     index = out_dir / "index.html"
-    tmp = index.with_name(index.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(index)
+    write_atomic(index, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return index
 
 

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from abrsim import __version__, _ahead, limits, tracegen
+from abrsim._cli_util import write_atomic
 from abrsim._toml import TomlReader, unusable_path
 from abrsim.abr import available, load_policy, make
 from abrsim.engine.fast import PackedTraces, pack_traces, run_batch
@@ -1183,14 +1184,8 @@ def _now() -> str:
 
 
 def _write_atomic(path: Path, data: str) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(data, encoding="utf-8", newline="\n")
-        os.replace(tmp, path)
-    except BaseException:  # e.g. Ctrl-C: leave no half-written file behind
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` whole (:func:`abrsim._cli_util.write_atomic`)."""
+    write_atomic(path, lambda tmp: tmp.write_text(data, encoding="utf-8", newline="\n"))
 
 
 #: First bytes of a chunk file, then the plan's digest and a newline, then the chunk's metrics.
@@ -1204,16 +1199,12 @@ def _chunk_path(out: Path, index: int) -> Path:
 def _write_chunk(out: Path, index: int, plan_sha256: str, metrics: np.ndarray) -> None:
     """Write a chunk's metrics (sessions x METRICS, float64) to its file: a header naming the plan,
     then the numbers as they are in memory (little-endian), written to a temporary file and renamed."""
-    path = _chunk_path(out, index)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    def write(tmp: Path) -> None:
         with tmp.open("wb") as file:
             file.write(_CHUNK_MAGIC + plan_sha256.encode() + b"\n")
             file.write(np.ascontiguousarray(metrics, dtype="<f8").tobytes())
-        os.replace(tmp, path)
-    except BaseException:  # e.g. Ctrl-C: leave no half-written file behind
-        tmp.unlink(missing_ok=True)
-        raise
+
+    write_atomic(_chunk_path(out, index), write)
 
 
 _CHUNK_HEADER_BYTES = len(_CHUNK_MAGIC) + 64 + 1

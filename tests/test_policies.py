@@ -198,6 +198,14 @@ BAD_POLICIES = textwrap.dedent("""
     class Yes:
         def choose(self, obs):
             return True
+
+    class PausesTrue:
+        def choose(self, obs):
+            return 0, True
+
+    class JustExits:
+        def choose(self, obs):
+            raise SystemExit
 """)
 
 
@@ -222,6 +230,8 @@ def bad_file(tmp_path):
     ("Missing", r"no class 'Missing'; the file defines: BadPause, BadReset, Broken"),
     ("Quits", r"bad.py:\d+: Quits.choose raised SystemExit: 0"),  # not a quiet exit 0
     ("Yes", r"Yes.choose returned True \(bool\) for segment 1, expected a rung"),
+    ("PausesTrue", r"PausesTrue.choose returned a pause of True, expected a finite number of seconds"),
+    ("JustExits", r"bad.py:\d+: JustExits.choose raised SystemExit$"),
 ])
 def test_a_bad_policy_is_one_line_exit_2_and_no_results(bad_file, name, expected):
     result = CliRunner().invoke(cli, ["run", "--policy", f"{bad_file}:{name}", "--format", "csv"])

@@ -321,7 +321,10 @@ def test_an_output_to_a_pipe_is_written_into_it(tmp_path, ok_trace):
 
 
 def test_an_output_that_fails_while_written_is_one_line_and_leaves_nothing(tmp_path, ok_trace, monkeypatch):
-    def full_disk(self, *args, **kwargs):
+    write_text = Path.write_text
+
+    def full_disk(self, data, *args, **kwargs):
+        write_text(self, data[:10])  # part of it, then the disk is full
         raise OSError(28, "No space left on device")
 
     out = tmp_path / "out.csv"
@@ -338,6 +341,31 @@ def test_an_output_device_that_fails_is_one_line_and_stays_a_device(ok_trace):
     result = invoke("run", "--trace", ok_trace, "--abr", "bb", "--out", "/dev/full")
     assert_one_line_error(result, "/dev/full", "No space left on device")
     assert Path("/dev/full").is_char_device()
+
+
+def test_an_output_to_dev_stdout_reaches_a_pipe_or_is_added_to_a_redirected_file(tmp_path, ok_trace):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "abrsim", "run", "--trace", str(ok_trace), "--abr", "bb", "--format",
+               "csv", "--out", "/dev/stdout"]
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.startswith("scenario,trace,")
+    log = tmp_path / "log.txt"
+    log.write_text("written before\n")
+    with log.open("a") as stdout:  # `abrsim ... --out /dev/stdout >> log.txt`
+        done = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().startswith("written before\nscenario,trace,")
+
+
+def test_a_loop_of_symbolic_links_as_output_is_refused(tmp_path, ok_trace):
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    result = invoke("run", "--trace", ok_trace, "--abr", "bb", "--out", tmp_path / "a.csv")
+    assert_one_line_error(result, "a.csv", "found a loop of symbolic links; expected a file")
+    assert (tmp_path / "a.csv").is_symlink()
 
 
 def test_an_empty_output_path_is_refused(ok_trace):

@@ -307,8 +307,16 @@ def test_synthesize_many_prefix_is_stable() -> None:
     assert synthesize_many("3g", 2, 120.0, seed=7, name_prefix="x")[1].name == "x_002"
     with pytest.raises(ValueError, match='"count" must be an integer >= 1'):
         synthesize_many("3g", 0)
-    each = synthesize_each("3g", 10, 120.0, seed=7)  # one at a time, the same traces
-    assert all(same_arrays(a, b) and a.name == b.name for a, b in zip(each, ten, strict=True))
+    # One at a time, the same traces as drawing from the count seeds spawned at once.
+    from abrsim.tracegen import _regime_for, _van_der_corput, get_profile, synthesize
+
+    model, root = get_profile("3g"), np.random.SeedSequence(7)
+    offset = float(np.random.default_rng(root).uniform())
+    spawned = [synthesize(model, np.random.default_rng(child), 120.0, name=f"3g_{i + 1:03d}",
+                          regime=_regime_for(model, (_van_der_corput(i + 1) + offset) % 1.0))
+               for i, child in enumerate(root.spawn(10))]
+    each = synthesize_each("3g", 10, 120.0, seed=7)
+    assert all(same_arrays(a, b) and a.name == b.name for a, b in zip(each, spawned, strict=True))
 
 
 def test_network_statistics_by_hand() -> None:

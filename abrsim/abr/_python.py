@@ -205,7 +205,8 @@ class PythonPolicy:
 
     def _error(self, exc: BaseException, method: str) -> PolicyError:
         hint = " (what a policy is given is read-only)" if "read-only" in str(exc) else ""
-        return PolicyError(f"{self.class_name}.{method} raised {type(exc).__name__}: {exc}{hint}",
+        said = f": {exc}" if str(exc) else ""
+        return PolicyError(f"{self.class_name}.{method} raised {type(exc).__name__}{said}{hint}",
                            source=_shown(self.path), line=_where(exc, self.path),
                            details="".join(traceback.format_exception(exc)))
 
@@ -284,7 +285,7 @@ class PythonDecider:
                 "choose", f"returned {answer!r} ({type(answer).__name__}) for segment {view.segment_index}, "
                 "expected a rung (int) or (rung, pause_s)") from None
         try:
-            pause_s = float(pause)
+            pause_s = math.nan if isinstance(pause, bool | np.bool_) else float(pause)
         except (TypeError, ValueError):
             pause_s = math.nan
         if not (math.isfinite(pause_s) and pause_s >= 0.0):
