@@ -453,6 +453,15 @@ def test_synth_refuses_too_much_work_before_starting(tmp_path, monkeypatch):
                   "-o", tmp_path / "s").exit_code == 0
 
 
+def test_a_synth_write_error_names_the_trace_file_not_its_temporary_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("ABRSIM_MAX_MAHIMAHI_PACKETS", "100")
+    line = assert_one_line_error(invoke("traces", "synth", "--profile", "3g", "--count", "2", "--duration-s",
+                                        "10", "--format", "mahimahi", "-o", tmp_path / "mm"),
+                                 "ABRSIM_MAX_MAHIMAHI_PACKETS")
+    assert line.startswith(f"abrsim: error: {tmp_path / 'mm' / '3g_001'}:"), line
+    assert not list((tmp_path / "mm").iterdir())
+
+
 def test_synth_writes_each_trace_as_it_goes_with_progress(tmp_path, monkeypatch):
     import abrsim.cli_data
     import abrsim.trace
