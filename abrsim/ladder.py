@@ -499,6 +499,10 @@ def read_sabre_movie(path: str | Path) -> Ladder:
         path,
         field="segment_duration_ms",
     )
+    if duration_ms / 1000.0 > MAX_SEGMENT_DURATION_S:
+        raise InputError(f"found {duration_ms:g} ms; expected milliseconds at most "
+                         f"{MAX_SEGMENT_DURATION_S * 1000:g} (about 11.6 days)", source=path,
+                         field="segment_duration_ms")
     kbps = [
         _number(_expect(value, _NUMBER, path, f"bitrates_kbps[{k}]"), path, field=f"bitrates_kbps[{k}]")
         for k, value in enumerate(_expect(doc["bitrates_kbps"], (list,), path, "bitrates_kbps"))

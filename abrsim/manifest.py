@@ -33,7 +33,7 @@ import numpy as np
 from abrsim import limits
 from abrsim.encoding import VbrModel, cbr_size_bits, codec_family, vbr_size_bits
 from abrsim.errors import InputError, UnknownNameError
-from abrsim.ladder import SIZE_MODELS, Ladder, Rung
+from abrsim.ladder import MAX_SEGMENT_DURATION_S, SIZE_MODELS, Ladder, Rung
 
 __all__ = [
     "DEFAULT_DURATION_S",
@@ -206,6 +206,11 @@ def _build(
                 )
         count = len(first.segment_durations_s)
         typical_s = _typical(first.segment_durations_s)
+        if not typical_s <= MAX_SEGMENT_DURATION_S:
+            where_file, where_line, where = first.segments_where
+            raise InputError(f"its segments last {typical_s:g} s; expected at most "
+                             f"{MAX_SEGMENT_DURATION_S:g} s (about 11.6 days; a duration in the wrong "
+                             "timescale?)", source=where_file, line=where_line, field=where)
         if segment_duration_s is not None and abs(segment_duration_s - typical_s) > 1e-3:
             notes.append(
                 f"segment duration {segment_duration_s:g} s as given (the manifest has {typical_s:g} s)"
@@ -221,6 +226,9 @@ def _build(
                 source=source,
                 field="segment_duration_s",
             )
+        if not segment_duration_s <= MAX_SEGMENT_DURATION_S:
+            raise InputError(f"found {segment_duration_s:g}; expected seconds at most "
+                             f"{MAX_SEGMENT_DURATION_S:g} (about 11.6 days)", field="--segment-duration-s")
         typical_s = segment_duration_s
         title_s = DEFAULT_DURATION_S if duration_s is None else duration_s
         if duration_s is None:

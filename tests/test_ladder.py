@@ -350,6 +350,8 @@ BAD_SABRE = [
         "segment_sizes_bits[1][1]",
         "found nan",
     ),
+    (json.dumps({**SABRE_OK, "segment_duration_ms": 2e9}), None, "segment_duration_ms",
+     "found 2e+09 ms; expected milliseconds at most 1e+09"),
 ]
 
 

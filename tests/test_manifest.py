@@ -242,6 +242,9 @@ BAD_MPDS = [
                      '<SegmentList timescale="0" duration="2"><SegmentURL/></SegmentList>'
                      "</Representation></AdaptationSet>"), 4,
                  "attribute timescale=0; expected an integer > 0", id="zero-list-timescale"),
+    pytest.param(mpd('<AdaptationSet contentType="video"><SegmentTemplate duration="2000000000"/>'
+                     '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
+                 "its segments last 2e+09 s; expected at most 1e+06 s", id="segments-of-years"),
 ]
 
 
