@@ -276,13 +276,13 @@ def ladders_pertitle(out: Path, curves: Path | None, rung_count: int | None, qua
         raise InputError("give exactly one of --rungs and --quality-step", field="--rungs")
     _check_complexity(title_complexity)
     _check_name(name)
-    _check_ladder_out(out)
     if not (math.isfinite(duration_s) and duration_s > 0 and segment_duration_s > 0):
         raise InputError(f"expected durations > 0, found {duration_s!r} and {segment_duration_s!r}",
                          field="--duration-s")
     if not segment_duration_s <= MAX_SEGMENT_DURATION_S:
         raise InputError(f"found {segment_duration_s:g}; expected seconds at most {MAX_SEGMENT_DURATION_S:g} "
                          "(about 11.6 days)", field="--segment-duration-s")
+    _check_ladder_out(out)  # (which makes its folder: after the checks that need none)
     ladder = pertitle_ladder(
         None if curves is None else read_quality_curves(curves),
         rung_count=rung_count,

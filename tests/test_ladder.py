@@ -557,11 +557,12 @@ def test_a_size_csv_segment_duration_is_at_most_a_million_seconds(tmp_path: Path
     assert load_ladder(path, segment_duration_s=1e6).segment_duration_s == 1e6
     from abrsim.cli import cli
 
-    result = CliRunner().invoke(cli, ["ladders", "pertitle", "-o", str(tmp_path / "p.toml"), "--rungs", "3",
-                                      "--segment-duration-s", "1e12", "--duration-s", "1e13"])
+    result = CliRunner().invoke(cli, ["ladders", "pertitle", "-o", str(tmp_path / "new" / "p.toml"), "--rungs",
+                                      "3", "--segment-duration-s", "1e12", "--duration-s", "1e13"])
     assert result.exit_code == 2
     assert result.stderr.strip() == ("abrsim: error: field '--segment-duration-s': found 1e+12; expected "
                                      "seconds at most 1e+06 (about 11.6 days)")
+    assert not (tmp_path / "new").exists()  # refused before its folder was made
 
 
 @pytest.mark.parametrize(("prefix", "expected"), MODEL_TOML_ERRORS)
