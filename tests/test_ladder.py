@@ -557,8 +557,9 @@ def test_a_size_csv_segment_duration_is_at_most_a_million_seconds(tmp_path: Path
     assert load_ladder(path, segment_duration_s=1e6).segment_duration_s == 1e6
     from abrsim.cli import cli
 
-    result = CliRunner().invoke(cli, ["ladders", "pertitle", "-o", str(tmp_path / "new" / "p.toml"), "--rungs",
-                                      "3", "--segment-duration-s", "1e12", "--duration-s", "1e13"])
+    out = tmp_path / "new" / "p.toml"
+    result = CliRunner().invoke(cli, ["ladders", "pertitle", "-o", str(out), "--rungs", "3",
+                                      "--segment-duration-s", "1e12", "--duration-s", "1e13"])
     assert result.exit_code == 2
     assert result.stderr.strip() == ("abrsim: error: field '--segment-duration-s': found 1e+12; expected "
                                      "seconds at most 1e+06 (about 11.6 days)")
