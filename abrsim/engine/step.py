@@ -840,8 +840,7 @@ def begin_request(ps, rung, pause_s, size_bits):
     """Phase 3: the policy's pause (playback goes on), then the request for ``rung`` leaves.
 
     A pause ends at the model's time limit at the latest; the request then leaves, and is cut like
-    any download in flight.
-    Returns when it leaves (the session time).
+    any download in flight. Returns when it leaves (the session time).
     """
     pause_s = min(pause_s, ps[PS_MODEL + MP_TIME_LIMIT_S] - ps[PS_TIME_S])
     if pause_s > 0.0:
