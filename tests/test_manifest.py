@@ -193,6 +193,13 @@ def test_parse_iso8601_duration_rejects(text: str) -> None:
 
 VIDEO = '<AdaptationSet contentType="video"><SegmentTemplate duration="2"/>{}</AdaptationSet>'
 
+
+def template(attributes: str) -> str:
+    """An MPD of one video representation under a SegmentTemplate with ``attributes``."""
+    return mpd(f'<AdaptationSet contentType="video"><SegmentTemplate {attributes}/>'
+               '<Representation id="a" bandwidth="9"/></AdaptationSet>')
+
+
 BAD_MPDS = [
     pytest.param("not xml at all", 1, "malformed XML", id="not-xml"),
     pytest.param(mpd(VIDEO.format('<Representation id="a" bandwidth="1"/>')).replace("</MPD>", ""), 7,
@@ -232,18 +239,15 @@ BAD_MPDS = [
                      '<SegmentTimeline><S d="0"/></SegmentTimeline></SegmentTemplate>'
                      '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
                  "attribute d=0; expected an integer > 0", id="zero-segment"),
-    pytest.param(mpd('<AdaptationSet contentType="video"><SegmentTemplate duration="4" timescale="0"/>'
-                     '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
+    pytest.param(template('duration="4" timescale="0"'), 4,
                  "attribute timescale=0; expected an integer > 0", id="zero-timescale"),
-    pytest.param(mpd('<AdaptationSet contentType="video"><SegmentTemplate duration="4" timescale="abc"/>'
-                     '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
+    pytest.param(template('duration="4" timescale="abc"'), 4,
                  "attribute timescale='abc'; expected an integer", id="text-timescale"),
     pytest.param(mpd('<AdaptationSet contentType="video"><Representation id="a" bandwidth="9">'
                      '<SegmentList timescale="0" duration="2"><SegmentURL/></SegmentList>'
                      "</Representation></AdaptationSet>"), 4,
                  "attribute timescale=0; expected an integer > 0", id="zero-list-timescale"),
-    pytest.param(mpd('<AdaptationSet contentType="video"><SegmentTemplate duration="2000000000"/>'
-                     '<Representation id="a" bandwidth="9"/></AdaptationSet>'), 4,
+    pytest.param(template('duration="2000000000"'), 4,
                  "its segments last 2e+09 s; expected at most 1e+06 s", id="segments-of-years"),
 ]
 
