@@ -47,6 +47,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
+    "MAX_BITRATE_BPS",
     "MAX_SEGMENT_DURATION_S",
     "QUALITY_CURVE_COLUMNS",
     "Ladder",
@@ -62,6 +63,10 @@ __all__ = [
     "write_ladder_toml",
 ]
 
+
+#: The highest rung bitrate, bit/s (the fastest trace, :data:`abrsim.trace.MAX_BANDWIDTH_BPS`): higher
+#: ones are typos, refused before segment sizes overflow.
+MAX_BITRATE_BPS = 1e12
 
 #: The longest segment, seconds (10^6 s, about 11.6 days, the cap on every duration of the player
 #: model): longer ones are typos (a duration in ms, or in the wrong field), refused before any work.
@@ -88,8 +93,9 @@ class Rung:
     frame_rate_hz: float | None = None
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.bitrate_bps) and self.bitrate_bps > 0):
-            raise ValueError(f'"bitrate_bps" must be finite and > 0, got {self.bitrate_bps!r}')
+        if not 0 < self.bitrate_bps <= MAX_BITRATE_BPS:
+            raise ValueError(f'"bitrate_bps" must be > 0 and at most {MAX_BITRATE_BPS:g} (1 Tbit/s, the '
+                             f"fastest trace), got {self.bitrate_bps!r}")
         for name in ("width", "height"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, np.integer)) and value > 0):

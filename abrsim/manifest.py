@@ -858,9 +858,9 @@ def _media_playlist(
     for index, segment in enumerate(segments):
         duration = segment.get("duration")
         line = extinf_lines[index] if index < len(extinf_lines) else None
-        if duration is None or not (math.isfinite(duration) and duration > 0):
-            raise InputError(f"found segment duration {duration!r}; expected seconds > 0", source=target,
-                             line=line, field="EXTINF")
+        if duration is None or not 0 < duration <= MAX_SEGMENT_DURATION_S:
+            raise InputError(f"found segment duration {duration!r}; expected seconds > 0 and at most "
+                             f"{MAX_SEGMENT_DURATION_S:g}", source=target, line=line, field="EXTINF")
         durations.append(float(duration))
     sizes: list[float] | None = None
     if all(segment.get("byterange") for segment in segments):

@@ -407,10 +407,12 @@ def test_ladder_validation(kwargs: dict, expected: str) -> None:
         Ladder(**{**args, **kwargs})
 
 
-@pytest.mark.parametrize("bitrate_bps", [0.0, -1.0, np.nan, np.inf])
+@pytest.mark.parametrize("bitrate_bps", [0.0, -1.0, np.nan, np.inf, 1.1e12, 1e308])
 def test_rung_validation(bitrate_bps: float) -> None:
-    with pytest.raises(ValueError, match='"bitrate_bps" must be finite and > 0'):
+    # Above 1 Tbit/s (the fastest trace) too: 1e308 bit/s made segment sizes overflow (fuzz, seed 24).
+    with pytest.raises(ValueError, match=r'"bitrate_bps" must be > 0 and at most 1e\+12 \(1 Tbit/s'):
         Rung(bitrate_bps)
+    assert Rung(1e12).bitrate_bps == 1e12
 
 
 def test_ladder_copies_and_freezes_inputs() -> None:

@@ -442,6 +442,10 @@ def test_hls_bad_media_playlist(tmp_path: Path) -> None:
     write(tmp_path, "v360/index.m3u8", "#EXTM3U\n#EXTINF:4_0,\na.ts\n")
     with pytest.raises(InputError, match=r"index.m3u8:2, field 'EXTINF': found EXTINF=4_0"):
         read_hls_playlist(write(tmp_path, "master.m3u8", MASTER))
+    write(tmp_path, "v360/index.m3u8", "#EXTM3U\n#EXTINF:4,\na.ts\n#EXTINF:1e308,\nb.ts\n")  # fuzz, seed 24
+    with pytest.raises(InputError, match=r"index.m3u8:4, field 'EXTINF': found segment duration 1e\+308; "
+                                         r"expected seconds > 0 and at most 1e\+06"):
+        read_hls_playlist(write(tmp_path, "master.m3u8", MASTER))
     write(tmp_path, "v360/index.m3u8", "#EXTM3U\n#EXTINF:4,\n#EXT-X-BYTERANGE:0@0\na.ts\n")
     with pytest.raises(InputError, match=r"index.m3u8:3, field 'EXT-X-BYTERANGE': found '0@0'"):
         read_hls_playlist(write(tmp_path, "master.m3u8", MASTER))
