@@ -267,7 +267,7 @@ def ladders_pertitle(out: Path, curves: Path | None, rung_count: int | None, qua
 
     from abrsim.ladder import (
         DEFAULT_RESOLUTIONS,
-        MAX_SEGMENT_DURATION_S,
+        check_segment_duration_s,
         pertitle_ladder,
         read_quality_curves,
     )
@@ -279,9 +279,7 @@ def ladders_pertitle(out: Path, curves: Path | None, rung_count: int | None, qua
     if not (math.isfinite(duration_s) and duration_s > 0 and segment_duration_s > 0):
         raise InputError(f"expected durations > 0, found {duration_s!r} and {segment_duration_s!r}",
                          field="--duration-s")
-    if not segment_duration_s <= MAX_SEGMENT_DURATION_S:
-        raise InputError(f"found {segment_duration_s:g}; expected seconds at most {MAX_SEGMENT_DURATION_S:g} "
-                         "(about 11.6 days)", field="--segment-duration-s")
+    check_segment_duration_s(segment_duration_s, "--segment-duration-s")
     _check_ladder_out(out)  # (which makes its folder: after the checks that need none)
     ladder = pertitle_ladder(
         None if curves is None else read_quality_curves(curves),

@@ -53,6 +53,7 @@ __all__ = [
     "Ladder",
     "Rung",
     "available_ladders",
+    "check_segment_duration_s",
     "load_ladder",
     "model_quality",
     "pertitle_ladder",
@@ -72,6 +73,16 @@ MAX_BITRATE_BPS = 1e12
 #: model): longer ones are typos (a duration in ms, or in the wrong field), refused before any work.
 MAX_SEGMENT_DURATION_S = 1e6
 _SEGMENT_DURATION_RANGE = f"seconds > 0 and at most {MAX_SEGMENT_DURATION_S:g} (about 11.6 days)"
+
+
+def check_segment_duration_s(value: float, field: str, source: str | Path | None = None) -> None:
+    """Refuse a segment duration a user gave (``field`` of ``source``) outside (0, 10^6] seconds.
+
+    Raises:
+        InputError: naming the field, if it is out of range or not a number.
+    """
+    if not 0 < value <= MAX_SEGMENT_DURATION_S:
+        raise InputError(f"found {value:g}; expected {_SEGMENT_DURATION_RANGE}", source=source, field=field)
 
 
 @dataclass(frozen=True)
@@ -620,9 +631,7 @@ def read_ladder_toml(path: str | Path) -> Ladder:
             "missing key; expected [[rungs]] tables or a sizes table", source=path, field="rungs"
         )
     duration_s = _number(doc["segment_duration_s"], path, field="segment_duration_s")
-    if duration_s > MAX_SEGMENT_DURATION_S:
-        raise InputError(f"found {duration_s:g}; expected {_SEGMENT_DURATION_RANGE}", source=path,
-                         field="segment_duration_s")
+    check_segment_duration_s(duration_s, "segment_duration_s", path)
     _check_model_keys(doc, path)
     rungs = _read_toml_rungs(doc, path) if "rungs" in doc else None
     if "sizes" in doc:
@@ -861,9 +870,7 @@ def load_ladder(name_or_path: str | Path, segment_duration_s: float | None = Non
                 "(segment_duration_s in Python)",
                 source=path,
             )
-        if not 0 < segment_duration_s <= MAX_SEGMENT_DURATION_S:
-            raise InputError(f"found {segment_duration_s:g}; expected {_SEGMENT_DURATION_RANGE}", source=path,
-                             field="--segment-duration-s")
+        check_segment_duration_s(segment_duration_s, "--segment-duration-s", path)
         return read_size_csv(path, segment_duration_s)
     if segment_duration_s is not None:
         # Name what the user named: the built-in ladder, not its file inside the installed package.

@@ -33,7 +33,7 @@ import numpy as np
 from abrsim import limits
 from abrsim.encoding import VbrModel, cbr_size_bits, codec_family, vbr_size_bits
 from abrsim.errors import InputError, UnknownNameError
-from abrsim.ladder import MAX_SEGMENT_DURATION_S, SIZE_MODELS, Ladder, Rung
+from abrsim.ladder import MAX_SEGMENT_DURATION_S, SIZE_MODELS, Ladder, Rung, check_segment_duration_s
 
 __all__ = [
     "DEFAULT_DURATION_S",
@@ -226,9 +226,7 @@ def _build(
                 source=source,
                 field="segment_duration_s",
             )
-        if not segment_duration_s <= MAX_SEGMENT_DURATION_S:
-            raise InputError(f"found {segment_duration_s:g}; expected seconds at most "
-                             f"{MAX_SEGMENT_DURATION_S:g} (about 11.6 days)", field="--segment-duration-s")
+        check_segment_duration_s(segment_duration_s, "--segment-duration-s")
         typical_s = segment_duration_s
         title_s = DEFAULT_DURATION_S if duration_s is None else duration_s
         if duration_s is None:

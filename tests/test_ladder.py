@@ -564,7 +564,7 @@ def test_a_size_csv_segment_duration_is_at_most_a_million_seconds(tmp_path: Path
                                       "--segment-duration-s", "1e12", "--duration-s", "1e13"])
     assert result.exit_code == 2
     assert result.stderr.strip() == ("abrsim: error: field '--segment-duration-s': found 1e+12; expected "
-                                     "seconds at most 1e+06 (about 11.6 days)")
+                                     "seconds > 0 and at most 1e+06 (about 11.6 days)")
     assert not (tmp_path / "new").exists()  # refused before its folder was made
 
 

@@ -178,7 +178,7 @@ LADDER = Ladder.cbr([Rung(3e5), Rung(1e6), Rung(1e12)], 4.0, 15, name="absurd")
                                               abandon_check_s=0.001), "bola"),
     (Trace([0.0], [5e6], 60.0), PlayerModel(request_latency_s=1e6), "bola"),
     (Trace([0.0], [5e6], 60.0), PlayerModel(goodput_factor=1e-12), "bola"),
-    (Trace([0.0, 1.0], [5e6, 0.0], 60.0), PlayerModel(first_rung=2), "bola"),  # a rung of 1 Tbit/s, the highest allowed
+    (Trace([0.0, 1.0], [5e6, 0.0], 60.0), PlayerModel(first_rung=2), "bola"),  # 1 Tbit/s rung
 ], ids=["slow", "slow-abandon", "slow-abandon-1ms", "latency", "goodput", "huge-rung"])
 def test_a_session_that_cannot_finish_ends_timed_out_in_every_engine(trace, model, policy):
     limit_s = model.time_limit_s(LADDER)
